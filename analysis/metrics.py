@@ -1,0 +1,54 @@
+"""Conversation metrics: talk time and share, dead air, overtalk, speech rate, latency."""
+
+from __future__ import annotations
+
+import re
+
+from core.schemas import Transcript
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_WORD = re.compile(r"[A-Za-z0-9']+")
+
+
+def _units(text: str) -> int:
+    """Words for alphabetic text, characters for Chinese."""
+    return len(_CJK.findall(text)) + len(_WORD.findall(text))
+
+
+def conversation_metrics(transcript: Transcript, dead_air_s: float = 5.0) -> dict[str, float]:
+    utts = transcript.utterances
+    talk = {"agent": 0.0, "customer": 0.0}
+    units = {"agent": 0, "customer": 0}
+    for u in utts:
+        if u.role in talk:
+            talk[u.role] += u.end - u.start
+            units[u.role] += _units(u.text)
+    total_talk = sum(talk.values()) or 1.0
+    gaps, overtalk, interruptions, latencies = [], 0.0, 0, []
+    last_end = utts[0].end if utts else 0.0
+    for prev, cur in zip(utts, utts[1:], strict=False):
+        if cur.start > last_end:
+            gaps.append(cur.start - last_end)
+        elif cur.role != prev.role:
+            overtalk += min(last_end, cur.end) - cur.start
+            if cur.role == "agent":
+                interruptions += 1  # the agent started while the customer was speaking
+        if prev.role == "customer" and cur.role == "agent" and cur.start >= prev.end:
+            latencies.append(cur.start - prev.end)
+        last_end = max(last_end, cur.end)
+    long_gaps = [g for g in gaps if g >= dead_air_s]
+    rate = {r: (units[r] / (talk[r] / 60) if talk[r] else 0.0) for r in talk}
+    return {
+        "duration_s": round(transcript.duration, 2),
+        "agent_talk_s": round(talk["agent"], 2),
+        "customer_talk_s": round(talk["customer"], 2),
+        "agent_talk_share": round(talk["agent"] / total_talk, 3),
+        "dead_air_total_s": round(sum(long_gaps), 2),
+        "dead_air_longest_s": round(max(gaps, default=0.0), 2),
+        "dead_air_count": float(len(long_gaps)),
+        "overtalk_s": round(overtalk, 2),
+        "agent_interruptions": float(interruptions),
+        "agent_speech_rate_per_min": round(rate["agent"], 1),
+        "customer_speech_rate_per_min": round(rate["customer"], 1),
+        "agent_response_latency_s": round(sum(latencies) / len(latencies), 2) if latencies else 0.0,
+    }

@@ -1,0 +1,268 @@
+"""Compliance rules as data: YAML files, validated with line-numbered errors.
+
+A rule is one of:
+- `must_say`: flag when the speaker never says any of the phrases (in a window).
+- `must_not_say`: flag each time the speaker says one of the phrases (in a window,
+  or before/after another rule's first match, e.g. account details before the
+  identity check).
+- `marker`: never flags; other rules anchor on where it matched.
+- `dead_air`: flag silences longer than `min_s` that no hold announcement excuses.
+Phrases are matched on normalised text, fuzzily for alphabetic languages so a
+recogniser's small errors do not hide a violation; regexes match exactly.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, model_validator
+from rapidfuzz import fuzz
+
+from analysis.normalize import has_cjk, normalize
+from core.schemas import Evidence, Flag, Transcript, Utterance
+
+DEFAULT_RULES = Path(__file__).parent / "config" / "rules"
+
+
+class RuleError(ValueError):
+    """A rule file that does not validate; the message names the file and line."""
+
+
+class Window(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    first_s: float | None = Field(None, gt=0, description="Only the first N seconds.")
+    last_s: float | None = Field(None, gt=0, description="Only the last N seconds.")
+    last_turns: int | None = Field(None, gt=0, description="Only the speaker's last N turns.")
+
+
+class Rule(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    title: str
+    version: int = 1
+    severity: Literal["low", "medium", "high", "critical"] = "medium"
+    type: Literal["must_say", "must_not_say", "marker", "dead_air"]
+    who: Literal["agent", "customer", "any"] = "agent"
+    phrases: dict[str, list[str]] = Field(default_factory=dict)
+    regex: dict[str, list[str]] = Field(default_factory=dict)
+    window: Window | None = None
+    before: str | None = Field(None, description="Only matches before this rule's first match.")
+    after: str | None = None
+    applies_if: str | None = Field(None, description="Only check calls where this rule matched.")
+    min_s: float | None = Field(None, gt=0, description="dead_air: the shortest silence flagged.")
+    excused_by: str | None = Field(None, description="dead_air: a marker that excuses a silence.")
+    fuzzy: int = Field(88, ge=50, le=100, description="Minimum fuzzy score for a phrase, 0-100.")
+    line: int = Field(0, exclude=True)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Rule:
+        if self.type == "dead_air":
+            if self.min_s is None:
+                raise ValueError("dead_air rules need min_s")
+        elif not self.phrases and not self.regex:
+            raise ValueError(f"{self.type} rules need phrases or regex")
+        for lang, patterns in self.regex.items():
+            for pattern in patterns:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(f"regex.{lang}: {pattern!r} is not a valid regex: {exc}"
+                                     ) from exc
+        return self
+
+    @cached_property
+    def compiled(self) -> dict[str, list[re.Pattern[str]]]:
+        return {lang: [re.compile(p, re.IGNORECASE) for p in ps] for lang, ps in self.regex.items()}
+
+    @cached_property
+    def normalized_phrases(self) -> dict[str, list[str]]:
+        return {lang: [normalize(p) for p in ps] for lang, ps in self.phrases.items()}
+
+
+@dataclass
+class RuleSet:
+    rules: list[Rule]
+    version: str
+
+    def by_id(self, rule_id: str) -> Rule | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
+
+
+def _line_of(node: yaml.Node, index: int) -> int:
+    try:
+        rules_node = next(v for k, v in node.value if k.value == "rules")
+        return int(rules_node.value[index].start_mark.line) + 1
+    except (StopIteration, IndexError, AttributeError):
+        return 0
+
+
+def parse_rules(text: str, source: str = "<rules>") -> list[Rule]:
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise RuleError(f"{source}{where}: not valid YAML: {getattr(exc, 'problem', exc)}"
+                        ) from exc
+    if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
+        raise RuleError(f"{source}:1: a rule file is a mapping with a 'rules' list")
+    rules = []
+    for i, raw in enumerate(data["rules"]):
+        line = _line_of(root, i) if root is not None else 0
+        if not isinstance(raw, dict):
+            raise RuleError(f"{source}:{line}: rule {i + 1} is not a mapping")
+        try:
+            rules.append(Rule.model_validate({**raw, "line": line}))
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'rule'}: {e['msg']}"
+                                 for e in exc.errors())
+            raise RuleError(f"{source}:{line}: rule {raw.get('id', i + 1)!r}: {problems}") from exc
+    return rules
+
+
+def load_rules(path: Path | None = None) -> RuleSet:
+    path = path or DEFAULT_RULES
+    files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
+    if not files:
+        raise RuleError(f"{path}: no rule files (*.yaml)")
+    rules: list[Rule] = []
+    for f in files:
+        rules += parse_rules(f.read_text("utf-8"), str(f))
+    ids = [r.id for r in rules]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise RuleError(f"{path}: duplicate rule ids: {', '.join(dupes)}")
+    for rule in rules:
+        for ref in (rule.before, rule.after, rule.applies_if, rule.excused_by):
+            if ref and ref not in ids:
+                raise RuleError(f"{rule.id} (line {rule.line}): refers to unknown rule {ref!r}")
+    version = "+".join(f"{r.id}@{r.version}" for r in rules)
+    import hashlib
+
+    return RuleSet(rules, hashlib.sha256(version.encode()).hexdigest()[:12])
+
+
+# Evaluation ---------------------------------------------------------------
+
+
+@dataclass
+class Match:
+    utterance: int
+    start: float
+    end: float
+    quote: str
+    role: str
+
+
+def _phrase_hits(rule: Rule, lang: str, text: str) -> list[str]:
+    norm = normalize(text)
+    hits = []
+    for phrase in rule.normalized_phrases.get(lang, []) + rule.normalized_phrases.get("any", []):
+        if has_cjk(phrase) or rule.fuzzy >= 100:
+            if phrase in norm:
+                hits.append(phrase)
+        elif len(phrase) <= len(norm) + 2 and fuzz.partial_ratio(phrase, norm) >= rule.fuzzy:
+            hits.append(phrase)
+    for pattern in rule.compiled.get(lang, []) + rule.compiled.get("any", []):
+        found = pattern.search(norm)
+        if found:
+            hits.append(found.group(0))
+    return hits
+
+
+def find_matches(rule: Rule, transcript: Transcript) -> list[Match]:
+    lang = transcript.language
+    out = []
+    mine = [i for i, u in enumerate(transcript.utterances) if rule.who in ("any", u.role)]
+    if rule.window and rule.window.last_turns:
+        mine = mine[-rule.window.last_turns:]
+    for i in mine:
+        utt = transcript.utterances[i]
+        if not _in_window(rule.window, utt, transcript.duration):
+            continue
+        hits = _phrase_hits(rule, lang, utt.text)
+        if hits:
+            out.append(Match(i, utt.start, utt.end, utt.text, utt.role))
+    return out
+
+
+def _in_window(window: Window | None, utt: Utterance, duration: float) -> bool:
+    if window is None:
+        return True
+    if window.first_s is not None and utt.start > window.first_s:
+        return False
+    return not (window.last_s is not None and utt.end < duration - window.last_s)
+
+
+def _evidence(m: Match) -> Evidence:
+    return Evidence(utterance=m.utterance, start=m.start, end=m.end, quote=m.quote,
+                    speaker_role=m.role)  # type: ignore[arg-type]
+
+
+def dead_air_gaps(transcript: Transcript, min_s: float) -> list[tuple[int, float, float]]:
+    """Silences of at least min_s between speech: (index of the utterance before, start, end)."""
+    gaps = []
+    last_end, last_idx = 0.0, -1
+    for i, utt in enumerate(transcript.utterances):
+        if utt.start - last_end >= min_s and last_idx >= 0:
+            gaps.append((last_idx, last_end, utt.start))
+        if utt.end > last_end:
+            last_end, last_idx = utt.end, i
+    return gaps
+
+
+def evaluate(ruleset: RuleSet, transcript: Transcript) -> list[Flag]:
+    matches = {r.id: find_matches(r, transcript) for r in ruleset.rules if r.type != "dead_air"}
+    flags = []
+    for rule in ruleset.rules:
+        if rule.applies_if and not matches.get(rule.applies_if):
+            continue
+        evidence: list[Evidence] = []
+        if rule.type == "must_say":
+            if not matches[rule.id] and transcript.utterances:
+                first = transcript.utterances[0]
+                window = rule.window.first_s if rule.window and rule.window.first_s else None
+                if window:
+                    quote = f"not said by the {rule.who} in the first {window:.0f} s"
+                elif rule.window and rule.window.last_turns:
+                    quote = f"not said in the {rule.who}'s last {rule.window.last_turns} turns"
+                else:
+                    quote = f"never said by the {rule.who}"
+                evidence.append(Evidence(utterance=None, start=first.start,
+                                         end=min(transcript.duration, window or transcript.duration),
+                                         quote=quote, speaker_role=None))
+        elif rule.type == "must_not_say":
+            found = matches[rule.id]
+            if rule.before:
+                anchor = matches.get(rule.before) or []
+                cut = anchor[0].start if anchor else float("inf")
+                found = [m for m in found if m.start < cut]
+            if rule.after:
+                anchor = matches.get(rule.after) or []
+                found = [m for m in found if anchor and m.start > anchor[0].start]
+            evidence = [_evidence(m) for m in found]
+        elif rule.type == "dead_air":
+            excuses = {m.utterance for m in matches.get(rule.excused_by or "", [])}
+            for idx, start, end in dead_air_gaps(transcript, rule.min_s or 0):
+                # "Please hold." "Sure." <silence>: the announcement may be a turn or two back.
+                if excuses & {idx, idx - 1, idx - 2}:
+                    continue
+                evidence.append(Evidence(utterance=idx, start=round(start, 2), end=round(end, 2),
+                                         quote=f"{end - start:.1f} s of silence", speaker_role=None))
+        if evidence:
+            flags.append(Flag(rule_id=rule.id, rule_version=rule.version, title=rule.title,
+                              severity=rule.severity, evidence=evidence))
+    return flags
+
+
+def rules_summary(ruleset: RuleSet) -> list[dict[str, Any]]:
+    return [{"id": r.id, "title": r.title, "type": r.type, "severity": r.severity,
+             "version": r.version} for r in ruleset.rules]

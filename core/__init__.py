@@ -1,0 +1,1 @@
+"""Shared foundation: settings, domain schemas, database, object store, Celery app."""

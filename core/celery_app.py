@@ -1,0 +1,43 @@
+"""The Celery app. With no broker configured, tasks run in-process (eager).
+
+Routing: transcription on the `gpu` queue, analysis and indexing on `cpu`.
+Acks are late and a lost worker's task is rejected back to the queue, so a
+worker killed mid-task loses no call; every stage is idempotent.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from core.settings import Settings, get_settings
+
+TASK_MODULES = ["transcribe.tasks", "analysis.tasks", "search.tasks"]
+
+celery_app = Celery("callqa", include=TASK_MODULES)
+
+
+def configure_celery(settings: Settings | None = None) -> Celery:
+    settings = settings or get_settings()
+    eager = settings.broker_url is None
+    celery_app.conf.update(
+        broker_url=settings.broker_url or "memory://",
+        result_backend=settings.result_backend,
+        task_always_eager=eager,
+        task_eager_propagates=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=settings.result_backend is None,
+        task_routes={
+            "callqa.transcribe": {"queue": "gpu"},
+            "callqa.analyze": {"queue": "cpu"},
+            "callqa.index": {"queue": "cpu"},
+        },
+        broker_connection_retry_on_startup=True,
+    )
+    return celery_app
+
+
+configure_celery()

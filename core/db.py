@@ -1,0 +1,161 @@
+"""Database: calls and their per-stage status (SQLAlchemy 2, migrated by Alembic)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Call(Base):
+    __tablename__ = "calls"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    source_name: Mapped[str] = mapped_column(String(512))
+    audio_key: Mapped[str] = mapped_column(String(512))
+    duration: Mapped[float] = mapped_column(Float)
+    channels: Mapped[int] = mapped_column(Integer)
+    sample_rate: Mapped[int] = mapped_column(Integer)
+    codec: Mapped[str] = mapped_column(String(64))
+    container: Mapped[str] = mapped_column(String(64))
+
+    agent_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    team: Mapped[str | None] = mapped_column(String(128), index=True)
+    customer_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    direction: Mapped[str | None] = mapped_column(String(16))
+    channel_map: Mapped[list[str] | None] = mapped_column(JSON)
+    language: Mapped[str | None] = mapped_column(String(16))
+
+    status: Mapped[str] = mapped_column(String(32), index=True, default="queued")
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    stages: Mapped[list[StageRun]] = relationship(
+        back_populates="call", cascade="all, delete-orphan", order_by="StageRun.id"
+    )
+
+    def stage(self, name: str) -> StageRun | None:
+        return next((s for s in self.stages if s.stage == name), None)
+
+    def metadata_dict(self) -> dict[str, Any]:
+        return {
+            "call_id": self.id,
+            "agent_id": self.agent_id,
+            "team": self.team,
+            "customer_id": self.customer_id,
+            "started_at": self.started_at,
+            "direction": self.direction,
+            "channel_map": self.channel_map,
+            "language": self.language,
+        }
+
+
+class StageRun(Base):
+    """One row per (call, stage): re-running a stage replaces its own row."""
+
+    __tablename__ = "stage_runs"
+    __table_args__ = (UniqueConstraint("call_id", "stage", name="uq_stage_runs_call_stage"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    stage: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))  # running | done | failed
+    version: Mapped[str | None] = mapped_column(String(64))
+    output_key: Mapped[str | None] = mapped_column(String(512))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[float | None] = mapped_column(Float)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    call: Mapped[Call] = relationship(back_populates="stages")
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+@lru_cache(maxsize=4)
+def get_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def migrate(url: str) -> None:
+    """Bring the schema to the newest Alembic revision (idempotent)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    with get_engine(url).begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+_migrated: set[str] = set()
+
+
+@contextmanager
+def session_scope(url: str | None = None) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error."""
+    if url is None:
+        from core.settings import get_settings
+
+        url = get_settings().sqlalchemy_url
+    if url not in _migrated:
+        migrate(url)
+        _migrated.add(url)
+    session = sessionmaker(get_engine(url), expire_on_commit=False)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

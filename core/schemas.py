@@ -1,0 +1,105 @@
+"""Domain schemas shared by every stage, stored as JSON in the object store."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Role = Literal["agent", "customer", "unknown"]
+ROLES: tuple[str, ...] = ("agent", "customer")
+
+
+class CallStatus(StrEnum):
+    queued = "queued"
+    transcribing = "transcribing"
+    analyzing = "analyzing"
+    indexing = "indexing"
+    indexed = "indexed"
+    failed = "failed"
+
+
+class CallMetadata(BaseModel):
+    """What the switch or the CRM knows about a call before anyone listens to it."""
+
+    call_id: str | None = None
+    agent_id: str | None = None
+    team: str | None = None
+    customer_id: str | None = None
+    started_at: datetime | None = None
+    direction: Literal["inbound", "outbound"] | None = None
+    channel_map: list[Role] | None = Field(
+        None, description="Role of each channel in order, e.g. ['agent', 'customer']."
+    )
+    language: str | None = Field(None, description="Language hint: en or zh.")
+
+
+class Word(BaseModel):
+    start: float
+    end: float
+    text: str
+    probability: float = 1.0
+
+
+class Utterance(BaseModel):
+    speaker: str
+    role: Role
+    start: float
+    end: float
+    text: str
+    confidence: float = 1.0
+    channel: int | None = None
+    words: list[Word] = Field(default_factory=list)
+
+
+class Transcript(BaseModel):
+    call_id: str
+    language: str
+    duration: float
+    utterances: list[Utterance]
+    engine: str
+    model: str
+    version: str
+    diarization: str
+    stage_seconds: dict[str, float] = Field(default_factory=dict)
+
+    def text_by(self, role: str | None = None) -> str:
+        return " ".join(u.text for u in self.utterances if role is None or u.role == role)
+
+
+class Evidence(BaseModel):
+    utterance: int | None = Field(None, description="Index into transcript.utterances.")
+    start: float
+    end: float
+    quote: str
+    speaker_role: Role | None = None
+
+
+class Flag(BaseModel):
+    rule_id: str
+    rule_version: int
+    title: str
+    severity: Literal["low", "medium", "high", "critical"]
+    evidence: list[Evidence]
+
+
+class IntentHit(BaseModel):
+    intent: str
+    score: float
+    evidence: list[Evidence] = Field(default_factory=list)
+
+
+class Analysis(BaseModel):
+    call_id: str
+    language: str
+    version: str
+    rules_version: str
+    flags: list[Flag]
+    primary_intent: str | None
+    intents: list[IntentHit]
+    customer_sentiment: Literal["negative", "neutral", "positive"]
+    sentiment_score: float
+    metrics: dict[str, float]
+    summary: str

@@ -1,0 +1,88 @@
+"""One settings object for every process, read from CALLQA_* variables and .env.
+
+With nothing set, everything runs in one process on one machine: SQLite and
+objects under CALLQA_DATA_DIR, the embedded search index, tasks in-process.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CALLQA_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Everything one machine stores.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in data_dir.")
+    broker_url: str | None = Field(None, description="Celery broker; unset = run tasks in-process.")
+    result_backend: str | None = None
+    elasticsearch_url: str | None = Field(None, description="Unset = embedded search index.")
+    models_dir: Path | None = Field(None, description="Assembled model weights; default data_dir/models.")
+
+    # ASR
+    asr_engine: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
+    asr_model: str = Field("base", description="Local model directory, or a packaged model name.")
+    asr_device: Literal["auto", "cpu", "cuda"] = "auto"
+    asr_compute_type: str = Field("auto", description="auto = int8 on CPU, float16 on GPU.")
+    asr_beam_size: int = 5
+    asr_cpu_threads: int = 0
+    language: str | None = Field(None, description="Default language hint (en, zh) when a call has none.")
+
+    # Ingest
+    max_duration_s: float = 4 * 3600.0
+    min_duration_s: float = 1.0
+    max_upload_bytes: int = 512 * 1024 * 1024
+    silence_dbfs: float = Field(-55.0, description="A file whose loudest 100 ms is below this is silent.")
+    stereo_channel_map: str = Field("agent,customer", description="Roles of channels 0,1 by default.")
+    filename_pattern: str | None = Field(
+        None,
+        description="Regex with named groups (call_id, agent_id, team, customer_id, started_at, "
+        "direction, language) applied to file stems when no sidecar exists.",
+    )
+
+    # Analysis
+    rules_path: Path | None = Field(None, description="Rule file or folder; default packaged pack.")
+    intents_path: Path | None = Field(None, description="Intent taxonomy YAML; default packaged.")
+
+    log_level: str = "INFO"
+    log_format: Literal["console", "json"] = "console"
+
+    @field_validator("data_dir", "models_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return value.expanduser().resolve() if value is not None else None
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'callqa.db'}"
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.data_dir / "objects"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
+
+    @property
+    def default_channel_map(self) -> list[str]:
+        return [role.strip() for role in self.stereo_channel_map.split(",") if role.strip()]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests and the CLI change the environment)."""
+    get_settings.cache_clear()

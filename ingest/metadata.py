@@ -1,0 +1,79 @@
+"""Call metadata from a sidecar JSON, a CSV manifest, or the file name."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from core.schemas import CallMetadata
+
+MANIFEST_NAMES = ("metadata.csv", "calls.csv")
+FILE_COLUMNS = ("file", "filename", "path")
+
+
+class MetadataError(ValueError):
+    pass
+
+
+def _clean(raw: dict[str, Any]) -> dict[str, Any]:
+    data = {k.strip(): v for k, v in raw.items() if k and v not in (None, "")}
+    channel_map = data.get("channel_map")
+    if isinstance(channel_map, str):
+        data["channel_map"] = [r.strip() for r in re.split(r"[,;| ]+", channel_map) if r.strip()]
+    return data
+
+
+def parse_metadata(raw: dict[str, Any], source: str) -> CallMetadata:
+    try:
+        return CallMetadata.model_validate(_clean(raw))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise MetadataError(f"{source}: invalid metadata: {problems}") from exc
+
+
+@lru_cache(maxsize=64)
+def _read_manifest(path: Path, _mtime: float) -> dict[str, dict[str, str]]:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        column = next((c for c in FILE_COLUMNS if c in (reader.fieldnames or [])), None)
+        if column is None:
+            raise MetadataError(f"{path}: CSV manifest needs a 'file' column")
+        return {Path(row[column]).name: row for row in reader if row.get(column)}
+
+
+def load_manifest(path: Path) -> dict[str, dict[str, str]]:
+    return _read_manifest(path.resolve(), path.stat().st_mtime)
+
+
+def resolve_metadata(
+    audio: Path, manifest: Path | None = None, pattern: str | None = None
+) -> CallMetadata:
+    """Sidecar `<stem>.json` beats a CSV manifest row, which beats the file-name pattern."""
+    sidecar = audio.with_suffix(".json")
+    if sidecar.is_file():
+        try:
+            raw = json.loads(sidecar.read_text("utf-8"))
+        except json.JSONDecodeError as exc:
+            raise MetadataError(f"{sidecar.name}: not valid JSON ({exc})") from exc
+        if not isinstance(raw, dict):
+            raise MetadataError(f"{sidecar.name}: expected a JSON object")
+        return parse_metadata(raw, sidecar.name)
+    manifests = [manifest] if manifest else [audio.parent / n for n in MANIFEST_NAMES]
+    for candidate in manifests:
+        if candidate is not None and candidate.is_file():
+            row = load_manifest(candidate).get(audio.name)
+            if row is not None:
+                return parse_metadata(row, f"{candidate.name} row {audio.name}")
+    if pattern:
+        match = re.search(pattern, audio.stem)
+        if match:
+            return parse_metadata(match.groupdict(), f"file name {audio.name}")
+    return CallMetadata()

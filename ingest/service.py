@@ -1,0 +1,181 @@
+"""Accept recordings: probe, validate, dedupe, store, register, enqueue."""
+
+from __future__ import annotations
+
+import glob
+import logging
+from datetime import UTC
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from sqlalchemy import select
+
+from core.db import Call, session_scope
+from core.schemas import CallMetadata, CallStatus
+from core.settings import Settings, get_settings
+from core.storage import ObjectStore, sha256_file
+from ingest.metadata import MetadataError, resolve_metadata
+from ingest.probe import AudioRejected, ProbeResult, probe
+
+log = logging.getLogger("callqa.ingest")
+
+AUDIO_SUFFIXES = {".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".opus", ".amr", ".wma",
+                  ".webm", ".mp4", ".au", ".gsm"}
+
+Outcome = Literal["accepted", "duplicate", "refused"]
+
+
+@dataclass
+class IngestResult:
+    path: Path
+    outcome: Outcome
+    call_id: str | None = None
+    reason: str | None = None
+    message: str | None = None
+
+
+@dataclass
+class IngestSummary:
+    results: list[IngestResult] = field(default_factory=list)
+
+    def of(self, outcome: Outcome) -> list[IngestResult]:
+        return [r for r in self.results if r.outcome == outcome]
+
+    @property
+    def accepted(self) -> list[IngestResult]:
+        return self.of("accepted")
+
+
+def expand_paths(inputs: Iterable[str | Path]) -> list[Path]:
+    """Files as given (probed whatever their suffix), folders recursively, globs."""
+    found: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*")
+                            if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+        elif any(ch in str(item) for ch in "*?["):
+            found += sorted(Path(p) for p in glob.glob(str(item), recursive=True)
+                            if Path(p).is_file())
+        else:
+            found.append(path)
+    unique: dict[Path, None] = {}
+    for p in found:
+        unique.setdefault(p.resolve(), None)
+    return list(unique)
+
+
+def _check_limits(path: Path, info: ProbeResult, settings: Settings) -> None:
+    if info.duration > settings.max_duration_s:
+        raise AudioRejected("too_long", f"{path.name}: {info.duration:.0f} s is longer than the "
+                            f"{settings.max_duration_s:.0f} s limit (CALLQA_MAX_DURATION_S)")
+    if info.duration < settings.min_duration_s:
+        raise AudioRejected("too_short", f"{path.name}: {info.duration:.2f} s is shorter than "
+                            f"{settings.min_duration_s:.2f} s (CALLQA_MIN_DURATION_S)")
+    if info.loudest_window_dbfs < settings.silence_dbfs:
+        raise AudioRejected("silent", f"{path.name}: the recording is silent (loudest 100 ms at "
+                            f"{info.loudest_window_dbfs:.0f} dBFS)")
+    if info.channels > 2:
+        raise AudioRejected("unsupported", f"{path.name}: {info.channels} channels; calls are "
+                            "mono or stereo")
+
+
+def _channel_map(meta: CallMetadata, info: ProbeResult, settings: Settings) -> list[str] | None:
+    if meta.channel_map is not None:
+        if len(meta.channel_map) != info.channels:
+            raise MetadataError(f"channel_map names {len(meta.channel_map)} channels, the file "
+                                f"has {info.channels}")
+        return list(meta.channel_map)
+    if info.channels == 2:
+        return settings.default_channel_map
+    return None
+
+
+def register_file(path: Path, settings: Settings, store: ObjectStore, manifest: Path | None = None,
+                  pattern: str | None = None) -> IngestResult:
+    """Validate one file and register it as a queued call. Nothing is stored on refusal."""
+    try:
+        if path.is_file() and path.stat().st_size > settings.max_upload_bytes:
+            raise AudioRejected("too_large", f"{path.name}: {path.stat().st_size} bytes is over "
+                                f"the {settings.max_upload_bytes} byte limit")
+        info = probe(path)
+        _check_limits(path, info, settings)
+        meta = resolve_metadata(path, manifest, pattern or settings.filename_pattern)
+        channel_map = _channel_map(meta, info, settings)
+    except AudioRejected as exc:
+        return IngestResult(path, "refused", reason=exc.reason, message=str(exc))
+    except MetadataError as exc:
+        return IngestResult(path, "refused", reason="bad_metadata", message=f"{path.name}: {exc}")
+
+    if meta.started_at is not None:
+        # Stored in UTC: SQLite keeps no offset, and trends by day need one clock.
+        started = meta.started_at
+        meta.started_at = (started.replace(tzinfo=UTC) if started.tzinfo is None
+                           else started.astimezone(UTC))
+    digest = sha256_file(path)
+    call_id = meta.call_id or f"c-{digest[:16]}"
+    with session_scope() as db:
+        existing = db.scalar(select(Call).where(Call.sha256 == digest))
+        if existing is not None:
+            return IngestResult(path, "duplicate", call_id=existing.id,
+                                message=f"{path.name}: same audio as call {existing.id}")
+        if db.get(Call, call_id) is not None:
+            return IngestResult(path, "refused", reason="call_id_taken", message=(
+                f"{path.name}: call id {call_id} is already used by a different recording"))
+        key = store.original_key(digest, path.suffix)
+        created = not store.exists(key)
+        store.put_original(path, digest)
+        try:
+            db.add(Call(
+                id=call_id, sha256=digest, source_name=path.name, audio_key=key,
+                duration=info.duration, channels=info.channels, sample_rate=info.sample_rate,
+                codec=info.codec, container=info.container, agent_id=meta.agent_id,
+                team=meta.team, customer_id=meta.customer_id, started_at=meta.started_at,
+                direction=meta.direction, channel_map=channel_map,
+                language=meta.language or settings.language, status=CallStatus.queued.value,
+            ))
+            db.flush()
+        except Exception:
+            if created:  # the row never landed: do not leave an orphan original behind
+                store.delete(key)
+            raise
+    log.info("call registered", extra={"call_id": call_id, "file": path.name,
+                                       "duration": info.duration, "channels": info.channels})
+    return IngestResult(path, "accepted", call_id=call_id)
+
+
+ProgressHook = Callable[[str, int, int, str], None]
+
+
+def ingest_paths(
+    inputs: Iterable[str | Path],
+    manifest: Path | None = None,
+    pattern: str | None = None,
+    process: bool = True,
+    progress: ProgressHook | None = None,
+    settings: Settings | None = None,
+) -> IngestSummary:
+    """Register every file, then queue each accepted call (run now when there is no broker).
+
+    `progress(phase, done, total, name)` is called after each file in each phase.
+    """
+    from core.pipeline import enqueue
+
+    settings = settings or get_settings()
+    store = ObjectStore(settings.objects_dir)
+    files = expand_paths(inputs)
+    summary = IngestSummary()
+    for n, path in enumerate(files, 1):
+        summary.results.append(register_file(path, settings, store, manifest, pattern))
+        if progress:
+            progress("register", n, len(files), path.name)
+    if process:
+        accepted = summary.accepted
+        for n, result in enumerate(accepted, 1):
+            assert result.call_id is not None
+            enqueue(result.call_id)
+            if progress:
+                progress("process", n, len(accepted), result.call_id)
+    return summary

@@ -1,0 +1,47 @@
+"""A call's search document: metadata, utterances with roles and times, analysis results."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from core.schemas import Analysis, Transcript
+from search.base import SEVERITY_RANK
+
+
+def risk_score(analysis: Analysis) -> float:
+    """Flags weighted by severity plus negative customer sentiment: the order QA reviews in."""
+    weight = {"low": 1, "medium": 3, "high": 6, "critical": 10}
+    score = sum(weight[f.severity] for f in analysis.flags)
+    if analysis.customer_sentiment == "negative":
+        score += 2
+    return float(score)
+
+
+def build_document(metadata: dict[str, Any], transcript: Transcript,
+                   analysis: Analysis) -> dict[str, Any]:
+    started: datetime | None = metadata.get("started_at")
+    if started is not None and started.tzinfo is None:  # SQLite returns UTC without offset
+        started = started.replace(tzinfo=UTC)
+    return {
+        "call_id": transcript.call_id,
+        "started_at": started.isoformat() if started else None,
+        "agent_id": metadata.get("agent_id"),
+        "team": metadata.get("team"),
+        "customer_id": metadata.get("customer_id"),
+        "direction": metadata.get("direction"),
+        "language": transcript.language,
+        "duration": transcript.duration,
+        "primary_intent": analysis.primary_intent,
+        "intents": [i.intent for i in analysis.intents],
+        "sentiment": analysis.customer_sentiment,
+        "sentiment_score": analysis.sentiment_score,
+        "rule_ids": sorted({f.rule_id for f in analysis.flags}),
+        "max_severity": max((f.severity for f in analysis.flags), key=SEVERITY_RANK.get,
+                            default=None),
+        "flag_count": len(analysis.flags),
+        "risk": risk_score(analysis),
+        "summary": analysis.summary,
+        "utterances": [{"i": i, "role": u.role, "start": u.start, "end": u.end, "text": u.text}
+                       for i, u in enumerate(transcript.utterances)],
+    }

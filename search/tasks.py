@@ -1,0 +1,37 @@
+"""The thin Celery task that indexes a call's document; also used by `callqa reindex`."""
+
+from __future__ import annotations
+
+from core.celery_app import celery_app
+from core.db import Call, session_scope
+from core.pipeline import run_stage, stage_output
+from core.schemas import Analysis, Transcript
+from core.storage import get_store
+from search import get_backend
+from search.documents import build_document
+
+INDEX_VERSION = "1"
+
+
+def call_document(call_id: str) -> dict:  # type: ignore[type-arg]
+    store = get_store()
+    with session_scope() as db:
+        call = db.get(Call, call_id)
+        if call is None:
+            raise LookupError(f"call {call_id} is not registered")
+        metadata = call.metadata_dict()
+    transcript = Transcript.model_validate(store.get_json(stage_output(call_id, "transcribe")))
+    analysis = Analysis.model_validate(store.get_json(stage_output(call_id, "analyze")))
+    return build_document(metadata, transcript, analysis)
+
+
+def index_call(call_id: str) -> str:
+    with run_stage(call_id, "index") as ctx:
+        get_backend().index([call_document(call_id)])
+        ctx.done(None, INDEX_VERSION)
+    return call_id
+
+
+@celery_app.task(name="callqa.index", acks_late=True)
+def index_task(call_id: str) -> str:
+    return index_call(call_id)

@@ -1,0 +1,60 @@
+"""Shared fixtures: an isolated data dir per test, real rendered calls, a real tiny model."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core import db as core_db
+from core.celery_app import configure_celery
+from core.settings import Settings, get_settings, reset_settings
+
+# Tests use the smallest packaged model; the demo and benchmarks use base.
+os.environ.setdefault("CALLQA_ASR_MODEL", "tiny.en")
+os.environ.pop("CALLQA_BROKER_URL", None)
+os.environ.pop("CALLQA_ELASTICSEARCH_URL", None)
+
+# The dialogues rendered once per test session (short, varied: hold, overtalk, violations).
+RENDERED = ["en-01-repayment-amount-due-date", "en-10-collections-threat-abrupt-end",
+            "en-17-balance-read-before-verification"]
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """A fresh CALLQA_DATA_DIR (SQLite, objects, index) and in-process tasks."""
+    monkeypatch.setenv("CALLQA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("CALLQA_DATABASE_URL", raising=False)
+    monkeypatch.delenv("CALLQA_BROKER_URL", raising=False)
+    reset_settings()
+    core_db._migrated.clear()
+    configure_celery()
+    yield get_settings()
+    reset_settings()
+    configure_celery()
+
+
+@pytest.fixture(scope="session")
+def rendered_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real telephone audio from festival voices, with ground truth."""
+    if shutil.which("text2wave") is None:
+        pytest.fail("festival is not installed: run scripts/bootstrap.sh --dev")
+    from samples import DIALOGUES_DIR
+    from samples.dialogue import load_dialogue
+    from samples.render import render_all
+
+    out = tmp_path_factory.mktemp("rendered")
+    dialogues = [load_dialogue(DIALOGUES_DIR / "en" / f"{d}.yaml") for d in RENDERED]
+    render_all(dialogues, out)
+    return out
+
+
+@pytest.fixture
+def rendered(rendered_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the rendered calls (tests may add sidecars or break files)."""
+    copy = tmp_path / "calls"
+    shutil.copytree(rendered_dir, copy)
+    return copy

@@ -1,0 +1,107 @@
+"""Speech activity per channel from energy, aware of the other channel.
+
+On a stereo call each leg carries its own speaker plus a faint echo of the
+other. Silero VAD fires on that echo; comparing the two legs' energies frame
+by frame does not, so the leg is the speaker only where it is the louder one
+(or close to it, which keeps overtalk).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+Segment = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class ActivityParams:
+    frame_ms: float = 20
+    hop_ms: float = 10
+    floor_percentile: float = 10
+    above_floor_db: float = 12
+    over_other_db: float = -12
+    min_speech_s: float = 0.15
+    min_gap_s: float = 0.35
+    pad_s: float = 0.15
+
+
+def frame_energy_db(x: np.ndarray, rate: int, frame_ms: float, hop_ms: float) -> np.ndarray:
+    frame, hop = int(rate * frame_ms / 1000), int(rate * hop_ms / 1000)
+    if len(x) < frame:
+        return np.full(1, -120.0)
+    n = 1 + (len(x) - frame) // hop
+    idx = np.arange(frame)[None, :] + hop * np.arange(n)[:, None]
+    rms = np.sqrt((x[idx].astype(np.float64) ** 2).mean(axis=1))
+    return 20 * np.log10(rms + 1e-9)
+
+
+def _segments(active: np.ndarray, hop_s: float, p: ActivityParams, total_s: float) -> list[Segment]:
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], active.astype(np.int8), [0]])))
+    raw = [(s * hop_s, e * hop_s) for s, e in zip(edges[::2], edges[1::2], strict=True)]
+    merged: list[list[float]] = []
+    for start, end in raw:
+        if merged and start - merged[-1][1] < p.min_gap_s:
+            merged[-1][1] = end
+        else:
+            merged.append([start, end])
+    return [(max(0.0, s - p.pad_s), min(total_s, e + p.pad_s))
+            for s, e in merged if e - s >= p.min_speech_s]
+
+
+def channel_activity(samples: np.ndarray, rate: int, p: ActivityParams) -> list[list[Segment]]:
+    """Speech segments (seconds) of each channel of a (channels, n) signal."""
+    energies = [frame_energy_db(ch, rate, p.frame_ms, p.hop_ms) for ch in samples]
+    total_s = samples.shape[1] / rate
+    result = []
+    for i, energy in enumerate(energies):
+        floor = np.percentile(energy, p.floor_percentile)
+        active = energy > floor + p.above_floor_db
+        for j, other in enumerate(energies):
+            if j != i:
+                active &= energy - other[: len(energy)] > p.over_other_db
+        result.append(_segments(active, p.hop_ms / 1000, p, total_s))
+    return result
+
+
+
+
+def overlaps(start: float, end: float, segments: list[Segment]) -> float:
+    return sum(max(0.0, min(end, b) - max(start, a)) for a, b in segments)
+
+
+@dataclass(frozen=True)
+class PackedAudio:
+    """Speech segments laid end to end, and how to map their times back."""
+
+    audio: np.ndarray
+    packed_starts: list[float]
+    segments: list[Segment]
+
+    def _index(self, t: float) -> int:
+        return max(0, int(np.searchsorted(self.packed_starts, t, side="right")) - 1)
+
+    def original_span(self, start: float, end: float) -> tuple[float, float]:
+        """Map a word's packed times back. Whisper glues a word's start to the previous
+        word's end, so a word that crosses into the next segment starts with that segment."""
+        i, j = self._index(start), self._index(end)
+        if j > i:
+            seg_start, seg_end = self.segments[j]
+            return round(seg_start, 3), round(min(seg_end, seg_start + end - self.packed_starts[j]), 3)
+        seg_start, seg_end = self.segments[i]
+        to_orig = lambda t: round(min(seg_end, seg_start + max(0.0, t - self.packed_starts[i])), 3)  # noqa: E731
+        return to_orig(start), max(to_orig(start), to_orig(end))
+
+
+def pack(signal: np.ndarray, segments: list[Segment], rate: int, gap_s: float = 0.3) -> PackedAudio:
+    """Keep only speech, so the recogniser spends no time (and invents nothing) on silence."""
+    pieces, starts, cursor = [], [], 0.0
+    gap = np.zeros(int(gap_s * rate), dtype=signal.dtype)
+    for start, end in segments:
+        piece = signal[int(start * rate): int(end * rate)]
+        starts.append(cursor)
+        pieces += [piece, gap]
+        cursor += (len(piece) + len(gap)) / rate
+    audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=signal.dtype)
+    return PackedAudio(audio, starts, list(segments))
