@@ -106,9 +106,11 @@ def transcribe(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOption
         packed = pack(signal, activity[i], audio.sample_rate)
         result = engine.transcribe(packed.audio, language, params.whisper)
         language = language or result.language  # the first leg decides for the call
+        raw = [w for seg in result.segments for w in seg.words]
         words = []
-        for w in (w for seg in result.segments for w in seg.words):
-            start, end = packed.original_span(w.start, w.end)
+        for k, w in enumerate(raw):
+            following = raw[k + 1].start if k + 1 < len(raw) else None
+            start, end = packed.original_span(w.start, w.end, following)
             words.append(w.model_copy(update={"start": start, "end": end}))
         per_channel.append(drop_loops(words, params.whisper.max_repeats))
     if hook:

@@ -82,16 +82,36 @@ class PackedAudio:
     def _index(self, t: float) -> int:
         return max(0, int(np.searchsorted(self.packed_starts, t, side="right")) - 1)
 
-    def original_span(self, start: float, end: float) -> tuple[float, float]:
-        """Map a word's packed times back. Whisper glues a word's start to the previous
-        word's end, so a word that crosses into the next segment starts with that segment."""
-        i, j = self._index(start), self._index(end)
+    def _to_original(self, k: int, t: float) -> float:
+        seg_start, seg_end = self.segments[k]
+        return round(min(seg_end, seg_start + max(0.0, t - self.packed_starts[k])), 3)
+
+    def original_span(self, start: float, end: float,
+                      next_start: float | None = None) -> tuple[float, float]:
+        """Map a word's packed times back to the call's clock.
+
+        `next_start` (the following word's packed start) settles a word that crosses
+        into a later segment: Whisper glues a word's start to the previous word's end
+        ("November. If" across a pause), and stretches the last word of a window over
+        whatever follows ("moment." over hold music). If the next word starts right at
+        the later segment, the crossing word opens it; otherwise it ends the earlier one.
+        """
+        i = self._index(start)
+        seg_len = self.segments[i][1] - self.segments[i][0]
+        if i + 1 < len(self.segments):
+            gap_mid = (self.packed_starts[i] + seg_len + self.packed_starts[i + 1]) / 2
+            if start > gap_mid:  # starts late in the inserted gap: the next segment's word
+                i += 1
+                start = self.packed_starts[i]
+        j = max(i, self._index(end))
         if j > i:
-            seg_start, seg_end = self.segments[j]
-            return round(seg_start, 3), round(min(seg_end, seg_start + end - self.packed_starts[j]), 3)
-        seg_start, seg_end = self.segments[i]
-        to_orig = lambda t: round(min(seg_end, seg_start + max(0.0, t - self.packed_starts[i])), 3)  # noqa: E731
-        return to_orig(start), max(to_orig(start), to_orig(end))
+            opens_next = next_start is not None and next_start - self.packed_starts[j] < 1.5
+            if opens_next:
+                i, start = j, self.packed_starts[j]
+            else:
+                j, end = i, self.packed_starts[i] + seg_len
+        begin = self._to_original(i, start)
+        return begin, max(begin, self._to_original(j, end))
 
 
 def pack(signal: np.ndarray, segments: list[Segment], rate: int, gap_s: float = 0.3) -> PackedAudio:

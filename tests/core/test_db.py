@@ -1,0 +1,72 @@
+"""The database path on SQLite (default) and on the PostgreSQL server of the machine."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import IntegrityError
+
+from core.db import Call, StageRun, migrate, session_scope
+
+PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'callqa.db'}"
+        return
+    # A private schema per test on the real server, dropped afterwards.
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+    except Exception as exc:  # the server is part of the test environment: say so loudly
+        pytest.fail(f"PostgreSQL at 127.0.0.1:5432 is not reachable: {exc}")
+    yield f"{PG_ADMIN}?options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+def _call(call_id: str, sha: str) -> Call:
+    return Call(id=call_id, sha256=sha, source_name="x.wav", audio_key="k", duration=1.0,
+                channels=2, sample_rate=8000, codec="pcm_mulaw", container="wav",
+                started_at=datetime(2026, 10, 5, 1, 14, tzinfo=UTC), channel_map=["agent", "customer"],
+                status="queued")
+
+
+def test_migrations_create_schema_and_are_idempotent(db_url: str) -> None:
+    migrate(db_url)
+    migrate(db_url)
+    engine = create_engine(db_url)
+    tables = set(inspect(engine).get_table_names())
+    assert {"calls", "stage_runs", "alembic_version"} <= tables
+    engine.dispose()
+
+
+def test_calls_roundtrip_and_constraints(db_url: str) -> None:
+    with session_scope(db_url) as db:
+        call = _call("c-1", "a" * 64)
+        call.stages.append(StageRun(stage="transcribe", status="done", attempts=1))
+        db.add(call)
+    with session_scope(db_url) as db:
+        loaded = db.get(Call, "c-1")
+        assert loaded is not None
+        assert loaded.channel_map == ["agent", "customer"]
+        assert loaded.stage("transcribe").status == "done"  # type: ignore[union-attr]
+    with pytest.raises(IntegrityError), session_scope(db_url) as db:
+        db.add(_call("c-2", "a" * 64))  # same audio hash
+    with pytest.raises(IntegrityError), session_scope(db_url) as db:
+        db.add(StageRun(call_id="c-1", stage="transcribe", status="running", attempts=0))
+    with session_scope(db_url) as db:  # the failed transactions left nothing behind
+        assert db.query(Call).count() == 1
+        assert db.query(StageRun).count() == 1
+        db.delete(db.get(Call, "c-1"))
+    with session_scope(db_url) as db:
+        assert db.query(StageRun).count() == 0

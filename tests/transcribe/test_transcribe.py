@@ -1,0 +1,94 @@
+"""The transcription stage on real telephone audio through a real Whisper model."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+from core.models import resolve_whisper_model
+from core.schemas import Transcript
+from samples.truth import role_accuracy, word_error_rate
+from tests.conftest import RENDERED
+from transcribe import TranscribeOptions, TranscribeParams, decode_audio, transcribe
+from transcribe.asr import AsrEngine, load_engine
+
+@lru_cache(maxsize=1)
+def tiny_engine() -> AsrEngine:
+    return load_engine("faster-whisper", str(resolve_whisper_model("tiny.en", Path("/nonexistent"))))
+
+
+def _truth(rendered_dir: Path, call: str) -> dict:  # type: ignore[type-arg]
+    return json.loads((rendered_dir / "truth" / f"{call}.json").read_text())
+
+
+def _wer(truth: dict, transcript: Transcript) -> float:  # type: ignore[type-arg]
+    return word_error_rate(" ".join(t["text"] for t in truth["turns"]),
+                           " ".join(u.text for u in transcript.utterances))
+
+
+@pytest.fixture(scope="module")
+def stereo_transcripts(rendered_dir: Path) -> dict[str, Transcript]:
+    return {
+        call: transcribe(decode_audio(rendered_dir / "stereo" / f"{call}.wav"), tiny_engine(),
+                         TranscribeOptions(call, ["agent", "customer"], "en",
+                                           TranscribeParams.from_yaml()))
+        for call in RENDERED
+    }
+
+
+@pytest.mark.parametrize("call", RENDERED)
+def test_stereo_words_are_right(call: str, rendered_dir: Path,
+                                stereo_transcripts: dict[str, Transcript]) -> None:
+    wer = _wer(_truth(rendered_dir, call), stereo_transcripts[call])
+    assert wer <= 0.15, f"{call}: WER {wer:.3f}"  # tiny.en; bench/ measures base
+
+
+@pytest.mark.parametrize("call", RENDERED)
+def test_stereo_roles_and_times(call: str, rendered_dir: Path,
+                                stereo_transcripts: dict[str, Transcript]) -> None:
+    truth = _truth(rendered_dir, call)
+    transcript = stereo_transcripts[call]
+    assert transcript.diarization == "channel" and transcript.language == "en"
+    for utt in transcript.utterances:
+        assert utt.words and utt.start <= utt.words[0].start and utt.words[-1].end <= utt.end
+        assert all(w.start <= w.end for w in utt.words)
+        # An utterance never straddles a change of speaker: every word of it lies in (or
+        # within word-timestamp slack of) a turn of its own speaker.
+        for w in utt.words:
+            own = any(w.start <= t["end"] + 0.6 and w.end >= t["start"] - 0.6
+                      for t in truth["turns"] if t["role"] == utt.role)
+            assert own, f"{call}: word {w.text!r} at {w.start} is outside every {utt.role} turn"
+    accuracy = role_accuracy(truth, transcript)
+    assert accuracy >= 0.99, f"{call}: role accuracy {accuracy:.3f}"
+
+
+def test_hold_music_yields_no_words(rendered_dir: Path,
+                                    stereo_transcripts: dict[str, Transcript]) -> None:
+    call = "en-01-repayment-amount-due-date"
+    holds = _truth(rendered_dir, call)["holds"]
+    assert holds, "the fixture call must contain hold music"
+    words = [w for u in stereo_transcripts[call].utterances for w in u.words]
+    for start, end in holds:
+        inside = [w.text for w in words if w.start > start + 0.5 and w.end < end - 0.5]
+        assert inside == [], f"invented text during hold music: {inside}"
+
+
+def test_mono_call_is_one_track(rendered_dir: Path) -> None:
+    call = RENDERED[1]
+    transcript = transcribe(decode_audio(rendered_dir / "mono" / f"{call}.wav"), tiny_engine(),
+                            TranscribeOptions(call, None, "en", TranscribeParams.from_yaml()))
+    assert transcript.diarization == "none"
+    assert {u.role for u in transcript.utterances} == {"unknown"}
+    assert _wer(_truth(rendered_dir, call), transcript) <= 0.2
+
+
+def test_decode_gives_16k_float_per_channel(rendered_dir: Path) -> None:
+    audio = decode_audio(rendered_dir / "stereo" / f"{RENDERED[0]}.wav")
+    truth = _truth(rendered_dir, RENDERED[0])
+    assert audio.channels == 2 and audio.sample_rate == 16000
+    assert audio.samples.dtype.name == "float32"
+    assert abs(audio.duration - truth["duration"]) < 0.05
+    assert 0.01 < float(abs(audio.samples).max()) <= 1.0

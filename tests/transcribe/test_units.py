@@ -1,0 +1,88 @@
+"""Speech activity, packing, loop removal, parameters, Chinese clean-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.schemas import Word
+from transcribe.asr import drop_loops
+from transcribe.pipeline import TranscribeParams
+from transcribe.text import normalize_chinese
+from transcribe.vad import ActivityParams, channel_activity, pack
+
+RATE = 16000
+
+
+def _burst(n: int, start: float, end: float, rng: np.random.Generator) -> np.ndarray:
+    x = np.zeros(n, np.float32)
+    a, b = int(start * RATE), int(end * RATE)
+    x[a:b] = rng.normal(0, 0.1, b - a)
+    return x
+
+
+def test_activity_ignores_the_echo_of_the_other_leg() -> None:
+    rng = np.random.default_rng(0)
+    n = 10 * RATE
+    agent = _burst(n, 1.0, 3.0, rng) + _burst(n, 6.0, 7.0, rng)
+    customer = _burst(n, 3.5, 5.5, rng)
+    stereo = np.stack([agent + 0.03 * customer, customer + 0.03 * agent])
+    stereo += rng.normal(0, 1e-4, stereo.shape).astype(np.float32)
+    agent_segs, customer_segs = channel_activity(stereo, RATE, ActivityParams())
+    assert [(round(a), round(b)) for a, b in agent_segs] == [(1, 3), (6, 7)]
+    assert [(round(a, 0), round(b, 0)) for a, b in customer_segs] == [(3.0, 6.0)] or \
+        [(round(a), round(b)) for a, b in customer_segs] == [(4, 6)]
+
+
+def test_activity_keeps_overtalk_on_both_legs() -> None:
+    rng = np.random.default_rng(1)
+    n = 6 * RATE
+    agent, customer = _burst(n, 1.0, 4.0, rng), _burst(n, 3.0, 5.0, rng)
+    segs = channel_activity(np.stack([agent + 0.03 * customer, customer + 0.03 * agent]), RATE,
+                            ActivityParams())
+    assert any(a <= 3.5 <= b for a, b in segs[0]) and any(a <= 3.5 <= b for a, b in segs[1])
+
+
+def test_pack_maps_times_back() -> None:
+    signal = np.arange(10 * RATE, dtype=np.float32)
+    packed = pack(signal, [(1.0, 2.0), (5.0, 6.5)], RATE, gap_s=0.3)
+    assert abs(len(packed.audio) - (1.0 + 0.3 + 1.5 + 0.3) * RATE) <= 1
+    assert packed.audio[0] == RATE  # first packed sample is original sample at 1.0 s
+    assert packed.original_span(0.5, 0.8) == (1.5, 1.8)
+    assert packed.original_span(1.4, 1.9) == (5.1, 5.6)  # second segment starts at 1.3 packed
+    # A word crossing into the next segment opens it when the next word follows at once
+    # (Whisper glued its start to the previous word's end) ...
+    assert packed.original_span(0.9, 1.6, next_start=1.7) == (5.0, 5.3)
+    # ... and otherwise ends the earlier segment (its end was stretched over a pause).
+    assert packed.original_span(0.9, 1.6, next_start=2.85) == (1.9, 2.0)
+    assert packed.original_span(0.9, 1.6) == (1.9, 2.0)
+    # A word starting late in the inserted gap belongs to the next segment, one
+    # starting early in it to the segment before (Whisper's end-of-speech timing lags):
+    assert packed.original_span(1.2, 1.5) == (5.0, 5.2)
+    assert packed.original_span(1.05, 1.1) == (2.0, 2.0)
+
+
+def _words(text: str) -> list[Word]:
+    return [Word(start=i, end=i + 0.5, text=" " + t) for i, t in enumerate(text.split())]
+
+
+def test_drop_loops_keeps_one_copy_of_a_loop() -> None:
+    looped = _words("thank you " * 6 + "goodbye")
+    assert "".join(w.text for w in drop_loops(looped, 3)).split() == ["thank", "you", "goodbye"]
+    normal = _words("no no I said no thank you thank you")
+    assert drop_loops(normal, 3) == normal
+
+
+def test_params_from_yaml_reject_unknown_keys(tmp_path: Path) -> None:
+    defaults = TranscribeParams.from_yaml()
+    assert defaults.whisper.condition_on_previous_text is False
+    bad = tmp_path / "p.yaml"
+    bad.write_text("activity:\n  above_floor: 3\n")
+    with pytest.raises(ValueError, match="above_floor"):
+        TranscribeParams.from_yaml(bad)
+
+
+def test_chinese_output_is_simplified() -> None:
+    assert normalize_chinese("請問您這個月的賬單還款日是幾號") == "请问您这个月的账单还款日是几号"
