@@ -434,9 +434,13 @@ def worker(
                             "-P", "prefork" if concurrency > 1 else "solo"])
 
 
-def main() -> None:  # pragma: no cover
+def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
 
+
+
+if __name__ == "__main__":
+    main()

@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS utts (
 );
 CREATE INDEX IF NOT EXISTS utts_call ON utts(call_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS utts_fts USING fts5(
-  body, content='utts', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+  body, content='utts', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
 );
 """
 

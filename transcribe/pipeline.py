@@ -103,7 +103,7 @@ def transcribe(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOption
         if not activity[i]:
             per_channel.append([])
             continue
-        packed = pack(signal, activity[i], audio.sample_rate)
+        packed = pack(signal, activity[i], audio.sample_rate, params.activity.pack_gap_s)
         result = engine.transcribe(packed.audio, language, params.whisper)
         language = language or result.language  # the first leg decides for the call
         raw = [w for seg in result.segments for w in seg.words]

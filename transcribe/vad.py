@@ -23,7 +23,8 @@ class ActivityParams:
     above_floor_db: float = 12
     over_other_db: float = -12
     min_speech_s: float = 0.15
-    min_gap_s: float = 0.35
+    min_gap_s: float = 0.8
+    pack_gap_s: float = 1.0
     pad_s: float = 0.15
 
 
@@ -105,7 +106,9 @@ class PackedAudio:
                 start = self.packed_starts[i]
         j = max(i, self._index(end))
         if j > i:
-            opens_next = next_start is not None and next_start - self.packed_starts[j] < 1.5
+            seg_end = self.packed_starts[i] + seg_len
+            opens_next = (start > seg_end - 0.3  # not well inside the earlier segment
+                          and next_start is not None and next_start - self.packed_starts[j] < 1.5)
             if opens_next:
                 i, start = j, self.packed_starts[j]
             else:
@@ -114,7 +117,7 @@ class PackedAudio:
         return begin, max(begin, self._to_original(j, end))
 
 
-def pack(signal: np.ndarray, segments: list[Segment], rate: int, gap_s: float = 0.3) -> PackedAudio:
+def pack(signal: np.ndarray, segments: list[Segment], rate: int, gap_s: float = 1.0) -> PackedAudio:
     """Keep only speech, so the recogniser spends no time (and invents nothing) on silence."""
     pieces, starts, cursor = [], [], 0.0
     gap = np.zeros(int(gap_s * rate), dtype=signal.dtype)

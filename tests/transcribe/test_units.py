@@ -51,6 +51,7 @@ def test_pack_maps_times_back() -> None:
     assert abs(len(packed.audio) - (1.0 + 0.3 + 1.5 + 0.3) * RATE) <= 1
     assert packed.audio[0] == RATE  # first packed sample is original sample at 1.0 s
     assert packed.original_span(0.5, 0.8) == (1.5, 1.8)
+    assert packed.original_span(0.2, 1.6, next_start=1.7) == (1.2, 2.0)  # well inside: stays
     assert packed.original_span(1.4, 1.9) == (5.1, 5.6)  # second segment starts at 1.3 packed
     # A word crossing into the next segment opens it when the next word follows at once
     # (Whisper glued its start to the previous word's end) ...
