@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 from core.schemas import Transcript
 
@@ -26,7 +27,7 @@ def conversation_metrics(transcript: Transcript, dead_air_s: float = 5.0) -> dic
     total_talk = sum(talk.values()) or 1.0
     gaps, overtalk, interruptions, latencies = [], 0.0, 0, []
     last_end = utts[0].end if utts else 0.0
-    for prev, cur in zip(utts, utts[1:], strict=False):
+    for prev, cur in pairwise(utts):
         if cur.start > last_end:
             gaps.append(cur.start - last_end)
         elif cur.role != prev.role:

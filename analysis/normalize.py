@@ -61,5 +61,29 @@ def tokens(text: str) -> list[str]:
 
 
 def segmented(text: str) -> str:
-    """Tokens joined by spaces: what a full-text index stores and queries."""
+    """Tokens joined by spaces."""
     return " ".join(tokens(text))
+
+
+_CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
+_WIDE = r"\u3000-\u303f\u3400-\u9fff\uff00-\uffef"
+_MARKS = "\u0002\u0003"
+_INSERTED_SPACE = re.compile(f"(?<=[{_WIDE}{_MARKS}]) +(?=[^ ])|(?<=[^ ]) +(?=[{_WIDE}{_MARKS}])")
+
+
+def index_text(text: str) -> str:
+    """What a full-text index stores: the readable text, simplified and half-width, with
+    spaces between Chinese words so the tokenizer sees words. Highlights taken from it
+    read as the original once `unsegment` removes those spaces."""
+    text = unicodedata.normalize("NFKC", text)
+    if not has_cjk(text):
+        return text
+    text = _t2s().convert(text)
+    return _CJK_RUN.sub(lambda m: " " + " ".join(_jieba().cut(m.group())) + " ", text).strip()
+
+
+def unsegment(text: str) -> str:
+    """Undo `index_text`'s spaces around Chinese (highlight marks included)."""
+    if not has_cjk(text):
+        return text
+    return _INSERTED_SPACE.sub("", text)

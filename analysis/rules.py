@@ -13,6 +13,7 @@ recogniser's small errors do not hide a violation; regexes match exactly.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -59,7 +60,15 @@ class Rule(BaseModel):
     min_s: float | None = Field(None, gt=0, description="dead_air: the shortest silence flagged.")
     excused_by: str | None = Field(None, description="dead_air: a marker that excuses a silence.")
     fuzzy: int = Field(88, ge=50, le=100, description="Minimum fuzzy score for a phrase, 0-100.")
+    negation_guard: bool = Field(
+        True, description="must_not_say: ignore a match right after a negation ('cannot "
+        "guarantee approval', '不会上门').")
     line: int = Field(0, exclude=True)
+    source: str = Field("", exclude=True)
+
+    @property
+    def where(self) -> str:
+        return f"{self.source}:{self.line}"
 
     @model_validator(mode="after")
     def _consistent(self) -> Rule:
@@ -120,7 +129,7 @@ def parse_rules(text: str, source: str = "<rules>") -> list[Rule]:
         if not isinstance(raw, dict):
             raise RuleError(f"{source}:{line}: rule {i + 1} is not a mapping")
         try:
-            rules.append(Rule.model_validate({**raw, "line": line}))
+            rules.append(Rule.model_validate({**raw, "line": line, "source": source}))
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'rule'}: {e['msg']}"
                                  for e in exc.errors())
@@ -136,17 +145,17 @@ def load_rules(path: Path | None = None) -> RuleSet:
     rules: list[Rule] = []
     for f in files:
         rules += parse_rules(f.read_text("utf-8"), str(f))
-    ids = [r.id for r in rules]
-    dupes = sorted({i for i in ids if ids.count(i) > 1})
-    if dupes:
-        raise RuleError(f"{path}: duplicate rule ids: {', '.join(dupes)}")
+    first: dict[str, Rule] = {}
+    for rule in rules:
+        if rule.id in first:
+            raise RuleError(f"{rule.where}: duplicate rule id {rule.id!r} "
+                            f"(first defined at {first[rule.id].where})")
+        first[rule.id] = rule
     for rule in rules:
         for ref in (rule.before, rule.after, rule.applies_if, rule.excused_by):
-            if ref and ref not in ids:
-                raise RuleError(f"{rule.id} (line {rule.line}): refers to unknown rule {ref!r}")
+            if ref and ref not in first:
+                raise RuleError(f"{rule.where}: rule {rule.id!r} refers to unknown rule {ref!r}")
     version = "+".join(f"{r.id}@{r.version}" for r in rules)
-    import hashlib
-
     return RuleSet(rules, hashlib.sha256(version.encode()).hexdigest()[:12])
 
 
@@ -162,18 +171,35 @@ class Match:
     role: str
 
 
+NEGATIONS = {
+    "en": re.compile(r"\b(?:not|no|never|cannot|can't|cant|won't|don't|doesn't|isn't|wouldn't)"
+                     r"(?:\s+\w+){0,2}\s*$"),
+    "zh": re.compile(r"(?:不|没|别|无法|不能|不会|绝不|从不)[^，。？！,.?!]{0,2}$"),
+}
+
+
+def _negated(norm: str, start: int, lang: str) -> bool:
+    pattern = NEGATIONS.get(lang)
+    return bool(pattern and pattern.search(norm[:start]))
+
+
 def _phrase_hits(rule: Rule, lang: str, text: str) -> list[str]:
     norm = normalize(text)
+    guard = rule.type == "must_not_say" and rule.negation_guard
     hits = []
     for phrase in rule.normalized_phrases.get(lang, []) + rule.normalized_phrases.get("any", []):
         if has_cjk(phrase) or rule.fuzzy >= 100:
-            if phrase in norm:
-                hits.append(phrase)
-        elif len(phrase) <= len(norm) + 2 and fuzz.partial_ratio(phrase, norm) >= rule.fuzzy:
+            at = norm.find(phrase)
+        elif len(phrase) <= len(norm) + 2:
+            aligned = fuzz.partial_ratio_alignment(phrase, norm, score_cutoff=rule.fuzzy)
+            at = aligned.dest_start if aligned is not None else -1
+        else:
+            at = -1
+        if at >= 0 and not (guard and _negated(norm, at, lang)):
             hits.append(phrase)
     for pattern in rule.compiled.get(lang, []) + rule.compiled.get("any", []):
         found = pattern.search(norm)
-        if found:
+        if found and not (guard and _negated(norm, found.start(), lang)):
             hits.append(found.group(0))
     return hits
 
@@ -204,7 +230,7 @@ def _in_window(window: Window | None, utt: Utterance, duration: float) -> bool:
 
 def _evidence(m: Match) -> Evidence:
     return Evidence(utterance=m.utterance, start=m.start, end=m.end, quote=m.quote,
-                    speaker_role=m.role)  # type: ignore[arg-type]
+                    speaker_role=m.role)
 
 
 def dead_air_gaps(transcript: Transcript, min_s: float) -> list[tuple[int, float, float]]:

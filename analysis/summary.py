@@ -49,7 +49,8 @@ def summarize(transcript: Transcript, intents: list[IntentHit], titles: dict[str
             parts.append(f"提及金额：{'、'.join(amounts)}。")
         if commitments:
             parts.append(f"坐席承诺：{'；'.join(commitments)}")
-        parts.append(f"客户情绪：{ {'negative': '负面', 'neutral': '中性', 'positive': '正面'}[sentiment] }。")
+        mood = {"negative": "负面", "neutral": "中性", "positive": "正面"}[sentiment]
+        parts.append(f"客户情绪：{mood}。")
         parts.append(f"质检问题：{'、'.join(flag_titles)}。" if flag_titles else "质检问题：无。")
         return "".join(parts)
     parts = [f"Customer needs: {', '.join(needs) if needs else 'not identified'}."]

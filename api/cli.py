@@ -182,12 +182,12 @@ def _load_outputs(call_id: str) -> tuple[Any, Any | None, Any | None]:
         call = db.get(Call, call_id)
         if call is None:
             raise _fail(f"no call {call_id!r}")
-        done = {s.stage: s.output_key for s in call.stages if s.status == "done"}
+        done = {s.stage: s.output_key for s in call.stages if s.status == "done" and s.output_key}
         db.expunge(call)
     transcript = (Transcript.model_validate(store.get_json(done["transcribe"]))
-                  if done.get("transcribe") else None)
+                  if "transcribe" in done else None)
     analysis = (Analysis.model_validate(store.get_json(done["analyze"]))
-                if done.get("analyze") else None)
+                if "analyze" in done else None)
     return call, transcript, analysis
 
 
@@ -206,9 +206,10 @@ def show(
             "analysis": analysis.model_dump(mode="json") if analysis else None},
             default=str)
         return
+    started = f"{call.started_at:%Y-%m-%d %H:%M} UTC" if call.started_at else "-"
     out.print(f"[bold]{call.id}[/bold]  status {call.status}  {call.duration:.1f} s  "
               f"{call.channels} ch  agent {call.agent_id}  customer {call.customer_id}  "
-              f"started {call.started_at}")
+              f"started {started}")
     if call.error:
         out.print(f"[red]error:[/red] {call.error}")
     if transcript is None:

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     rules_path: Path | None = Field(None, description="Rule file or folder; default packaged pack.")
     intents_path: Path | None = Field(None, description="Intent taxonomy YAML; default packaged.")
 
+    timezone: str = Field("UTC", description="IANA zone of the call centre: trends by its days.")
+
     log_level: str = "INFO"
     log_format: Literal["console", "json"] = "console"
 

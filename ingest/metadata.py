@@ -39,9 +39,22 @@ def parse_metadata(raw: dict[str, Any], source: str) -> CallMetadata:
         raise MetadataError(f"{source}: invalid metadata: {problems}") from exc
 
 
+def _read_text(path: Path) -> str:
+    """UTF-8 (with or without BOM), else GB18030: what Chinese call-centre exports use."""
+    raw = path.read_bytes()
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise MetadataError(f"{path.name}: not UTF-8 or GB18030 text")
+
+
 @lru_cache(maxsize=64)
 def _read_manifest(path: Path, _mtime: float) -> dict[str, dict[str, str]]:
-    with path.open(newline="", encoding="utf-8-sig") as fh:
+    import io
+
+    with io.StringIO(_read_text(path), newline="") as fh:
         reader = csv.DictReader(fh)
         column = next((c for c in FILE_COLUMNS if c in (reader.fieldnames or [])), None)
         if column is None:
@@ -60,7 +73,7 @@ def resolve_metadata(
     sidecar = audio.with_suffix(".json")
     if sidecar.is_file():
         try:
-            raw = json.loads(sidecar.read_text("utf-8"))
+            raw = json.loads(_read_text(sidecar))
         except json.JSONDecodeError as exc:
             raise MetadataError(f"{sidecar.name}: not valid JSON ({exc})") from exc
         if not isinstance(raw, dict):

@@ -47,14 +47,14 @@ def probe(path: Path, window_s: float = 0.1) -> ProbeResult:
     except (av.error.InvalidDataError, av.error.FFmpegError, UnicodeDecodeError) as exc:
         raise AudioRejected("not_audio", f"{path.name}: not a readable audio file ({exc})") from exc
     with container:
-        streams = [s for s in container.streams if s.type == "audio"]
-        if not streams:
+        if not container.streams.audio:
             raise AudioRejected("no_audio_stream", f"{path.name}: contains no audio stream")
-        stream = streams[0]
+        stream = container.streams.audio[0]
         declared = _declared_duration(container, stream)
-        codec = stream.codec_context.name
-        sample_rate = int(stream.codec_context.sample_rate or 0)
-        channels = int(stream.codec_context.channels or 0)
+        ctx = stream.codec_context
+        codec = ctx.name
+        sample_rate = int(ctx.sample_rate or 0)
+        channels = int(ctx.channels or 0)
         if not sample_rate or not channels:
             raise AudioRejected("unsupported", f"{path.name}: codec {codec!r} has no usable format")
         samples = 0
@@ -65,7 +65,7 @@ def probe(path: Path, window_s: float = 0.1) -> ProbeResult:
         resampler = av.AudioResampler(format="fltp", rate=sample_rate)
         pending = np.zeros(0, dtype=np.float32)
         try:
-            for frame in container.decode(stream):
+            for frame in container.decode(audio=0):
                 for out in resampler.resample(frame):
                     level = np.abs(out.to_ndarray()).max(axis=0)
                     samples += out.samples
@@ -85,6 +85,12 @@ def probe(path: Path, window_s: float = 0.1) -> ProbeResult:
     duration = samples / sample_rate
     if samples == 0:
         raise AudioRejected("no_samples", f"{path.name}: audio stream holds no samples")
+    shortfall = _riff_data_shortfall(path)
+    if shortfall is not None and shortfall[1] < shortfall[0] * 0.98:
+        raise AudioRejected(
+            "truncated",
+            f"{path.name}: truncated: the WAV header declares {shortfall[0]} bytes of audio, "
+            f"{shortfall[1]} are present")
     if declared and duration < declared * 0.9 - 0.5:
         raise AudioRejected(
             "truncated",
@@ -99,6 +105,31 @@ def probe(path: Path, window_s: float = 0.1) -> ProbeResult:
         peak_dbfs=_dbfs(peak),
         loudest_window_dbfs=_dbfs(loudest),
     )
+
+
+def _riff_data_shortfall(path: Path) -> tuple[int, int] | None:
+    """(declared, present) bytes of a WAV's data chunk; None if not a RIFF WAV.
+
+    FFmpeg derives a PCM WAV's duration from the file size, so a cut file looks
+    whole to it; the data chunk's own size field still says how long it was.
+    """
+    import struct
+
+    with path.open("rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        size = path.stat().st_size
+        while True:
+            chunk = fh.read(8)
+            if len(chunk) < 8:
+                return None
+            cid, length = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if cid == b"data":
+                if length in (0, 0xFFFFFFFF):  # streamed WAV: size unknown, nothing to check
+                    return None
+                return length, size - fh.tell()
+            fh.seek(length + (length & 1), 1)
 
 
 def _declared_duration(container: av.container.InputContainer, stream: av.audio.AudioStream) -> float:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import glob
 import logging
-from datetime import UTC
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import Literal
 
@@ -49,7 +49,8 @@ class IngestSummary:
 
 
 def expand_paths(inputs: Iterable[str | Path]) -> list[Path]:
-    """Files as given (probed whatever their suffix), folders recursively, globs."""
+    """Files as given (probed whatever their suffix); folders (recursively) and globs
+    yield the files with an audio suffix."""
     found: list[Path] = []
     for item in inputs:
         path = Path(item)
@@ -57,8 +58,9 @@ def expand_paths(inputs: Iterable[str | Path]) -> list[Path]:
             found += sorted(p for p in path.rglob("*")
                             if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
         elif any(ch in str(item) for ch in "*?["):
+            # A glob over a folder of calls also matches their sidecars: audio only.
             found += sorted(Path(p) for p in glob.glob(str(item), recursive=True)
-                            if Path(p).is_file())
+                            if Path(p).is_file() and Path(p).suffix.lower() in AUDIO_SUFFIXES)
         else:
             found.append(path)
     unique: dict[Path, None] = {}

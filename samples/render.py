@@ -19,10 +19,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
-from scipy.signal import butter, resample_poly, sosfilt
+from scipy.signal import butter, sosfilt
 
 from samples.dialogue import Dialogue, turn_start
 
@@ -179,8 +180,9 @@ def render_dialogue(dialogue: Dialogue, out_dir: Path, cache: Path | None = None
     mono = _mulaw_roundtrip((tracks[0] + tracks[1]) * 0.8
                             + noise.normal(0, 10 ** (-62 / 20), total))[None, :]
 
-    turns = [{"speaker": "A" if spk == "agent" else "B", "role": spk, "start": round(s, 3),
-              "end": round(s + len(x) / RATE, 3), "text": text} for spk, s, x, text in placed]
+    turns: list[dict[str, Any]] = [
+        {"speaker": "A" if spk == "agent" else "B", "role": spk, "start": round(s, 3),
+         "end": round(s + len(x) / RATE, 3), "text": text} for spk, s, x, text in placed]
     truth = {
         "id": dialogue.id, "language": dialogue.language, "duration": round(total / RATE, 3),
         "voices": {"agent": agent_voice.name, "customer": customer_voice.name},

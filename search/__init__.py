@@ -15,7 +15,7 @@ def get_backend() -> SearchBackend:
             "backend; unset it to use the index in CALLQA_DATA_DIR")
     from search.embedded import EmbeddedBackend
 
-    return EmbeddedBackend(settings.index_dir / "search.db")
+    return EmbeddedBackend(settings.index_dir / "search.db", settings.timezone)
 
 
 __all__ = ["CallHit", "SearchBackend", "SearchQuery", "SearchResult", "UtteranceHit",

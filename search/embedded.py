@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from analysis.normalize import segmented
+from analysis.normalize import index_text, unsegment
 from search.base import SEVERITY_RANK, CallHit, SearchQuery, SearchResult, UtteranceHit
-from search.query import highlight, parse, to_fts5
+from search.query import HL_END, HL_START, parse, to_fts5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
@@ -45,10 +47,22 @@ AGG_FIELDS = {"primary_intent", "sentiment", "agent_id", "team", "language", "da
               "intents"}
 
 
+def _utc_iso(value: str | datetime | None) -> str | None:
+    """Instants compare as strings only in one offset: everything is stored in UTC."""
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat()
+
+
 class EmbeddedBackend:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, timezone: str = "UTC") -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        # Trends by day use the call centre's calendar, not UTC's.
+        self.zone = ZoneInfo(timezone)
         self._local = threading.local()
         with self._conn() as conn:
             conn.executescript(SCHEMA)
@@ -78,10 +92,12 @@ class EmbeddedBackend:
         try:
             for doc in documents:
                 self._delete_rows(conn, doc["call_id"])
-                started = doc.get("started_at")
+                started = _utc_iso(doc.get("started_at"))
                 conn.execute(
                     "INSERT INTO docs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (doc["call_id"], started, started[:10] if started else None,
+                    (doc["call_id"], started,
+                     datetime.fromisoformat(started).astimezone(self.zone).date().isoformat()
+                     if started else None,
                      doc.get("agent_id"), doc.get("team"), doc.get("customer_id"),
                      doc.get("direction"), doc.get("language"), doc.get("duration"),
                      doc.get("primary_intent"), " ".join(doc.get("intents") or []),
@@ -91,7 +107,7 @@ class EmbeddedBackend:
                      doc.get("flag_count", 0), doc.get("risk", 0.0),
                      json.dumps(doc, ensure_ascii=False)))
                 for u in doc.get("utterances", []):
-                    body = segmented(u["text"])
+                    body = index_text(u["text"])
                     cur = conn.execute(
                         "INSERT INTO utts(call_id, i, role, start, end, text, body) "
                         "VALUES (?,?,?,?,?,?,?)",
@@ -146,10 +162,10 @@ class EmbeddedBackend:
             args.append(SEVERITY_RANK[q.min_severity])
         if q.date_from:
             where.append("d.started_at >= ?")
-            args.append(q.date_from.isoformat())
+            args.append(_utc_iso(q.date_from))
         if q.date_to:
             where.append("d.started_at < ?")
-            args.append(q.date_to.isoformat())
+            args.append(_utc_iso(q.date_to))
         return where, args
 
     def _call_hit(self, row: sqlite3.Row, score: float) -> CallHit:
@@ -162,8 +178,10 @@ class EmbeddedBackend:
     def search(self, query: SearchQuery) -> SearchResult:
         conn = self._conn()
         where, args = self._filters(query)
-        order = {"date": "d.started_at DESC", "risk": "d.risk DESC, d.started_at DESC",
-                 "relevance": "score ASC, d.started_at DESC"}[query.sort]
+        # call_id last: equal keys still page in one stable order.
+        order = {"date": "d.started_at DESC, d.call_id",
+                 "risk": "d.risk DESC, d.started_at DESC, d.call_id",
+                 "relevance": "score ASC, d.started_at DESC, d.call_id"}[query.sort]
         clauses = parse(query.text) if query.text.strip() else []
         if not clauses:
             sql_where = " AND ".join(where) or "1=1"
@@ -194,14 +212,16 @@ class EmbeddedBackend:
         hits = [self._call_hit(r, round(-r["score"], 4)) for r in rows]
         if hits:
             marks = ",".join("?" * len(hits))
+            marked = matched.replace(
+                "bm25(utts_fts) AS s",
+                f"highlight(utts_fts, 0, '{HL_START}', '{HL_END}') AS hl")
             utt_rows = conn.execute(
-                f"{matched} AND u.call_id IN ({marks}) ORDER BY u.call_id, u.start",
+                f"{marked} AND u.call_id IN ({marks}) ORDER BY u.call_id, u.start",
                 [*utt_args, *(h.call_id for h in hits)]).fetchall()
             by_call: dict[str, list[UtteranceHit]] = {}
             for r in utt_rows:
                 by_call.setdefault(r["call_id"], []).append(UtteranceHit(
-                    r["i"], r["role"], r["start"], r["end"], r["text"],
-                    highlight(r["text"], clauses)))
+                    r["i"], r["role"], r["start"], r["end"], r["text"], unsegment(r["hl"])))
             for h in hits:
                 h.utterances = by_call.get(h.call_id, [])
         return SearchResult(total, hits)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import dataclass
 
-from analysis.normalize import has_cjk, tokens
+from analysis.normalize import tokens
 
 HL_START, HL_END = "\u0002", "\u0003"
 
@@ -66,13 +65,3 @@ def to_fts5(clauses: list[Clause]) -> str:
             group = []
     expr = " AND ".join(out).replace("AND NOT", "NOT")
     return expr
-
-
-def highlight(text: str, clauses: list[Clause]) -> str:
-    """Mark the query's positive terms in the original (unnormalised) text."""
-    words = {t for c in clauses if not c.negated for t in c.terms}
-    if not words:
-        return text
-    pats = sorted(words, key=len, reverse=True)
-    alts = "|".join(re.escape(w) if has_cjk(w) else rf"\b{re.escape(w)}\w*" for w in pats)
-    return re.sub(f"({alts})", rf"{HL_START}\1{HL_END}", text, flags=re.IGNORECASE)

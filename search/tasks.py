@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from core.celery_app import celery_app
 from core.db import Call, session_scope
 from core.pipeline import run_stage, stage_output
@@ -13,7 +15,7 @@ from search.documents import build_document
 INDEX_VERSION = "1"
 
 
-def call_document(call_id: str) -> dict:  # type: ignore[type-arg]
+def call_document(call_id: str) -> dict[str, Any]:
     store = get_store()
     with session_scope() as db:
         call = db.get(Call, call_id)

@@ -70,7 +70,7 @@ def _utterances(words: list[Word], speaker: str, role: str, channel: int | None,
         else:
             groups.append([word])
     return [Utterance(
-        speaker=speaker, role=role, channel=channel,  # type: ignore[arg-type]
+        speaker=speaker, role=role, channel=channel,
         start=g[0].start, end=g[-1].end, text=join_words(g),
         confidence=round(float(np.mean([w.probability for w in g])), 4), words=g)
         for g in groups]

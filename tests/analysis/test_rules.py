@@ -265,10 +265,6 @@ def test_unknown_reference_is_refused(tmp_path: Path, field: str) -> None:
     assert str(line_of(text, "id: dangling")) in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: the unknown-reference error in load_rules (analysis/rules.py:146) says "
-    "'<id> (line N)' but not which file, so in a rule folder the author cannot tell where "
-    "the bad rule is"))
 def test_unknown_reference_names_the_file(tmp_path: Path) -> None:
     text = GOOD + ("  - id: dangling\n    title: x\n    type: must_not_say\n"
                    "    before: no_such_rule\n    phrases: {en: [x]}\n")
@@ -296,9 +292,6 @@ def test_duplicate_ids_are_refused(tmp_path: Path) -> None:
         load_rules(folder)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: the duplicate-id error in load_rules (analysis/rules.py:142) names the path "
-    "given (a folder, for a pack) but not the line of the duplicate, nor its file"))
 def test_duplicate_id_names_file_and_line(tmp_path: Path) -> None:
     text = GOOD + "  - id: greeting\n    title: again\n    type: marker\n    phrases: {en: [x]}\n"
     path = tmp_path / "dupes.yaml"
@@ -538,20 +531,12 @@ def test_real_threats_flag(default_rules: RuleSet) -> None:
         assert "threat_or_abuse" in flagged(default_rules, agent_says(text)), text
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: threat_or_abuse regex '\\b(?:sue|take) you (?:to court)?\\b' "
-    "(analysis/config/rules/default.yaml:102) makes 'to court' optional, so any "
-    "'take you through/to ...' is a critical threat"))
 @pytest.mark.parametrize("text", ["Let me take you through the payment options.",
                                   "I will take you to the next step of the form."])
 def test_take_you_through_is_not_a_threat(default_rules: RuleSet, text: str) -> None:
     assert "threat_or_abuse" not in flagged(default_rules, agent_says(text))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: guaranteed_approval flags agents who say approval is NOT guaranteed: the fuzzy "
-    "phrase 'guaranteed approval' matches 'cannot guarantee approval' and the regex "
-    "lookbehinds (analysis/config/rules/default.yaml:135) miss 'no guarantee'"))
 @pytest.mark.parametrize("text", ["We cannot guarantee approval, it depends on your credit.",
                                   "There is no guarantee you get the loan."])
 def test_denying_a_guarantee_is_not_a_promise(default_rules: RuleSet, text: str) -> None:

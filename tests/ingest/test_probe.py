@@ -218,11 +218,6 @@ def test_truncated_mulaw_wav(tmp_path: Path) -> None:
     assert error.reason == "truncated"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: probe takes the declared duration from FFmpeg, whose WAV demuxer derives it from "
-    "the file size when there is no `fact` chunk (plain PCM), not from the RIFF data chunk "
-    "size; a PCM WAV cut to 40% decodes 'fully' and is accepted "
-    "(ingest/probe.py _declared_duration)"))
 @pytest.mark.parametrize("writer", ["pyav", "wave"])
 def test_truncated_pcm_wav(tmp_path: Path, writer: str) -> None:
     if writer == "pyav":

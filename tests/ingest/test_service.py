@@ -262,17 +262,23 @@ def test_invalid_sidecar_value_is_bad_metadata(settings: Settings, tmp_path: Pat
     assert db_calls() == {}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: a sidecar or manifest that is not UTF-8 raises UnicodeDecodeError out of "
-    "resolve_metadata (ingest/metadata.py resolve_metadata / _read_manifest); register_file "
-    "only catches MetadataError, so one bad sidecar aborts the whole batch"))
+def test_gbk_sidecar_is_read(settings: Settings, tmp_path: Path) -> None:
+    """Chinese exports are often GBK: decoded as GB18030, not refused."""
+    path = tone(tmp_path / "gbk.wav", 2.0, 440)
+    path.with_suffix(".json").write_bytes('{"agent_id": "张伟"}'.encode("gbk"))
+    result = ingest_paths([path], process=False, settings=settings).results[0]
+    assert result.outcome == "accepted"
+    assert db_calls()[result.call_id].agent_id == "张伟"  # type: ignore[index]
+
+
 def test_undecodable_sidecar_is_refused_not_fatal(settings: Settings, tmp_path: Path) -> None:
     bad = tone(tmp_path / "bad.wav", 2.0, 440)
-    bad.with_suffix(".json").write_bytes('{"agent_id": "张伟"}'.encode("gbk"))
+    bad.with_suffix(".json").write_bytes(b"\xff" * 16)
     good = tone(tmp_path / "good.wav", 2.0, 660)
     summary = ingest_paths([bad, good], process=False, settings=settings)
     assert [(r.outcome, r.reason) for r in summary.results] == [
         ("refused", "bad_metadata"), ("accepted", None)]
+    assert "bad.json" in (summary.results[0].message or "")
 
 
 def test_register_file_directly(settings: Settings, tmp_path: Path) -> None:

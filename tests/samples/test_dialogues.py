@@ -255,7 +255,8 @@ def test_rendered_files_describe_the_dialogue(two_renders: tuple[Dialogue, Path,
     assert [t["role"] for t in truth["turns"]] == [t.speaker for t in dialogue.turns]
     assert [t["text"] for t in truth["turns"]] == [t.text.strip() for t in dialogue.turns]
 
-    stereo, mono = probe(a / "stereo" / f"{dialogue.id}.wav"), probe(a / "mono" / f"{dialogue.id}.wav")
+    stereo = probe(a / "stereo" / f"{dialogue.id}.wav")
+    mono = probe(a / "mono" / f"{dialogue.id}.wav")
     assert (stereo.channels, stereo.sample_rate, stereo.codec) == (2, 8000, "pcm_mulaw")
     assert (mono.channels, mono.sample_rate, mono.codec) == (1, 8000, "pcm_mulaw")
     assert stereo.duration == pytest.approx(truth["duration"], abs=0.01)

@@ -15,6 +15,7 @@ from tests.conftest import RENDERED
 from transcribe import TranscribeOptions, TranscribeParams, decode_audio, transcribe
 from transcribe.asr import AsrEngine, load_engine
 
+
 @lru_cache(maxsize=1)
 def tiny_engine() -> AsrEngine:
     return load_engine("faster-whisper", str(resolve_whisper_model("tiny.en", Path("/nonexistent"))))
