@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import yaml
 from rapidfuzz import fuzz
 
 from analysis.normalize import has_cjk, normalize
 from core.schemas import Evidence, IntentHit, Transcript
+from core.yamlio import read_yaml
 
 DEFAULT_INTENTS = Path(__file__).parent / "config" / "intents.yaml"
 
@@ -32,7 +32,7 @@ class CueIntentClassifier:
     def __init__(self, path: Path = DEFAULT_INTENTS, fuzzy: int = 90) -> None:
         import re
 
-        raw = yaml.safe_load(path.read_text("utf-8"))
+        raw = read_yaml(path)
         self.agent_weight = float(raw.get("agent_weight", 0.35))
         self.min_score = float(raw.get("min_score", 1.0))
         self.opening_turns = int(raw.get("opening_turns", 0))

@@ -26,6 +26,7 @@ from rapidfuzz import fuzz
 
 from analysis.normalize import has_cjk, normalize
 from core.schemas import Evidence, Flag, Transcript, Utterance
+from core.yamlio import load_yaml
 
 DEFAULT_RULES = Path(__file__).parent / "config" / "rules"
 
@@ -115,7 +116,7 @@ def _line_of(node: yaml.Node, index: int) -> int:
 def parse_rules(text: str, source: str = "<rules>") -> list[Rule]:
     try:
         root = yaml.compose(text)
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""

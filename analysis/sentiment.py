@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from analysis.normalize import normalize
 from core.schemas import Transcript
+from core.yamlio import read_yaml
 
 DEFAULT_LEXICON = Path(__file__).parent / "config" / "sentiment.yaml"
 
@@ -25,7 +24,7 @@ class SentimentResult:
 
 class LexiconSentiment:
     def __init__(self, path: Path = DEFAULT_LEXICON) -> None:
-        raw = yaml.safe_load(path.read_text("utf-8"))
+        raw = read_yaml(path)
         self.positive = {lang: [normalize(w) for w in ws] for lang, ws in raw["positive"].items()}
         self.negative = {lang: [normalize(w) for w in ws] for lang, ws in raw["negative"].items()}
         self.negation = {lang: [normalize(w) for w in ws] for lang, ws in raw["negation"].items()}

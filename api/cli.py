@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections import Counter
 from datetime import datetime
@@ -25,7 +26,7 @@ app.add_typer(samples_app, name="samples")
 app.add_typer(models_app, name="models")
 app.add_typer(rules_app, name="rules")
 
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
 HL = ("\u0002", "\u0003")
 
@@ -321,28 +322,76 @@ def samples_render(
 
 @models_app.command("list")
 def models_list() -> None:
-    """Show installed, usable models."""
+    """Show installed, usable models and the engine that runs each."""
     from core.models import list_models
 
     settings = get_settings()
-    table = Table("name", "usable", "path", "note")
+    table = Table("name", "engine", "usable", "path", "note")
     for m in list_models(settings.model_dir):
-        table.add_row(m.name, "yes" if m.usable else "no", str(m.path or ""), m.note)
+        table.add_row(m.name, m.engine, "yes" if m.usable else "no", str(m.path or ""), m.note)
     out.print(table)
+    out.print("CTranslate2 models also serve openai-whisper: converted once into "
+              f"{settings.model_dir}/<name>.pt (or: callqa models convert)")
     out.print(f"configured: CALLQA_ASR_MODEL={settings.asr_model} ({settings.asr_engine})")
 
 
 @models_app.command("setup")
 def models_setup() -> None:
-    """Prepare the configured ASR model (assembles packaged weights; no download)."""
-    from core.models import ModelNotFound, resolve_whisper_model
+    """Prepare the configured ASR model (assembles packaged weights, converts for
+    openai-whisper; no download)."""
+    from core.models import ModelNotFound, resolve_openai_whisper_checkpoint, resolve_whisper_model
 
     settings = get_settings()
     try:
-        path = resolve_whisper_model(settings.asr_model, settings.model_dir)
+        if settings.asr_engine == "openai-whisper":
+            path = resolve_openai_whisper_checkpoint(settings.asr_model, settings.model_dir)
+        else:
+            path = resolve_whisper_model(settings.asr_model, settings.model_dir)
     except ModelNotFound as exc:
         raise _fail(str(exc)) from exc
     out.print(f"{settings.asr_model}: {path}")
+
+
+@models_app.command("convert")
+def models_convert(
+    src: Annotated[str, typer.Argument(
+        metavar="SRC", help="CTranslate2 Whisper model directory (model.bin + config.json), or a packaged "
+             "name: tiny.en, base.")],
+    out_path: Annotated[Path, typer.Argument(
+        metavar="OUT", help="The openai-whisper checkpoint to write (.pt).")],
+    dtype: Annotated[str, typer.Option(
+        help="float16, float32, or auto (the source's precision; int8 becomes float32).")] = "auto",
+    force: Annotated[bool, typer.Option(help="Overwrite OUT if it exists.")] = False,
+) -> None:
+    """Convert a CTranslate2 Whisper model (faster-whisper) into an openai-whisper checkpoint."""
+    import time
+
+    from core.ct2_convert import ConversionError, convert_ct2_whisper
+    from core.models import PACKAGED, ModelNotFound, resolve_whisper_model
+
+    if out_path.suffix != ".pt":
+        raise _fail(f"{out_path}: OUT must be a .pt file")
+    if out_path.exists() and not force:
+        raise _fail(f"{out_path} exists (--force overwrites it)")
+    if dtype not in ("auto", "float16", "float32"):
+        raise _fail("--dtype is auto, float16 or float32")
+    if not Path(src).expanduser().is_dir() and src not in PACKAGED:
+        raise _fail(f"{src}: no such CTranslate2 Whisper model directory, and not a packaged "
+                    f"model name ({', '.join(PACKAGED)})")
+    settings = get_settings()
+    started = time.perf_counter()
+    try:
+        source = resolve_whisper_model(src, settings.model_dir)
+        info = convert_ct2_whisper(source, out_path, dtype)
+    except (ModelNotFound, ConversionError) as exc:
+        raise _fail(str(exc)) from exc
+    d = info.dims
+    out.print(f"{info.output}: openai-whisper checkpoint from {info.source}")
+    out.print(f"  {d['n_audio_layer']}+{d['n_text_layer']} layers, width {d['n_audio_state']}, "
+              f"{d['n_audio_head']} heads, {d['n_mels']} mels, vocabulary {d['n_vocab']} "
+              f"({'multilingual' if d['n_vocab'] >= 51865 else 'English only'}), "
+              f"{info.dtype}{', dequantized' if info.quantized else ''}, "
+              f"{info.alignment_heads} alignment heads, {time.perf_counter() - started:.1f} s")
 
 
 @rules_app.command("check")
@@ -387,6 +436,34 @@ def _findings(call_ids: list[str]) -> dict[str, Any]:
             "intents": dict(intents.most_common()), "sentiment": dict(sentiments.most_common())}
 
 
+def _compare_with_truth(findings: dict[str, Any], truth_dir: Path) -> None:
+    """Sample calls come with the violations and intents they were written to contain."""
+    totals = {"expected": 0, "found": 0, "unexpected": 0, "intent_right": 0, "calls": 0}
+    for c in findings["calls"]:
+        path = truth_dir / f"{c['call_id']}.json"
+        if "flags" not in c or not path.exists():
+            continue
+        expected = json.loads(path.read_text())["expected"]
+        c["expected_flags"] = expected["violations"]
+        c["expected_intent"] = expected["intents"][0]
+        totals["expected"] += len(expected["violations"])
+        totals["found"] += len(set(expected["violations"]) & set(c["flags"]))
+        totals["unexpected"] += len(set(c["flags"]) - set(expected["violations"]))
+        totals["intent_right"] += c["intent"] == expected["intents"][0]
+        totals["calls"] += 1
+    if totals["calls"]:
+        findings["truth"] = totals
+
+
+def _flag_marks(call: dict[str, Any]) -> str:
+    if "expected_flags" not in call:
+        return ", ".join(call["flags"]) or "-"
+    expected = set(call["expected_flags"])
+    marks = [f"{f} {'✓' if f in expected else '✗'}" for f in call["flags"]]
+    marks += [f"{f} -" for f in sorted(expected - set(call["flags"]))]
+    return ", ".join(marks) or "-"
+
+
 @app.command()
 def demo(
     out_dir: Annotated[Path | None, typer.Option("--out", help="Where to render samples.")] = None,
@@ -401,19 +478,28 @@ def demo(
     _print_ingest_summary(summary)
     ids = [r.call_id for r in summary.results if r.call_id]
     findings = _findings(ids)
+    _compare_with_truth(findings, target / "truth")
     if as_json:
         out.print_json(data=findings)
         return
-    table = Table("call", "min", "intent", "sentiment", "flags", title="Calls")
+    table = Table("call", "min", "intent", "sentiment", "flags (expected ones marked ✓, "
+                  "unexpected ✗, missed -)", title="Calls")
     for c in findings["calls"]:
+        if c.get("status") == "failed":
+            table.add_row(c["call_id"], "", "", "", f"FAILED: {c.get('error')}")
+            continue
         table.add_row(c["call_id"], f"{c.get('duration', 0) / 60:.1f}", c.get("intent") or "-",
-                      c.get("sentiment") or "-", ", ".join(c.get("flags") or []) or
-                      ("-" if c.get("status") != "failed" else f"FAILED: {c.get('error')}"))
+                      c.get("sentiment") or "-", _flag_marks(c))
     out.print(table)
     done = [c for c in findings["calls"] if "flags" in c]
     out.print(f"\n{len(done)} call(s) processed, "
               f"{sum(len(c['flags']) for c in done)} flag(s) on "
               f"{sum(1 for c in done if c['flags'])} call(s)")
+    truth = findings.get("truth")
+    if truth:
+        out.print(f"against the scripted ground truth: {truth['found']} of {truth['expected']} "
+                  f"expected violations found, {truth['unexpected']} unexpected; primary intent "
+                  f"right on {truth['intent_right']} of {truth['calls']} calls")
     out.print("flags by rule:   " + ", ".join(f"{k} {v}" for k, v in findings["flags"].items()))
     out.print("primary intents: " + ", ".join(f"{k} {v}" for k, v in findings["intents"].items()))
     out.print("customer mood:   " + ", ".join(f"{k} {v}" for k, v in findings["sentiment"].items()))

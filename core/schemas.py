@@ -54,6 +54,15 @@ class Utterance(BaseModel):
     words: list[Word] = Field(default_factory=list)
 
 
+class SpeakerTurn(BaseModel):
+    """A stretch of one speaker's speech: what diarization decided, before words."""
+
+    speaker: str
+    role: Role
+    start: float
+    end: float
+
+
 class Transcript(BaseModel):
     call_id: str
     language: str
@@ -62,7 +71,10 @@ class Transcript(BaseModel):
     engine: str
     model: str
     version: str
-    diarization: str
+    diarization: str = Field(description="channel, builtin, pyannote or none")
+    speaker_turns: list[SpeakerTurn] = Field(default_factory=list)
+    role_source: Literal["channel_map", "content", "none"] = "none"
+    role_confidence: float = 1.0
     stage_seconds: dict[str, float] = Field(default_factory=dict)
 
     def text_by(self, role: str | None = None) -> str:

@@ -28,7 +28,9 @@ class Settings(BaseSettings):
     asr_engine: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
     asr_model: str = Field("base", description="Local model directory, or a packaged model name.")
     asr_device: Literal["auto", "cpu", "cuda"] = "auto"
-    asr_compute_type: str = Field("auto", description="auto = int8 on CPU, float16 on GPU.")
+    asr_compute_type: str = Field(
+        "auto", description="auto = float16 on GPU; on CPU int8 (faster-whisper) or float32 "
+        "(openai-whisper).")
     asr_beam_size: int = 5
     asr_cpu_threads: int = 0
     language: str | None = Field(None, description="Default language hint (en, zh) when a call has none.")
@@ -38,7 +40,12 @@ class Settings(BaseSettings):
     min_duration_s: float = 1.0
     max_upload_bytes: int = 512 * 1024 * 1024
     silence_dbfs: float = Field(-55.0, description="A file whose loudest 100 ms is below this is silent.")
-    stereo_channel_map: str = Field("agent,customer", description="Roles of channels 0,1 by default.")
+    stereo_channel_map: str = Field(
+        "agent,customer",
+        description="Roles of channels 0,1 when a stereo call's metadata has none; 'auto' = "
+        "decide from what each channel says.")
+    pyannote_pipeline: Path | None = Field(
+        None, description="A local pyannote.audio pipeline (config.yaml) for mono calls.")
     filename_pattern: str | None = Field(
         None,
         description="Regex with named groups (call_id, agent_id, team, customer_id, started_at, "
@@ -53,6 +60,14 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_format: Literal["console", "json"] = "console"
+
+    @field_validator("stereo_channel_map")
+    @classmethod
+    def _channel_map(cls, value: str) -> str:
+        roles = [r.strip() for r in value.split(",")]
+        if value.strip().lower() != "auto" and sorted(roles) != ["agent", "customer"]:
+            raise ValueError("stereo_channel_map is 'auto' or a permutation of 'agent,customer'")
+        return value
 
     @field_validator("data_dir", "models_dir", mode="after")
     @classmethod
@@ -76,7 +91,9 @@ class Settings(BaseSettings):
         return self.models_dir or self.data_dir / "models"
 
     @property
-    def default_channel_map(self) -> list[str]:
+    def default_channel_map(self) -> list[str] | None:
+        if self.stereo_channel_map.strip().lower() == "auto":
+            return None
         return [role.strip() for role in self.stereo_channel_map.split(",") if role.strip()]
 
 

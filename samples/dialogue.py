@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from core.schemas import Transcript, Utterance
+from core.yamlio import load_yaml
 from samples import DIALOGUES_DIR
 
 
@@ -76,7 +77,7 @@ class DialogueError(ValueError):
 
 def load_dialogue(path: Path) -> Dialogue:
     try:
-        raw = yaml.safe_load(path.read_text("utf-8"))
+        raw = load_yaml(path.read_text("utf-8"))
     except yaml.YAMLError as exc:
         raise DialogueError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):

@@ -27,16 +27,7 @@ def _english_normalizer() -> Any:
 
 def word_error_rate(reference: str, hypothesis: str, language: str = "en") -> float:
     """WER after Whisper's English normaliser; CER for Chinese."""
-    import jiwer
-
-    if language == "zh":
-        from analysis.normalize import normalize
-
-        ref = " ".join(c for c in normalize(reference) if not c.isspace() and c.isalnum())
-        hyp = " ".join(c for c in normalize(hypothesis) if not c.isspace() and c.isalnum())
-        return float(jiwer.wer(ref, hyp))
-    norm = _english_normalizer()
-    return float(jiwer.wer(norm(reference), norm(hypothesis)))
+    return pooled_error_rate([reference], [hypothesis], language)
 
 
 def _frames(spans: list[tuple[float, float]], n: int) -> np.ndarray:
@@ -62,3 +53,45 @@ def role_accuracy(truth: dict[str, Any], transcript: Transcript) -> float:
                 for r, o in (("agent", "customer"), ("customer", "agent")))
     labelled = int((single & (hyp["agent"] ^ hyp["customer"])).sum())
     return right / labelled if labelled else 0.0
+
+
+def diarization_error_rate(truth: dict[str, Any], transcript: Transcript,
+                           collar: float = 0.25) -> dict[str, float]:
+    """DER of the transcript's speaker turns against the rendered turns (pyannote.metrics).
+
+    Speakers are compared by role (agent/customer) when the transcript has roles, so the
+    figure also counts role mistakes; `collar` seconds around each reference boundary are
+    not scored (0.25 is the usual convention; 0 scores every frame). Overlap is scored.
+    Returns the DER and the total reference speech, to pool over calls.
+    """
+    from pyannote.core import Annotation, Segment, Timeline
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    reference, hypothesis = Annotation(), Annotation()
+    for i, t in enumerate(truth["turns"]):
+        reference[Segment(t["start"], t["end"]), i] = t["role"]
+    for i, turn in enumerate(transcript.speaker_turns):
+        label = turn.role if turn.role != "unknown" else turn.speaker
+        hypothesis[Segment(turn.start, turn.end), i] = label
+    metric = DiarizationErrorRate(collar=collar, skip_overlap=False)
+    uem = Timeline([Segment(0, max(truth["duration"], transcript.duration))])
+    components = metric(reference, hypothesis, uem=uem, detailed=True)
+    return {"der": float(components["diarization error rate"]),
+            "total": float(components["total"]),
+            "errors": float(components["confusion"] + components["false alarm"]
+                            + components["missed detection"])}
+
+
+def pooled_error_rate(references: list[str], hypotheses: list[str], language: str = "en") -> float:
+    """WER (CER for Chinese) over a corpus: total errors / total reference words."""
+    import jiwer
+
+    if language == "zh":
+        from analysis.normalize import normalize
+
+        def chars(text: str) -> str:
+            return " ".join(c for c in normalize(text) if c.isalnum())
+
+        return float(jiwer.wer([chars(r) for r in references], [chars(h) for h in hypotheses]))
+    norm = _english_normalizer()
+    return float(jiwer.wer([norm(r) for r in references], [norm(h) for h in hypotheses]))

@@ -1,4 +1,6 @@
-"""ASR engines behind one interface. faster-whisper is the default.
+"""ASR engines behind one interface. faster-whisper is the default; openai-whisper
+(PyTorch, a .pt checkpoint, see core.models.resolve_openai_whisper_checkpoint) is the
+second engine.
 
 Models load once per process (cached by path, device and compute type): a
 worker pays the load once, not once per call.
@@ -6,6 +8,7 @@ worker pays the load once, not once per call.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -14,6 +17,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from core.schemas import Word
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,8 @@ class WhisperParams:
     language_detection_segments: int = 4
     drop_segment_no_speech_prob: float = 0.8
     max_repeats: int = 3
+    retry_skipped_max_s: float = 12.0   # speech segments Whisper skipped get a pass of their own
+    retry_min_probability: float = 0.5  # ... whose words are kept only if this confident
 
 
 @dataclass
@@ -157,8 +164,108 @@ class FasterWhisperEngine:
         return AsrResult(language=info.language, segments=out)
 
 
+def resolve_torch_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# compute types (faster-whisper's names) that mean half precision when on a GPU; openai-whisper
+# has no int8 kernels, so the int8 types fall back to their float part.
+_HALF = {"auto", "default", "float16", "int8_float16"}
+_FULL = {"float32", "int8", "int8_float32", "int16", "bfloat16", "int8_bfloat16"}
+
+
+@lru_cache(maxsize=4)
+def _load_openai_whisper(path: str, device: str) -> Any:
+    """whisper.load_model(path), plus the checkpoint's alignment heads (load_model applies
+    them only to its downloaded models; the converter stores them beside the state dict).
+
+    Like load_model, the weights become float32 whatever the checkpoint stores; with fp16
+    openai-whisper casts them per layer (its own Linear/Conv1d), LayerNorm stays float32.
+    """
+    import torch
+    from whisper.model import ModelDimensions, Whisper
+
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    model = Whisper(ModelDimensions(**checkpoint["dims"]))
+    model.load_state_dict(checkpoint["model_state_dict"])
+    heads = checkpoint.get("alignment_heads")
+    if heads:
+        model.set_alignment_heads(heads)
+    del checkpoint
+    return model.to(device).eval()
+
+
+class OpenAIWhisperEngine:
+    name = "openai-whisper"
+
+    def __init__(self, checkpoint_path: str, device: str = "auto", compute_type: str = "auto",
+                 cpu_threads: int = 0) -> None:
+        import whisper
+
+        self.device = resolve_torch_device(device)
+        if compute_type not in _HALF | _FULL:
+            raise ValueError(f"compute type {compute_type!r} is not known")
+        # fp16 only on CUDA: on CPU openai-whisper would warn and run float32 anyway.
+        self.fp16 = self.device.startswith("cuda") and compute_type in _HALF
+        self.compute_type = "float16" if self.fp16 else "float32"
+        if compute_type not in ("auto", "default", self.compute_type):
+            log.info("openai-whisper runs %s, not %s", self.compute_type, compute_type)
+        if cpu_threads > 0 and self.device == "cpu":
+            import torch
+
+            torch.set_num_threads(cpu_threads)
+        self.model = _load_openai_whisper(checkpoint_path, self.device)
+        self.model_name = checkpoint_path
+        self.version = whisper.__version__
+
+    @property
+    def multilingual(self) -> bool:
+        return bool(self.model.is_multilingual)
+
+    def transcribe(self, audio: np.ndarray, language: str | None,
+                   params: WhisperParams) -> AsrResult:
+        if not self.multilingual:
+            language = "en"
+        # No VAD here (openai-whisper has none): vad_filter is ignored, as the pipeline
+        # already feeds only detected speech. language_detection_segments has no equivalent:
+        # openai-whisper detects the language on the first 30 s.
+        result = self.model.transcribe(
+            np.ascontiguousarray(audio, dtype=np.float32),
+            language=language,
+            task="transcribe",
+            beam_size=params.beam_size,
+            best_of=5,  # faster-whisper's default for the temperature fallback
+            fp16=self.fp16,
+            word_timestamps=True,
+            condition_on_previous_text=params.condition_on_previous_text,
+            no_speech_threshold=params.no_speech_threshold,
+            logprob_threshold=params.log_prob_threshold,
+            compression_ratio_threshold=params.compression_ratio_threshold,
+            # An initial prompt is echoed into the output on silence; never send one.
+            initial_prompt=None,
+            verbose=None,
+        )
+        out = []
+        for seg in result["segments"]:
+            if (seg["no_speech_prob"] > params.drop_segment_no_speech_prob
+                    and seg["avg_logprob"] < params.log_prob_threshold):
+                continue
+            words = [Word(start=round(float(w["start"]), 3), end=round(float(w["end"]), 3),
+                          text=w["word"], probability=round(float(w["probability"]), 4))
+                     for w in seg.get("words") or []]
+            out.append(AsrSegment(float(seg["start"]), float(seg["end"]), seg["text"],
+                                  float(seg["avg_logprob"]), float(seg["no_speech_prob"]), words))
+        return AsrResult(language=result.get("language") or language or "en", segments=out)
+
+
 def load_engine(engine: str, model_path: str, device: str = "auto", compute_type: str = "auto",
                 cpu_threads: int = 0) -> AsrEngine:
     if engine == "faster-whisper":
         return FasterWhisperEngine(model_path, device, compute_type, cpu_threads)
+    if engine == "openai-whisper":
+        return OpenAIWhisperEngine(model_path, device, compute_type, cpu_threads)
     raise ValueError(f"ASR engine {engine!r} is not available in this build")

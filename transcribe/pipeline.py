@@ -1,4 +1,11 @@
-"""transcribe(audio, options) -> Transcript: activity, ASR per speaker, utterances, roles."""
+"""transcribe(audio, engine, options) -> Transcript.
+
+Stereo calls: speech activity per channel, ASR per channel, the channel is the
+speaker; roles from the channel map, or from what each channel says when the
+map is unknown. Mono calls: speech activity, diarization into speakers, one
+ASR pass, every word to the speaker whose turn it falls in, roles from what
+each speaker says.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from core.schemas import Transcript, Utterance, Word
+from core.schemas import SpeakerTurn, Transcript, Utterance, Word
+from core.yamlio import read_yaml
 from transcribe.asr import AsrEngine, WhisperParams, drop_loops
 from transcribe.audio import DecodedAudio
+from transcribe.diarize import DiarizationParams, diarize_mono, pyannote_diarize
+from transcribe.roles import assign_roles
 from transcribe.text import normalize_chinese
 from transcribe.vad import ActivityParams, Segment, channel_activity, overlaps, pack
 
@@ -26,110 +35,253 @@ ProgressHook = Callable[[str, int, int], None]
 @dataclass(frozen=True)
 class TranscribeParams:
     activity: ActivityParams = field(default_factory=ActivityParams)
+    mono_activity: ActivityParams = field(default_factory=lambda: ActivityParams(min_gap_s=0.3))
     whisper: WhisperParams = field(default_factory=WhisperParams)
+    diarization: DiarizationParams = field(default_factory=DiarizationParams)
     split_gap_s: float = 1.0
+    max_wordless_s: float = 3.0
 
     @classmethod
     def from_yaml(cls, path: Path = DEFAULT_PARAMS) -> TranscribeParams:
-        raw = yaml.safe_load(path.read_text("utf-8")) or {}
+        raw = read_yaml(path) or {}
 
-        def pick(klass: Any, section: dict[str, Any]) -> Any:
+        def pick(klass: Any, section: dict[str, Any], base: Any = None) -> Any:
             known = {f.name for f in fields(klass)}
             unknown = set(section) - known
             if unknown:
                 raise ValueError(f"{path}: unknown parameters {sorted(unknown)}")
+            if base is not None:
+                return klass(**{**{f.name: getattr(base, f.name) for f in fields(klass)},
+                                **section})
             return klass(**section)
 
+        activity = pick(ActivityParams, raw.get("activity", {}))
         return cls(
-            activity=pick(ActivityParams, raw.get("activity", {})),
+            activity=activity,
+            mono_activity=pick(ActivityParams, raw.get("mono_activity", {}), activity),
             whisper=pick(WhisperParams, raw.get("whisper", {})),
+            diarization=pick(DiarizationParams, raw.get("diarization", {})),
             split_gap_s=float(raw.get("utterances", {}).get("split_gap_s", 1.0)),
+            max_wordless_s=float(raw.get("utterances", {}).get("max_wordless_s", 3.0)),
         )
 
 
 @dataclass
 class TranscribeOptions:
     call_id: str
-    channel_map: list[str] | None = None  # role per channel; None = one mixed channel
+    channel_map: list[str] | None = None  # role per channel; None = decide from content
     language: str | None = None
     params: TranscribeParams = field(default_factory=TranscribeParams)
-
-
-def _utterances(words: list[Word], speaker: str, role: str, channel: int | None,
-                others: list[Segment], split_gap_s: float) -> list[Utterance]:
-    """Group one speaker's words; split at long pauses and wherever someone else spoke."""
-    groups: list[list[Word]] = []
-    for word in words:
-        if groups:
-            prev = groups[-1][-1]
-            gap = word.start - prev.end
-            if gap > split_gap_s or (gap > 0.2 and overlaps(prev.end, word.start, others) > 0.2):
-                groups.append([word])
-                continue
-            groups[-1].append(word)
-        else:
-            groups.append([word])
-    return [Utterance(
-        speaker=speaker, role=role, channel=channel,
-        start=g[0].start, end=g[-1].end, text=join_words(g),
-        confidence=round(float(np.mean([w.probability for w in g])), 4), words=g)
-        for g in groups]
+    pyannote_pipeline: Path | None = None  # a local pyannote.audio pipeline (GPU image)
 
 
 def join_words(words: list[Word]) -> str:
     return "".join(w.text for w in words).strip()
 
 
+def _utterance(words: list[Word], speaker: str, channel: int | None) -> Utterance:
+    return Utterance(
+        speaker=speaker, role="unknown", channel=channel, start=words[0].start, end=words[-1].end,
+        text=join_words(words), words=words,
+        confidence=round(float(np.mean([w.probability for w in words])), 4))
+
+
+def _channel_utterances(words: list[Word], speaker: str, channel: int, others: list[Segment],
+                        split_gap_s: float) -> list[Utterance]:
+    """One leg's words; split at long pauses and wherever the other party spoke."""
+    groups: list[list[Word]] = []
+    for word in words:
+        if groups:
+            prev = groups[-1][-1]
+            gap = word.start - prev.end
+            if not (gap > split_gap_s or (gap > 0.2 and overlaps(prev.end, word.start, others) > 0.2)):
+                groups[-1].append(word)
+                continue
+        groups.append([word])
+    return [_utterance(g, speaker, channel) for g in groups]
+
+
+def _speaker_of(word: Word, turns: list[SpeakerTurn]) -> str:
+    best = max(turns, key=lambda t: (overlaps(word.start, word.end, [(t.start, t.end)]),
+                                     -abs((t.start + t.end) / 2 - (word.start + word.end) / 2)))
+    return best.speaker
+
+
+def _mono_utterances(words: list[Word], turns: list[SpeakerTurn],
+                     split_gap_s: float) -> list[Utterance]:
+    """Words in time order; a new utterance at every change of speaker or long pause."""
+    out: list[Utterance] = []
+    group: list[Word] = []
+    current = None
+    for word in words:
+        speaker = _speaker_of(word, turns) if turns else "S0"
+        if group and (speaker != current or word.start - group[-1].end > split_gap_s):
+            out.append(_utterance(group, str(current), None))
+            group = []
+        group.append(word)
+        current = speaker
+    if group:
+        out.append(_utterance(group, str(current), None))
+    return out
+
+
+def _turns_with_words(segments: list[tuple[str, float, float]], utterances: list[Utterance],
+                      max_wordless_s: float) -> list[SpeakerTurn]:
+    """Speaker turns where something was said. Energy boundaries are more exact than
+    word times, so they stay; but a turn with no words (echo, a cough) is dropped, and
+    a long wordless head or tail (hold music before "thanks for holding") is cut."""
+    turns = []
+    for speaker, start, end in segments:
+        inside = [w for u in utterances if u.speaker == speaker for w in u.words
+                  if w.end > start and w.start < end]
+        if not inside:
+            continue
+        first, last = min(w.start for w in inside), max(w.end for w in inside)
+        turns.append(SpeakerTurn(
+            speaker=speaker, role="unknown",
+            start=first if first - start > max_wordless_s else start,
+            end=last if end - last > max_wordless_s else end))
+    return sorted(turns, key=lambda t: t.start)
+
+
+def _bridge(turns: list[SpeakerTurn], max_gap_s: float) -> list[SpeakerTurn]:
+    """Join a speaker's consecutive turns across short pauses: one turn, not many."""
+    out: list[SpeakerTurn] = []
+    for turn in sorted(turns, key=lambda t: t.start):
+        if out and out[-1].speaker == turn.speaker and turn.start - out[-1].end <= max_gap_s:
+            out[-1] = out[-1].model_copy(update={"end": max(out[-1].end, turn.end)})
+        else:
+            out.append(turn)
+    return out
+
+
+def _word_regions(words: list[Word], join_s: float = 0.3, pad_s: float = 0.1) -> list[Segment]:
+    """Stretches of recognised speech: what diarization should listen to (not music)."""
+    regions: list[list[float]] = []
+    for w in sorted(words, key=lambda w: w.start):
+        if regions and w.start - regions[-1][1] <= join_s:
+            regions[-1][1] = max(regions[-1][1], w.end)
+        else:
+            regions.append([w.start, w.end])
+    return [(max(0.0, a - pad_s), b + pad_s) for a, b in regions]
+
+
+def _recognise(signal: np.ndarray, segments: list[Segment], engine: AsrEngine,
+               language: str | None, params: TranscribeParams, rate: int) -> tuple[list[Word], str]:
+    packed = pack(signal, segments, rate, params.activity.pack_gap_s)
+    result = engine.transcribe(packed.audio, language, params.whisper)
+    raw = [w for seg in result.segments for w in seg.words]
+    words = []
+    for k, w in enumerate(raw):
+        following = raw[k + 1].start if k + 1 < len(raw) else None
+        start, end = packed.original_span(w.start, w.end, following)
+        words.append(w.model_copy(update={"start": start, "end": end}))
+    words += _retry_skipped(signal, segments, words, engine, language or result.language,
+                            params.whisper, rate)
+    words.sort(key=lambda w: w.start)
+    return drop_loops(words, params.whisper.max_repeats), result.language
+
+
+def _retry_skipped(signal: np.ndarray, segments: list[Segment], words: list[Word],
+                   engine: AsrEngine, language: str | None, params: WhisperParams,
+                   rate: int) -> list[Word]:
+    found: list[Word] = []
+    for start, end in segments:
+        if end - start > params.retry_skipped_max_s or end - start < 0.5:
+            continue
+        if any(w.end > start and w.start < end for w in words):
+            continue
+        result = engine.transcribe(signal[int(start * rate): int(end * rate)], language, params)
+        retry = [w for seg in result.segments for w in seg.words]
+        if retry and np.mean([w.probability for w in retry]) >= params.retry_min_probability:
+            found += [w.model_copy(update={"start": round(min(end, start + w.start), 3),
+                                           "end": round(min(end, start + w.end), 3)})
+                      for w in retry]
+    return found
+
+
 def transcribe(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOptions,
                hook: ProgressHook | None = None) -> Transcript:
-    """Stereo with a channel map: the channel is the speaker. Otherwise one mixed track."""
     timings: dict[str, float] = {}
     params = options.params
+    stereo = audio.channels == 2
     t0 = time.perf_counter()
-    stereo = options.channel_map is not None and audio.channels == len(options.channel_map) > 1
     signals = list(audio.samples) if stereo else [audio.mono()]
-    roles = list(options.channel_map or []) if stereo else ["unknown"]
-    # Energy activity per leg decides what the recogniser hears. Silero VAD was tried
-    # first: on 8 kHz G.711 legs it dropped whole speakers and fired on echo.
-    activity = channel_activity(np.stack(signals), audio.sample_rate, params.activity)
+    # Energy activity decides what the recogniser hears. Silero VAD was tried first:
+    # on 8 kHz G.711 legs it dropped whole speakers and fired on echo.
+    activity = channel_activity(np.stack(signals), audio.sample_rate,
+                                params.activity if stereo else params.mono_activity)
     timings["activity"] = time.perf_counter() - t0
 
+    t0 = time.perf_counter()
     language = options.language
     per_channel: list[list[Word]] = []
-    t0 = time.perf_counter()
     for i, signal in enumerate(signals):
         if hook:
             hook("asr", i, len(signals))
         if not activity[i]:
             per_channel.append([])
             continue
-        packed = pack(signal, activity[i], audio.sample_rate, params.activity.pack_gap_s)
-        result = engine.transcribe(packed.audio, language, params.whisper)
-        language = language or result.language  # the first leg decides for the call
-        raw = [w for seg in result.segments for w in seg.words]
-        words = []
-        for k, w in enumerate(raw):
-            following = raw[k + 1].start if k + 1 < len(raw) else None
-            start, end = packed.original_span(w.start, w.end, following)
-            words.append(w.model_copy(update={"start": start, "end": end}))
-        per_channel.append(drop_loops(words, params.whisper.max_repeats))
+        words, detected = _recognise(signal, activity[i], engine, language, params,
+                                     audio.sample_rate)
+        language = language or detected  # the first leg decides for the call
+        per_channel.append(words)
     if hook:
         hook("asr", len(signals), len(signals))
     timings["asr"] = time.perf_counter() - t0
 
+    diarization = "channel" if stereo else "builtin"
+    mono_turns: list[SpeakerTurn] = []
+    if not stereo:
+        # After recognition, so that only stretches with words are clustered: hold music
+        # and line noise would otherwise become a speaker of their own.
+        t0 = time.perf_counter()
+        if hook:
+            hook("diarization", 0, 1)
+        if options.pyannote_pipeline is not None:
+            found = pyannote_diarize(signals[0], audio.sample_rate, options.pyannote_pipeline,
+                                     params.diarization.num_speakers)
+            diarization = "pyannote"
+        else:
+            found = diarize_mono(signals[0], audio.sample_rate, _word_regions(per_channel[0]),
+                                 params.diarization)
+        mono_turns = _bridge([SpeakerTurn(speaker=f"S{t.speaker}", role="unknown", start=t.start,
+                                          end=t.end) for t in found], params.split_gap_s)
+        timings["diarization"] = time.perf_counter() - t0
+
     language = language or "en"
-    utterances: list[Utterance] = []
-    for i, words in enumerate(per_channel):
-        if language == "zh":
-            words = [w.model_copy(update={"text": normalize_chinese(w.text)}) for w in words]
-        others = [seg for j, segs in enumerate(activity) if j != i for seg in segs]
-        speaker = f"S{i}"
-        utterances += _utterances(words, speaker, roles[i], i if stereo else None, others,
-                                  params.split_gap_s)
-    utterances = [u for u in utterances if u.text]
-    utterances.sort(key=lambda u: (u.start, u.end))
+    if language == "zh":
+        per_channel = [[w.model_copy(update={"text": normalize_chinese(w.text)}) for w in words]
+                       for words in per_channel]
+    if stereo:
+        utterances = []
+        for i, words in enumerate(per_channel):
+            others = [seg for j, segs in enumerate(activity) if j != i for seg in segs]
+            utterances += _channel_utterances(words, f"S{i}", i, others, params.split_gap_s)
+        segments = [(f"S{i}", a, b) for i, segs in enumerate(activity) for a, b in segs]
+    else:
+        utterances = _mono_utterances(per_channel[0], mono_turns, params.split_gap_s)
+        segments = [(t.speaker, t.start, t.end) for t in mono_turns]
+    utterances = sorted((u for u in utterances if u.text), key=lambda u: (u.start, u.end))
+
+    channel_map = options.channel_map if stereo and options.channel_map else None
+    if channel_map is not None:
+        roles = {f"S{i}": role for i, role in enumerate(channel_map)}
+        role_source, confidence = "channel_map", 1.0
+    else:
+        decision = assign_roles([(u.speaker, u.text) for u in utterances], language)
+        roles, confidence = decision.roles, decision.confidence
+        role_source = "content" if roles else "none"
+    for u in utterances:
+        u.role = roles.get(u.speaker, "unknown")  # type: ignore[assignment]
+    # A speaker's turns are joined across pauses that do not split an utterance either.
+    turns = _bridge(_turns_with_words(segments, utterances, params.max_wordless_s),
+                    params.split_gap_s)
+    for t in turns:
+        t.role = roles.get(t.speaker, "unknown")  # type: ignore[assignment]
     return Transcript(
         call_id=options.call_id, language=language, duration=round(audio.duration, 3),
         utterances=utterances, engine=engine.name, model=Path(engine.model_name).name,
-        version=engine.version, diarization="channel" if stereo else "none",
+        version=engine.version, diarization=diarization, speaker_turns=turns,
+        role_source=role_source, role_confidence=confidence,
         stage_seconds={k: round(v, 3) for k, v in timings.items()})

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from core.celery_app import celery_app
-from core.models import resolve_whisper_model
+from core.models import resolve_openai_whisper_checkpoint, resolve_whisper_model
 from core.pipeline import run_stage
 from core.settings import Settings, get_settings
 from core.storage import get_store
@@ -22,7 +22,11 @@ def _params(path: str) -> TranscribeParams:
 
 
 def engine_from_settings(settings: Settings) -> AsrEngine:
-    model = resolve_whisper_model(settings.asr_model, settings.model_dir)
+    if settings.asr_engine == "openai-whisper":
+        # A .pt checkpoint; a CTranslate2 model is converted once into the models dir.
+        model = resolve_openai_whisper_checkpoint(settings.asr_model, settings.model_dir)
+    else:
+        model = resolve_whisper_model(settings.asr_model, settings.model_dir)
     return load_engine(settings.asr_engine, str(model), settings.asr_device,
                        settings.asr_compute_type, settings.asr_cpu_threads)
 
@@ -37,7 +41,7 @@ def transcribe_call(call_id: str) -> str:
         params = _params(os.environ.get("CALLQA_TRANSCRIBE_PARAMS", str(DEFAULT_PARAMS)))
         transcript = transcribe(audio, engine, TranscribeOptions(
             call_id=call_id, channel_map=call.channel_map, language=call.language,
-            params=params))
+            params=params, pyannote_pipeline=settings.pyannote_pipeline))
         key = store.put_json(store.output_key(call_id, "transcript.json"),
                              transcript.model_dump(mode="json"))
         ctx.done(key, f"{engine.name}-{engine.version}")

@@ -541,3 +541,13 @@ def test_take_you_through_is_not_a_threat(default_rules: RuleSet, text: str) -> 
                                   "There is no guarantee you get the loan."])
 def test_denying_a_guarantee_is_not_a_promise(default_rules: RuleSet, text: str) -> None:
     assert "guaranteed_approval" not in flagged(default_rules, agent_says(text))
+
+
+def test_duplicate_yaml_key_is_an_error_with_its_line(tmp_path: Path) -> None:
+    text = ("rules:\n  - id: greeting\n    title: t\n    type: must_say\n"
+            "    phrases: {en: [hello]}\n    phrases: {en: [hi]}\n")
+    path = tmp_path / "dup-key.yaml"
+    path.write_text(text, "utf-8")
+    with pytest.raises(RuleError) as info:
+        load_rules(path)
+    assert f"{path}:6" in str(info.value) and "duplicate key 'phrases'" in str(info.value)

@@ -10,7 +10,7 @@ import pytest
 
 from core.models import resolve_whisper_model
 from core.schemas import Transcript
-from samples.truth import role_accuracy, word_error_rate
+from samples.truth import diarization_error_rate, role_accuracy, word_error_rate
 from tests.conftest import RENDERED
 from transcribe import TranscribeOptions, TranscribeParams, decode_audio, transcribe
 from transcribe.asr import AsrEngine, load_engine
@@ -77,13 +77,37 @@ def test_hold_music_yields_no_words(rendered_dir: Path,
         assert inside == [], f"invented text during hold music: {inside}"
 
 
-def test_mono_call_is_one_track(rendered_dir: Path) -> None:
-    call = RENDERED[1]
+@pytest.mark.parametrize("call", RENDERED)
+def test_stereo_diarization_error(call: str, rendered_dir: Path,
+                                  stereo_transcripts: dict[str, Transcript]) -> None:
+    transcript = stereo_transcripts[call]
+    assert transcript.role_source == "channel_map"
+    der = diarization_error_rate(_truth(rendered_dir, call), transcript)["der"]
+    assert der <= 0.02, f"{call}: DER {der:.3f}"
+
+
+@pytest.mark.parametrize("call", RENDERED)
+def test_mono_call_is_diarized_and_roles_found(call: str, rendered_dir: Path) -> None:
+    truth = _truth(rendered_dir, call)
     transcript = transcribe(decode_audio(rendered_dir / "mono" / f"{call}.wav"), tiny_engine(),
                             TranscribeOptions(call, None, "en", TranscribeParams.from_yaml()))
-    assert transcript.diarization == "none"
-    assert {u.role for u in transcript.utterances} == {"unknown"}
-    assert _wer(_truth(rendered_dir, call), transcript) <= 0.2
+    assert transcript.diarization == "builtin" and transcript.role_source == "content"
+    assert {u.role for u in transcript.utterances} == {"agent", "customer"}
+    assert transcript.role_confidence > 0.9
+    assert role_accuracy(truth, transcript) >= 0.95
+    assert diarization_error_rate(truth, transcript)["der"] <= 0.10
+    assert _wer(truth, transcript) <= 0.22  # tiny.en; a mixed leg is harder than a clean one
+
+
+def test_stereo_without_channel_map_decides_roles_from_content(rendered_dir: Path) -> None:
+    call = RENDERED[0]
+    audio = decode_audio(rendered_dir / "stereo" / f"{call}.wav")
+    swapped = type(audio)(audio.samples[::-1].copy())  # customer on the left this time
+    transcript = transcribe(swapped, tiny_engine(),
+                            TranscribeOptions(call, None, "en", TranscribeParams.from_yaml()))
+    assert transcript.role_source == "content"
+    assert role_accuracy(_truth(rendered_dir, call), transcript) >= 0.99
+    assert {u.role for u in transcript.utterances if u.channel == 1} == {"agent"}
 
 
 def test_decode_gives_16k_float_per_channel(rendered_dir: Path) -> None:

@@ -1,0 +1,1 @@
+"""Benchmarks behind every figure the README quotes. Run from the repo root."""

@@ -1,0 +1,114 @@
+"""What the benchmark scripts share: the corpus, the engines, timing, output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `python bench/asr.py` from anywhere
+    sys.path.insert(0, str(ROOT))
+
+AUDIO = {".wav", ".mp3", ".flac", ".m4a", ".ogg", ".opus", ".amr"}
+
+
+@dataclass
+class Item:
+    audio: Path
+    kind: str                        # stereo | mono
+    truth: dict[str, Any] | None     # rendered ground truth (turns with roles), if any
+    reference_text: str | None
+    rttm: Path | None
+    language: str
+
+
+def arguments(description: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--json", type=Path, help="Also write the figures to this JSON file.")
+    parser.add_argument("--data", type=Path, help=(
+        "A folder of audio files, each with a .txt transcript and/or .rttm of the same stem "
+        "(default: the rendered English sample calls, rendered on first use)."))
+    parser.add_argument("--samples", type=Path, default=ROOT / "data" / "bench-samples",
+                        help="Where the sample calls are rendered (default: %(default)s).")
+    parser.add_argument("--model", default=None,
+                        help="Whisper model (directory or packaged name; default CALLQA_ASR_MODEL).")
+    parser.add_argument("--language", default=None, help="Language of --data audio (en, zh).")
+    parser.add_argument("--limit", type=int, default=None, help="Only the first N calls.")
+    return parser.parse_args()
+
+
+def sample_items(folder: Path, limit: int | None) -> list[Item]:
+    from samples.dialogue import load_dialogues
+    from samples.render import render_all
+
+    if not (folder / "truth").is_dir() or len(list((folder / "truth").glob("*.json"))) < (
+            limit or 22):
+        print(f"rendering the sample calls into {folder} ...", file=sys.stderr)
+        render_all(load_dialogues(language="en")[:limit], folder)
+    items = []
+    for truth_file in sorted((folder / "truth").glob("*.json"))[:limit]:
+        truth = json.loads(truth_file.read_text())
+        for kind in ("stereo", "mono"):
+            items.append(Item(folder / kind / f"{truth_file.stem}.wav", kind, truth,
+                              " ".join(t["text"] for t in truth["turns"]),
+                              folder / kind / f"{truth_file.stem}.rttm", truth["language"]))
+    return items
+
+
+def folder_items(folder: Path, language: str | None, limit: int | None) -> list[Item]:
+    from transcribe.audio import decode_audio
+
+    items = []
+    for audio in sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO)[:limit]:
+        txt, rttm = audio.with_suffix(".txt"), audio.with_suffix(".rttm")
+        kind = "stereo" if decode_audio(audio).channels == 2 else "mono"
+        items.append(Item(audio, kind, None, txt.read_text("utf-8") if txt.exists() else None,
+                          rttm if rttm.exists() else None, language or "en"))
+    return items
+
+
+def items(args: argparse.Namespace) -> list[Item]:
+    return (folder_items(args.data, args.language, args.limit) if args.data
+            else sample_items(args.samples, args.limit))
+
+
+def machine() -> str:
+    import os
+
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+class Timer:
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def __enter__(self) -> Timer:
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds += time.perf_counter() - self._t0
+
+
+def progress(seq: list[Any], label: str) -> Iterator[Any]:
+    for n, item in enumerate(seq, 1):
+        print(f"\r{label} {n}/{len(seq)}", end="", file=sys.stderr, flush=True)
+        yield item
+    print(file=sys.stderr)
+
+
+def report(figures: dict[str, Any], path: Path | None) -> None:
+    width = max(len(k) for k in figures)
+    for key, value in figures.items():
+        shown = f"{value:.4f}" if isinstance(value, float) else value
+        print(f"{key:<{width}}  {shown}")
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(figures, indent=1, ensure_ascii=False))
