@@ -4,40 +4,72 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from analysis.intents import DEFAULT_INTENTS, CueIntentClassifier, IntentClassifier
 from analysis.metrics import conversation_metrics
+from analysis.pii import audio_spans, find_pii, redact
 from analysis.rules import RuleSet, evaluate, load_rules
-from analysis.sentiment import LexiconSentiment
+from analysis.sentiment import LexiconSentiment, SentimentResult
 from analysis.summary import summarize
-from core.schemas import Analysis, Transcript
+from core.schemas import Analysis, PiiHit, Transcript
 
 ANALYSIS_VERSION = "1"
+
+
+class CustomerSentiment(Protocol):
+    """LexiconSentiment (offline default) or analysis.classifiers.TransformersSentiment."""
+
+    def customer(self, transcript: Transcript) -> SentimentResult: ...
 
 
 @dataclass
 class AnalysisModels:
     intents: IntentClassifier = field(default_factory=CueIntentClassifier)
-    sentiment: LexiconSentiment = field(default_factory=LexiconSentiment)
-    intent_titles: dict[str, str] = field(default_factory=dict)
+    sentiment: CustomerSentiment = field(default_factory=LexiconSentiment)
+    intent_titles: dict[str, str | dict[str, str]] = field(default_factory=dict)
 
     @classmethod
-    def default(cls, intents_path: Path | None = None) -> AnalysisModels:
-        classifier = CueIntentClassifier(intents_path or DEFAULT_INTENTS)
-        return cls(intents=classifier, intent_titles=classifier.titles)
+    def default(cls, intents_path: Path | None = None, intent_model: Path | None = None,
+                sentiment_model: Path | None = None) -> AnalysisModels:
+        """The offline cue and lexicon models, or fine-tuned transformers models where
+        `intent_model` / `sentiment_model` (default: CALLQA_INTENT_MODEL /
+        CALLQA_SENTIMENT_MODEL) name a local model directory. Intent titles come from the
+        taxonomy either way (a model's labels are the taxonomy's intent ids)."""
+        from core.settings import get_settings
+
+        settings = get_settings()
+        intent_model = intent_model or settings.intent_model
+        sentiment_model = sentiment_model or settings.sentiment_model
+        cues = CueIntentClassifier(intents_path or DEFAULT_INTENTS)
+        intents: IntentClassifier = cues
+        sentiment: CustomerSentiment = LexiconSentiment()
+        if intent_model or sentiment_model:
+            from analysis.classifiers import TransformersIntentClassifier, TransformersSentiment
+
+            if intent_model:
+                intents = TransformersIntentClassifier(intent_model)
+            if sentiment_model:
+                sentiment = TransformersSentiment(sentiment_model)
+        return cls(intents=intents, sentiment=sentiment, intent_titles=cues.titles)
 
 
 def analyze(transcript: Transcript, rules: RuleSet | None = None,
             models: AnalysisModels | None = None) -> Analysis:
     rules = rules or load_rules()
     models = models or AnalysisModels.default()
-    flags = evaluate(rules, transcript)
     intents = models.intents.classify(transcript)
     sentiment = models.sentiment.customer(transcript)
     metrics = conversation_metrics(transcript)
     metrics |= {"customer_sentiment_start": sentiment.start,
                 "customer_sentiment_end": sentiment.end,
-                "customer_escalated": float(sentiment.escalated)}
+                "customer_escalated": float(sentiment.escalated),
+                "customer_sentiment_score": sentiment.score}
+    flags = evaluate(rules, transcript, metrics)
+    pii, redacted = find_personal_data(transcript)
+    by_role: dict[str, list[float]] = {}
+    for utt, score in zip(transcript.utterances, sentiment.per_utterance, strict=False):
+        by_role.setdefault(utt.role, []).append(score)
     return Analysis(
         call_id=transcript.call_id,
         language=transcript.language,
@@ -50,4 +82,25 @@ def analyze(transcript: Transcript, rules: RuleSet | None = None,
         sentiment_score=sentiment.score,
         metrics=metrics,
         summary=summarize(transcript, intents, models.intent_titles, sentiment.label, flags),
+        utterance_sentiment=[round(s, 3) for s in sentiment.per_utterance],
+        speaker_sentiment={role: round(sum(v) / len(v), 3) for role, v in by_role.items()},
+        pii=pii,
+        redacted_utterances=redacted,
     )
+
+
+def find_personal_data(transcript: Transcript) -> tuple[list[PiiHit], list[str]]:
+    """PII per utterance (the agent's own introduction is not the customer's data), the
+    audio span of each, and every utterance's text with its PII masked."""
+    hits: list[PiiHit] = []
+    redacted = []
+    for i, utt in enumerate(transcript.utterances):
+        spans = find_pii(utt.text, transcript.language, role=utt.role)
+        redacted.append(redact(utt.text, spans) if spans else utt.text)
+        if not spans:
+            continue
+        audio = (audio_spans(utt.words, spans) if utt.words
+                 else [(utt.start, utt.end)] * len(spans))
+        hits += [PiiHit(utterance=i, kind=s.kind, char_start=s.start, char_end=s.end,
+                        start=a, end=b) for s, (a, b) in zip(spans, audio, strict=True)]
+    return hits, redacted

@@ -38,6 +38,7 @@ class CueIntentClassifier:
         self.opening_turns = int(raw.get("opening_turns", 0))
         self.opening_weight = float(raw.get("opening_weight", 1.0))
         self.fuzzy = fuzzy
+        # title: a string, or one per language ({en: ..., zh: ...})
         self.titles = {k: v.get("title", k) for k, v in raw["intents"].items()}
         self.cues = [
             IntentCue(

@@ -16,6 +16,16 @@ def _units(text: str) -> int:
     return len(_CJK.findall(text)) + len(_WORD.findall(text))
 
 
+METRIC_NAMES = frozenset({
+    "duration_s", "agent_talk_s", "customer_talk_s", "agent_talk_share", "dead_air_total_s",
+    "dead_air_longest_s", "dead_air_count", "overtalk_s", "agent_interruptions",
+    "agent_speech_rate_per_min", "customer_speech_rate_per_min", "agent_response_latency_s",
+    # added by analyze() from sentiment:
+    "customer_sentiment_start", "customer_sentiment_end", "customer_escalated",
+    "customer_sentiment_score",
+})
+
+
 def conversation_metrics(transcript: Transcript, dead_air_s: float = 5.0) -> dict[str, float]:
     utts = transcript.utterances
     talk = {"agent": 0.0, "customer": 0.0}

@@ -7,8 +7,12 @@ A rule is one of:
   identity check).
 - `marker`: never flags; other rules anchor on where it matched.
 - `dead_air`: flag silences longer than `min_s` that no hold announcement excuses.
-Phrases are matched on normalised text, fuzzily for alphabetic languages so a
-recogniser's small errors do not hide a violation; regexes match exactly.
+- `condition`: flag when a conversation metric crosses a threshold (talk share,
+  overtalk, interruptions, speech rate, customer sentiment; see analysis.metrics).
+Phrases are matched on normalised text: English fuzzily, Chinese exactly or, for
+phrases of three characters or more, by pinyin (a recogniser's errors in Mandarin
+are mostly homophones: 录音 heard as 路音). Regexes match exactly. `match: all`
+needs every phrase in the same utterance.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,16 +47,40 @@ class Window(BaseModel):
     last_turns: int | None = Field(None, gt=0, description="Only the speaker's last N turns.")
 
 
+class Condition(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    metric: str
+    op: Literal[">", ">=", "<", "<="]
+    value: float | dict[str, float] = Field(description="A number, or one per language.")
+
+    def threshold(self, language: str) -> float | None:
+        if isinstance(self.value, dict):
+            return self.value.get(language, self.value.get("any"))
+        return self.value
+
+    def holds(self, measured: float, language: str) -> bool:
+        limit = self.threshold(language)
+        if limit is None:
+            return False
+        return {">": measured > limit, ">=": measured >= limit, "<": measured < limit,
+                "<=": measured <= limit}[self.op]
+
+
 class Rule(BaseModel):
     model_config = {"extra": "forbid"}
 
     id: str = Field(pattern=r"^[a-z0-9_]+$")
-    title: str
+    title: str | dict[str, str] = Field(description="A string, or one per language.")
     version: int = 1
     severity: Literal["low", "medium", "high", "critical"] = "medium"
-    type: Literal["must_say", "must_not_say", "marker", "dead_air"]
+    type: Literal["must_say", "must_not_say", "marker", "dead_air", "condition"]
     who: Literal["agent", "customer", "any"] = "agent"
     phrases: dict[str, list[str]] = Field(default_factory=dict)
+    match: Literal["any", "all"] = Field("any", description="all: every phrase, one utterance.")
+    phonetic: bool = Field(True, description="Chinese phrases of 3+ characters also match by "
+                           "pinyin.")
+    condition: Condition | None = None
     regex: dict[str, list[str]] = Field(default_factory=dict)
     window: Window | None = None
     before: str | None = Field(None, description="Only matches before this rule's first match.")
@@ -76,6 +104,14 @@ class Rule(BaseModel):
         if self.type == "dead_air":
             if self.min_s is None:
                 raise ValueError("dead_air rules need min_s")
+        elif self.type == "condition":
+            if self.condition is None:
+                raise ValueError("condition rules need a condition: {metric, op, value}")
+            from analysis.metrics import METRIC_NAMES
+
+            if self.condition.metric not in METRIC_NAMES:
+                raise ValueError(f"condition.metric {self.condition.metric!r} is not one of "
+                                 f"{', '.join(sorted(METRIC_NAMES))}")
         elif not self.phrases and not self.regex:
             raise ValueError(f"{self.type} rules need phrases or regex")
         for lang, patterns in self.regex.items():
@@ -160,6 +196,13 @@ def load_rules(path: Path | None = None) -> RuleSet:
     return RuleSet(rules, hashlib.sha256(version.encode()).hexdigest()[:12])
 
 
+def localized(title: str | dict[str, str], language: str) -> str:
+    """A title in the call's language, else English, else any."""
+    if isinstance(title, str):
+        return title
+    return title.get(language) or title.get("en") or next(iter(title.values()), "")
+
+
 # Evaluation ---------------------------------------------------------------
 
 
@@ -184,12 +227,43 @@ def _negated(norm: str, start: int, lang: str) -> bool:
     return bool(pattern and pattern.search(norm[:start]))
 
 
+@lru_cache(maxsize=8192)
+def _syllable(char: str) -> str:
+    from pypinyin import lazy_pinyin
+
+    return str(lazy_pinyin(char)[0])
+
+
+@lru_cache(maxsize=16384)
+def _pinyin_index(text: str) -> tuple[str, tuple[int, ...]]:
+    """" s1 s2 ... " for the Chinese characters of `text`, and each one's offset."""
+    offsets = tuple(i for i, c in enumerate(text) if CJK_CHAR.match(c))
+    return " " + " ".join(_syllable(text[i]) for i in offsets) + " ", offsets
+
+
+def pinyin_find(phrase: str, text: str) -> int:
+    """Offset in `text` where `phrase` is heard (same syllables, tones ignored), or -1.
+    Syllables are taken character by character, so phrase and text convert alike."""
+    target, _ = _pinyin_index(phrase)
+    spoken, offsets = _pinyin_index(text)
+    at = spoken.find(target)
+    return -1 if at < 0 else offsets[spoken.count(" ", 0, at)]
+
+
+CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
+
+
 def _phrase_hits(rule: Rule, lang: str, text: str) -> list[str]:
     norm = normalize(text)
     guard = rule.type == "must_not_say" and rule.negation_guard
     hits = []
-    for phrase in rule.normalized_phrases.get(lang, []) + rule.normalized_phrases.get("any", []):
-        if has_cjk(phrase) or rule.fuzzy >= 100:
+    phrases = rule.normalized_phrases.get(lang, []) + rule.normalized_phrases.get("any", [])
+    for phrase in phrases:
+        if has_cjk(phrase):
+            at = norm.find(phrase)
+            if at < 0 and rule.phonetic and len(CJK_CHAR.findall(phrase)) >= 3:
+                at = pinyin_find(phrase, norm)
+        elif rule.fuzzy >= 100:
             at = norm.find(phrase)
         elif len(phrase) <= len(norm) + 2:
             aligned = fuzz.partial_ratio_alignment(phrase, norm, score_cutoff=rule.fuzzy)
@@ -198,6 +272,8 @@ def _phrase_hits(rule: Rule, lang: str, text: str) -> list[str]:
             at = -1
         if at >= 0 and not (guard and _negated(norm, at, lang)):
             hits.append(phrase)
+        elif rule.match == "all":
+            return []  # one phrase missing: the utterance does not match
     for pattern in rule.compiled.get(lang, []) + rule.compiled.get("any", []):
         found = pattern.search(norm)
         if found and not (guard and _negated(norm, found.start(), lang)):
@@ -246,8 +322,11 @@ def dead_air_gaps(transcript: Transcript, min_s: float) -> list[tuple[int, float
     return gaps
 
 
-def evaluate(ruleset: RuleSet, transcript: Transcript) -> list[Flag]:
-    matches = {r.id: find_matches(r, transcript) for r in ruleset.rules if r.type != "dead_air"}
+def evaluate(ruleset: RuleSet, transcript: Transcript,
+             metrics: dict[str, float] | None = None) -> list[Flag]:
+    """Flags of every rule; `metrics` (analysis.metrics) feed the condition rules."""
+    matches = {r.id: find_matches(r, transcript) for r in ruleset.rules
+               if r.type not in ("dead_air", "condition")}
     flags = []
     for rule in ruleset.rules:
         if rule.applies_if and not matches.get(rule.applies_if):
@@ -276,6 +355,15 @@ def evaluate(ruleset: RuleSet, transcript: Transcript) -> list[Flag]:
                 anchor = matches.get(rule.after) or []
                 found = [m for m in found if anchor and m.start > anchor[0].start]
             evidence = [_evidence(m) for m in found]
+        elif rule.type == "condition":
+            assert rule.condition is not None
+            measured = (metrics or {}).get(rule.condition.metric)
+            lang = "zh" if transcript.language == "zh" else "en"
+            if measured is not None and rule.condition.holds(measured, lang):
+                evidence.append(Evidence(
+                    utterance=None, start=0.0, end=transcript.duration, speaker_role=None,
+                    quote=f"{rule.condition.metric} = {measured:g} "
+                          f"({rule.condition.op} {rule.condition.threshold(lang):g})"))
         elif rule.type == "dead_air":
             excuses = {m.utterance for m in matches.get(rule.excused_by or "", [])}
             for idx, start, end in dead_air_gaps(transcript, rule.min_s or 0):
@@ -285,11 +373,12 @@ def evaluate(ruleset: RuleSet, transcript: Transcript) -> list[Flag]:
                 evidence.append(Evidence(utterance=idx, start=round(start, 2), end=round(end, 2),
                                          quote=f"{end - start:.1f} s of silence", speaker_role=None))
         if evidence:
-            flags.append(Flag(rule_id=rule.id, rule_version=rule.version, title=rule.title,
+            flags.append(Flag(rule_id=rule.id, rule_version=rule.version,
+                              title=localized(rule.title, transcript.language),
                               severity=rule.severity, evidence=evidence))
     return flags
 
 
 def rules_summary(ruleset: RuleSet) -> list[dict[str, Any]]:
-    return [{"id": r.id, "title": r.title, "type": r.type, "severity": r.severity,
+    return [{"id": r.id, "title": localized(r.title, "en"), "type": r.type, "severity": r.severity,
              "version": r.version} for r in ruleset.rules]

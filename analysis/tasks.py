@@ -20,8 +20,11 @@ def _rules(path: str | None) -> RuleSet:
 
 
 @lru_cache(maxsize=2)
-def _models(path: str | None) -> AnalysisModels:
-    return AnalysisModels.default(Path(path) if path else None)
+def _models(path: str | None, intent_model: str | None = None,
+            sentiment_model: str | None = None) -> AnalysisModels:
+    return AnalysisModels.default(Path(path) if path else None,
+                                  Path(intent_model) if intent_model else None,
+                                  Path(sentiment_model) if sentiment_model else None)
 
 
 def analyze_call(call_id: str) -> str:
@@ -30,7 +33,9 @@ def analyze_call(call_id: str) -> str:
     with run_stage(call_id, "analyze") as ctx:
         transcript = Transcript.model_validate(store.get_json(stage_output(call_id, "transcribe")))
         rules = _rules(str(settings.rules_path) if settings.rules_path else None)
-        models = _models(str(settings.intents_path) if settings.intents_path else None)
+        models = _models(str(settings.intents_path) if settings.intents_path else None,
+                         str(settings.intent_model) if settings.intent_model else None,
+                         str(settings.sentiment_model) if settings.sentiment_model else None)
         analysis = analyze(transcript, rules, models)
         key = store.put_json(store.output_key(call_id, "analysis.json"),
                              analysis.model_dump(mode="json"))

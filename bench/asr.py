@@ -16,6 +16,13 @@ transcription stage (decoding, speech activity, recognition, diarization).
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as `python bench/<name>.py`: the repo root, not bench/, comes first on the path
+# (bench/analysis.py would otherwise shadow the analysis package).
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
 from typing import Any
 
 from bench.common import Timer, arguments, items, machine, progress, report

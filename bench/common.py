@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # `python bench/asr.py` from anywhere
-    sys.path.insert(0, str(ROOT))
 
 AUDIO = {".wav", ".mp3", ".flac", ".m4a", ".ogg", ".opus", ".amr"}
 

@@ -14,6 +14,13 @@ Role accuracy is the share of single-speaker speech time given the right role.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as `python bench/<name>.py`: the repo root, not bench/, comes first on the path
+# (bench/analysis.py would otherwise shadow the analysis package).
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
 from pathlib import Path
 from typing import Any
 

@@ -30,12 +30,13 @@ import gzip
 import json
 import os
 import struct
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from core.storage import atomic_write
 
 SUPPORTED_BINARY_VERSION = 6
 CT2_DTYPES = ("float32", "int8", "int16", "int32", "float16", "bfloat16")
@@ -372,16 +373,9 @@ def convert_ct2_whisper(src: Path | str, out: Path | str, dtype: str = "auto") -
 
     checkpoint, info = whisper_checkpoint(src, dtype)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o644)  # mkstemp makes it private; workers share it
-            torch.save(checkpoint, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    def write(fh: Any) -> None:
+        os.fchmod(fh.fileno(), 0o644)  # mkstemp makes it private; workers share it
+        torch.save(checkpoint, fh)
+
+    atomic_write(out, write)
     return replace(info, output=out)

@@ -103,6 +103,17 @@ class IntentHit(BaseModel):
     evidence: list[Evidence] = Field(default_factory=list)
 
 
+class PiiHit(BaseModel):
+    """Personal data in an utterance: where in the text, and where in the audio to bleep."""
+
+    utterance: int
+    kind: Literal["id_card", "bank_card", "phone", "email", "name"]
+    char_start: int
+    char_end: int
+    start: float
+    end: float
+
+
 class Analysis(BaseModel):
     call_id: str
     language: str
@@ -115,3 +126,10 @@ class Analysis(BaseModel):
     sentiment_score: float
     metrics: dict[str, float]
     summary: str
+    utterance_sentiment: list[float] = Field(
+        default_factory=list, description="-1..1 per transcript utterance.")
+    speaker_sentiment: dict[str, float] = Field(
+        default_factory=dict, description="Mean utterance sentiment per role.")
+    pii: list[PiiHit] = Field(default_factory=list)
+    redacted_utterances: list[str] = Field(
+        default_factory=list, description="Utterance texts with personal data masked.")

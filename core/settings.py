@@ -31,7 +31,9 @@ class Settings(BaseSettings):
     asr_compute_type: str = Field(
         "auto", description="auto = float16 on GPU; on CPU int8 (faster-whisper) or float32 "
         "(openai-whisper).")
-    asr_beam_size: int = 5
+    asr_batch_size: int = Field(
+        -1, description="faster-whisper batched decoding of speech segments: -1 = 16 on GPU, "
+        "off on CPU; 0 = off.")
     asr_cpu_threads: int = 0
     language: str | None = Field(None, description="Default language hint (en, zh) when a call has none.")
 
@@ -55,7 +57,14 @@ class Settings(BaseSettings):
     # Analysis
     rules_path: Path | None = Field(None, description="Rule file or folder; default packaged pack.")
     intents_path: Path | None = Field(None, description="Intent taxonomy YAML; default packaged.")
+    intent_model: Path | None = Field(
+        None, description="Local fine-tuned intent model directory (callqa train intent); "
+        "unset = the offline cue-phrase classifier.")
+    sentiment_model: Path | None = Field(
+        None, description="Local fine-tuned sentiment model directory (callqa train "
+        "sentiment); unset = the offline lexicon.")
 
+    index_pii: bool = Field(False, description="Index unredacted text (default: PII masked).")
     timezone: str = Field("UTC", description="IANA zone of the call centre: trends by its days.")
 
     log_level: str = "INFO"

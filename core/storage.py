@@ -26,7 +26,9 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _atomic_write(target: Path, write: Any) -> None:
+def atomic_write(target: Path, write: Any) -> None:
+    """Write `target` through `write(fh)` into a temporary file, fsync, rename: a reader
+    never sees half a file, and a crash leaves the old one."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
@@ -57,7 +59,7 @@ class ObjectStore:
                 with source.open("rb") as src:
                     shutil.copyfileobj(src, fh, CHUNK)
 
-            _atomic_write(target, copy)
+            atomic_write(target, copy)
         return key
 
     # Derived outputs -------------------------------------------------------
@@ -66,7 +68,7 @@ class ObjectStore:
 
     def put_json(self, key: str, data: Any) -> str:
         body = json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")
-        _atomic_write(self.path(key), lambda fh: fh.write(body))
+        atomic_write(self.path(key), lambda fh: fh.write(body))
         return key
 
     def get_json(self, key: str) -> Any:

@@ -33,7 +33,7 @@ pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 # torch first and pinned: the CPU build; anything unpinned would pull CUDA wheels.
 "${pip[@]}" "torch==${CALLQA_TORCH_VERSION:-2.13.0}"
 extras="models,openai-whisper"
-[ "$dev" = 1 ] && extras="$extras,dev"
+[ "$dev" = 1 ] && extras="$extras,transformers,dev"
 "${pip[@]}" -e ".[${extras}]"
 # openai-whisper (second ASR engine, and Whisper's text normaliser for WER) without
 # its torch/triton requirements, which the line above already satisfied.

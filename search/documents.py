@@ -18,8 +18,13 @@ def risk_score(analysis: Analysis) -> float:
     return float(score)
 
 
-def build_document(metadata: dict[str, Any], transcript: Transcript,
-                   analysis: Analysis) -> dict[str, Any]:
+def build_document(metadata: dict[str, Any], transcript: Transcript, analysis: Analysis,
+                   redact_pii: bool = True) -> dict[str, Any]:
+    """The index holds redacted text by default: ID, card and phone numbers, e-mail
+    addresses and names never reach it (the original stays with the transcript)."""
+    texts = (analysis.redacted_utterances
+             if redact_pii and len(analysis.redacted_utterances) == len(transcript.utterances)
+             else [u.text for u in transcript.utterances])
     started: datetime | None = metadata.get("started_at")
     if started is not None and started.tzinfo is None:  # SQLite returns UTC without offset
         started = started.replace(tzinfo=UTC)
@@ -42,6 +47,7 @@ def build_document(metadata: dict[str, Any], transcript: Transcript,
         "flag_count": len(analysis.flags),
         "risk": risk_score(analysis),
         "summary": analysis.summary,
-        "utterances": [{"i": i, "role": u.role, "start": u.start, "end": u.end, "text": u.text}
-                       for i, u in enumerate(transcript.utterances)],
+        "pii_redacted": redact_pii,
+        "utterances": [{"i": i, "role": u.role, "start": u.start, "end": u.end, "text": text}
+                       for i, (u, text) in enumerate(zip(transcript.utterances, texts, strict=True))],
     }

@@ -8,6 +8,7 @@ from core.celery_app import celery_app
 from core.db import Call, session_scope
 from core.pipeline import run_stage, stage_output
 from core.schemas import Analysis, Transcript
+from core.settings import get_settings
 from core.storage import get_store
 from search import get_backend
 from search.documents import build_document
@@ -24,7 +25,8 @@ def call_document(call_id: str) -> dict[str, Any]:
         metadata = call.metadata_dict()
     transcript = Transcript.model_validate(store.get_json(stage_output(call_id, "transcribe")))
     analysis = Analysis.model_validate(store.get_json(stage_output(call_id, "analyze")))
-    return build_document(metadata, transcript, analysis)
+    return build_document(metadata, transcript, analysis,
+                          redact_pii=not get_settings().index_pii)
 
 
 def index_call(call_id: str) -> str:

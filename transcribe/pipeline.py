@@ -168,6 +168,15 @@ def _word_regions(words: list[Word], join_s: float = 0.3, pad_s: float = 0.1) ->
 
 def _recognise(signal: np.ndarray, segments: list[Segment], engine: AsrEngine,
                language: str | None, params: TranscribeParams, rate: int) -> tuple[list[Word], str]:
+    if getattr(engine, "batch_size", 0) > 0:
+        # GPU: every speech segment decoded on its own, in batches; no packing needed.
+        batched = engine.transcribe_clips(signal, segments, language,  # type: ignore[attr-defined]
+                                          params.whisper)
+        words = [w for seg in batched.segments for w in seg.words]
+        words += _retry_skipped(signal, segments, words, engine, language or batched.language,
+                                params.whisper, rate)
+        words.sort(key=lambda w: w.start)
+        return drop_loops(words, params.whisper.max_repeats), batched.language
     packed = pack(signal, segments, rate, params.activity.pack_gap_s)
     result = engine.transcribe(packed.audio, language, params.whisper)
     raw = [w for seg in result.segments for w in seg.words]

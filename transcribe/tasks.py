@@ -28,7 +28,7 @@ def engine_from_settings(settings: Settings) -> AsrEngine:
     else:
         model = resolve_whisper_model(settings.asr_model, settings.model_dir)
     return load_engine(settings.asr_engine, str(model), settings.asr_device,
-                       settings.asr_compute_type, settings.asr_cpu_threads)
+                       settings.asr_compute_type, settings.asr_cpu_threads, settings.asr_batch_size)
 
 
 def transcribe_call(call_id: str) -> str:

@@ -229,3 +229,64 @@ def test_has_cjk() -> None:
     assert has_cjk("还款")
     assert has_cjk("APR 年化")
     assert not has_cjk("payoff")
+
+
+def test_summary_is_in_the_calls_language_with_outcome_and_follow_ups() -> None:
+    from analysis.analyze import analyze
+    from samples import DIALOGUES_DIR
+    from samples.dialogue import load_dialogue, scripted_transcript
+
+    zh = analyze(scripted_transcript(load_dialogue(
+        DIALOGUES_DIR / "zh" / "zh-14-fee-dispute-dead-air.yaml")))
+    assert zh.summary.startswith("客户诉求：利息费用咨询/费用争议")
+    assert "处理结果：待跟进" in zh.summary and "三个工作日内" in zh.summary
+    assert "质检问题：长时间静音" in zh.summary
+    assert "380元" in zh.summary  # 三百八十 and 380 are one amount
+    assert not any(word in zh.summary for word in ("Customer", "Flags", "Dead air"))
+    en = analyze(scripted_transcript(load_dialogue(
+        DIALOGUES_DIR / "en" / "en-08-fraud-never-took-loan.yaml")))
+    assert en.summary.startswith("Customer needs: Identity theft")
+    assert "Outcome: follow-up pending." in en.summary
+    assert "within two business days" in en.summary
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("一千二百六十元", "1260元"), ("身份证后四位三五二八", "身份证后四位3528"), ("十五号", "15号"),
+    ("年化利率百分之十五点四", "年化利率15.4%"), ("日利率万分之四", "日利率4‱"),
+    ("等一下", "等一下"), ("统一", "统一"), ("第一期", "第一期"), ("两天", "两天"),
+])
+def test_chinese_numbers_become_digits(text: str, expected: str) -> None:
+    from analysis.normalize import chinese_numbers_to_digits
+
+    assert chinese_numbers_to_digits(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("three hundred and forty two dollars and fifty cents", "342 dollars and 50 cents"),
+    ("two thousand nine hundred and forty dollars", "2940 dollars"),
+    ("twenty-four months", "24 months"),
+    ("one moment please", "one moment please"), ("no one by that name", "no one by that name"),
+    ("four one one one", "four one one one"), ("someone", "someone"),
+])
+def test_english_spoken_numbers_become_digits(text: str, expected: str) -> None:
+    from analysis.normalize import english_numbers_to_digits
+
+    assert english_numbers_to_digits(text) == expected
+
+
+def test_search_finds_spoken_amounts_by_digits(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from core.schemas import Utterance
+    from search.base import SearchQuery
+    from search.embedded import EmbeddedBackend
+
+    utts = [Utterance(speaker="a", role="agent", start=0, end=3,
+                      text="Your balance is three hundred and forty two dollars."),
+            Utterance(speaker="a", role="agent", start=4, end=7, text="您的欠款是一千二百六十元。")]
+    docs = [{"call_id": f"c{i}", "language": lang, "utterances": [
+        {"i": 0, "role": u.role, "start": u.start, "end": u.end, "text": u.text}]}
+        for i, (u, lang) in enumerate(zip(utts, ("en", "zh"), strict=True))]
+    backend = EmbeddedBackend(tmp_path / "s.db")
+    backend.index(docs)
+    assert [h.call_id for h in backend.search(SearchQuery(text="342")).hits] == ["c0"]
+    assert [h.call_id for h in backend.search(SearchQuery(text="1260元")).hits] == ["c1"]
+    assert [h.call_id for h in backend.search(SearchQuery(text="一千二百六十元")).hits] == ["c1"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from analysis import analyze
-from analysis.rules import DEFAULT_RULES, RuleError, RuleSet, evaluate, load_rules, parse_rules
+from analysis.rules import DEFAULT_RULES, RuleError, RuleSet, evaluate, load_rules, localized, parse_rules
 from core.schemas import Analysis, Transcript, Utterance
 from samples.dialogue import Dialogue, load_dialogues, scripted_transcript
 
@@ -124,7 +124,7 @@ def test_flags_carry_evidence(analysed: list[tuple[Dialogue, Transcript, Analysi
             rule = default_rules.by_id(flag.rule_id)
             assert rule is not None
             assert (flag.severity, flag.rule_version, flag.title) == (
-                rule.severity, rule.version, rule.title)
+                rule.severity, rule.version, localized(rule.title, a.language))
             assert flag.evidence, (d.id, flag.rule_id)
             for ev in flag.evidence:
                 assert 0 <= ev.start <= ev.end <= t.duration, (d.id, flag.rule_id, ev)

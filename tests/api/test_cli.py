@@ -55,6 +55,18 @@ def test_ingest_search_show(settings: Settings, rendered: Path) -> None:
     text = _invoke("show", RENDERED[2])
     assert "agent" in text and "customer" in text and "summary:" in text
 
+    # Dry-run a stricter rule over the stored transcripts: reported, nothing changed.
+    strict = rendered / "strict.yaml"
+    strict.write_text("rules:\n  - id: mentions_friday\n    title: Says Friday\n"
+                      "    type: must_not_say\n    phrases: {en: [friday]}\n")
+    report = json.loads(_invoke("rules", "test", str(strict), "--json"))
+    assert report["calls"] == len(RENDERED)
+    [outcome] = report["rules"]
+    assert outcome["flagged"] == ["en-10-collections-threat-abrupt-end"]
+    assert outcome["newly_flagged"] == outcome["flagged"]
+    assert "mentions_friday" not in {f["rule_id"] for f in json.loads(
+        _invoke("show", RENDERED[1], "--json"))["analysis"]["flags"]}
+
 
 def test_reindex_rebuilds_the_same_index(settings: Settings, rendered: Path) -> None:
     _invoke("ingest", str(rendered / "stereo" / f"{RENDERED[1]}.wav"))

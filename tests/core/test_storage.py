@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from core.storage import ObjectStore, _atomic_write, sha256_file
+from core.storage import ObjectStore, atomic_write, sha256_file
 
 
 def test_original_stored_once_by_hash(tmp_path: Path) -> None:
@@ -38,7 +38,7 @@ def test_write_interrupted_midway_leaves_old_version(tmp_path: Path) -> None:
         raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):
-        _atomic_write(store.path(key), crash_halfway)
+        atomic_write(store.path(key), crash_halfway)
     assert store.get_json(key) == {"v": 1}
     assert [p.name for p in store.path(key).parent.iterdir()] == ["x.json"]
 

@@ -1,0 +1,47 @@
+"""The scripts behind README's figures run as documented and write the keys they promise.
+
+Small slices and the tiny model: these check that the scripts work, not the figures
+(benchmarks are not timed tests)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(script: str, *args: str, tmp_path: Path) -> dict[str, object]:
+    out = tmp_path / f"{script}.json"
+    env = {**os.environ, "CALLQA_DATA_DIR": str(tmp_path / "data")}
+    env.pop("PYTHONPATH", None)  # as a user runs it: `python bench/x.py` from anywhere
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / f"{script}.py"), *args,
+                             "--json", str(out)], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+def test_analysis_bench(tmp_path: Path) -> None:
+    figures = _run("analysis", "--repeat", "1", tmp_path=tmp_path)
+    for key in ("rule_precision_min", "rule_recall_min", "intent_macro_f1_en",
+                "intent_macro_f1_zh", "sentiment_acc", "calls_per_s"):
+        assert isinstance(figures[key], float), key
+    assert figures["calls"] == 44
+
+
+def test_asr_and_diarization_benches(tmp_path: Path) -> None:
+    samples = tmp_path / "samples"
+    asr = _run("asr", "--model", "tiny.en", "--limit", "1", "--samples", str(samples),
+               tmp_path=tmp_path)
+    for key in ("wer", "wer_bare", "rtf", "rtf_bare", "rtf_asr"):
+        assert isinstance(asr[key], float), key
+    assert 0 <= asr["wer"] < 0.2 and asr["calls"] == 1  # type: ignore[operator]
+    dia = _run("diarization", "--model", "tiny.en", "--limit", "1", "--samples", str(samples),
+               tmp_path=tmp_path)
+    for key in ("der_stereo", "der_mono", "role_acc_stereo", "role_acc_mono"):
+        assert isinstance(dia[key], float), key
+    assert dia["der_stereo"] < 0.05 and dia["role_acc_stereo"] > 0.95  # type: ignore[operator]
