@@ -77,9 +77,6 @@ class Transcript(BaseModel):
     role_confidence: float = 1.0
     stage_seconds: dict[str, float] = Field(default_factory=dict)
 
-    def text_by(self, role: str | None = None) -> str:
-        return " ".join(u.text for u in self.utterances if role is None or u.role == role)
-
 
 class Evidence(BaseModel):
     utterance: int | None = Field(None, description="Index into transcript.utterances.")
