@@ -5,15 +5,15 @@ from __future__ import annotations
 import re
 from itertools import pairwise
 
+from analysis.normalize import CJK
 from core.schemas import Transcript
 
-_CJK = re.compile(r"[\u3400-\u9fff]")
 _WORD = re.compile(r"[A-Za-z0-9']+")
 
 
 def _units(text: str) -> int:
     """Words for alphabetic text, characters for Chinese."""
-    return len(_CJK.findall(text)) + len(_WORD.findall(text))
+    return len(CJK.findall(text)) + len(_WORD.findall(text))
 
 
 METRIC_NAMES = frozenset({

@@ -28,7 +28,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 from rapidfuzz import fuzz
 
-from analysis.normalize import has_cjk, normalize
+from analysis.normalize import CJK, has_cjk, normalize
 from core.schemas import Evidence, Flag, Transcript, Utterance
 from core.yamlio import load_yaml
 
@@ -237,7 +237,7 @@ def _syllable(char: str) -> str:
 @lru_cache(maxsize=16384)
 def _pinyin_index(text: str) -> tuple[str, tuple[int, ...]]:
     """" s1 s2 ... " for the Chinese characters of `text`, and each one's offset."""
-    offsets = tuple(i for i, c in enumerate(text) if CJK_CHAR.match(c))
+    offsets = tuple(i for i, c in enumerate(text) if CJK.match(c))
     return " " + " ".join(_syllable(text[i]) for i in offsets) + " ", offsets
 
 
@@ -250,9 +250,6 @@ def pinyin_find(phrase: str, text: str) -> int:
     return -1 if at < 0 else offsets[spoken.count(" ", 0, at)]
 
 
-CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
-
-
 def _phrase_hits(rule: Rule, lang: str, text: str) -> list[str]:
     norm = normalize(text)
     guard = rule.type == "must_not_say" and rule.negation_guard
@@ -261,7 +258,7 @@ def _phrase_hits(rule: Rule, lang: str, text: str) -> list[str]:
     for phrase in phrases:
         if has_cjk(phrase):
             at = norm.find(phrase)
-            if at < 0 and rule.phonetic and len(CJK_CHAR.findall(phrase)) >= 3:
+            if at < 0 and rule.phonetic and len(CJK.findall(phrase)) >= 3:
                 at = pinyin_find(phrase, norm)
         elif rule.fuzzy >= 100:
             at = norm.find(phrase)

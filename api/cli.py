@@ -184,7 +184,7 @@ def _load_outputs(call_id: str) -> tuple[Any, Any | None, Any | None]:
         call = db.get(Call, call_id)
         if call is None:
             raise _fail(f"no call {call_id!r}")
-        done = {s.stage: s.output_key for s in call.stages if s.status == "done" and s.output_key}
+        done = call.outputs()
         db.expunge(call)
     transcript = (Transcript.model_validate(store.get_json(done["transcribe"]))
                   if "transcribe" in done else None)
@@ -450,8 +450,7 @@ def rules_test(
             stmt = stmt.where(Call.started_at >= date_from)
         if date_to:
             stmt = stmt.where(Call.started_at < date_to)
-        stored = [{s.stage: s.output_key for s in c.stages if s.status == "done" and s.output_key}
-                  for c in db.scalars(stmt)]
+        stored = [c.outputs() for c in db.scalars(stmt)]
 
     def calls() -> Any:
         for outputs in stored:

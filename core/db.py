@@ -77,6 +77,10 @@ class Call(Base):
     def stage(self, name: str) -> StageRun | None:
         return next((s for s in self.stages if s.stage == name), None)
 
+    def outputs(self) -> dict[str, str]:
+        """Object keys of the stages that have finished, by stage."""
+        return {s.stage: s.output_key for s in self.stages if s.status == "done" and s.output_key}
+
     def metadata_dict(self) -> dict[str, Any]:
         return {
             "call_id": self.id,

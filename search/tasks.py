@@ -6,7 +6,7 @@ from typing import Any
 
 from core.celery_app import celery_app
 from core.db import Call, session_scope
-from core.pipeline import run_stage, stage_output
+from core.pipeline import run_stage
 from core.schemas import Analysis, Transcript
 from core.settings import get_settings
 from core.storage import get_store
@@ -22,9 +22,12 @@ def call_document(call_id: str) -> dict[str, Any]:
         call = db.get(Call, call_id)
         if call is None:
             raise LookupError(f"call {call_id} is not registered")
-        metadata = call.metadata_dict()
-    transcript = Transcript.model_validate(store.get_json(stage_output(call_id, "transcribe")))
-    analysis = Analysis.model_validate(store.get_json(stage_output(call_id, "analyze")))
+        metadata, outputs = call.metadata_dict(), call.outputs()
+    missing = [stage for stage in ("transcribe", "analyze") if stage not in outputs]
+    if missing:
+        raise LookupError(f"call {call_id}: stage {missing[0]!r} has no output yet")
+    transcript = Transcript.model_validate(store.get_json(outputs["transcribe"]))
+    analysis = Analysis.model_validate(store.get_json(outputs["analyze"]))
     return build_document(metadata, transcript, analysis,
                           redact_pii=not get_settings().index_pii)
 

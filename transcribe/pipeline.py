@@ -170,21 +170,18 @@ def _recognise(signal: np.ndarray, segments: list[Segment], engine: AsrEngine,
                language: str | None, params: TranscribeParams, rate: int) -> tuple[list[Word], str]:
     if getattr(engine, "batch_size", 0) > 0:
         # GPU: every speech segment decoded on its own, in batches; no packing needed.
-        batched = engine.transcribe_clips(signal, segments, language,  # type: ignore[attr-defined]
-                                          params.whisper)
-        words = [w for seg in batched.segments for w in seg.words]
-        words += _retry_skipped(signal, segments, words, engine, language or batched.language,
-                                params.whisper, rate)
-        words.sort(key=lambda w: w.start)
-        return drop_loops(words, params.whisper.max_repeats), batched.language
-    packed = pack(signal, segments, rate, params.activity.pack_gap_s)
-    result = engine.transcribe(packed.audio, language, params.whisper)
-    raw = [w for seg in result.segments for w in seg.words]
-    words = []
-    for k, w in enumerate(raw):
-        following = raw[k + 1].start if k + 1 < len(raw) else None
-        start, end = packed.original_span(w.start, w.end, following)
-        words.append(w.model_copy(update={"start": start, "end": end}))
+        result = engine.transcribe_clips(signal, segments, language,  # type: ignore[attr-defined]
+                                         params.whisper)
+        words = [w for seg in result.segments for w in seg.words]
+    else:
+        packed = pack(signal, segments, rate, params.activity.pack_gap_s)
+        result = engine.transcribe(packed.audio, language, params.whisper)
+        raw = [w for seg in result.segments for w in seg.words]
+        words = []
+        for k, w in enumerate(raw):
+            following = raw[k + 1].start if k + 1 < len(raw) else None
+            start, end = packed.original_span(w.start, w.end, following)
+            words.append(w.model_copy(update={"start": start, "end": end}))
     words += _retry_skipped(signal, segments, words, engine, language or result.language,
                             params.whisper, rate)
     words.sort(key=lambda w: w.start)
