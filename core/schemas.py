@@ -93,6 +93,12 @@ class Flag(BaseModel):
     severity: Literal["low", "medium", "high", "critical"]
     evidence: list[Evidence]
 
+    @property
+    def key(self) -> str:
+        """Stable across re-analysis of the same transcript: reviews are keyed by it."""
+        first = self.evidence[0].utterance if self.evidence else None
+        return f"{self.rule_id}@{'call' if first is None else first}"
+
 
 class IntentHit(BaseModel):
     intent: str
