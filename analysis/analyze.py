@@ -11,7 +11,7 @@ from analysis.metrics import conversation_metrics
 from analysis.pii import audio_spans, find_pii, redact
 from analysis.rules import RuleSet, evaluate, load_rules
 from analysis.sentiment import LexiconSentiment, SentimentResult
-from analysis.summary import summarize
+from analysis.summary import call_outcome, summarize
 from core.schemas import Analysis, PiiHit, Transcript
 
 ANALYSIS_VERSION = "1"
@@ -82,6 +82,7 @@ def analyze(transcript: Transcript, rules: RuleSet | None = None,
         sentiment_score=sentiment.score,
         metrics=metrics,
         summary=summarize(transcript, intents, models.intent_titles, sentiment.label, flags),
+        outcome=call_outcome(transcript, sentiment.label),
         utterance_sentiment=[round(s, 3) for s in sentiment.per_utterance],
         speaker_sentiment={role: round(sum(v) / len(v), 3) for role, v in by_role.items()},
         pii=pii,

@@ -46,6 +46,15 @@ def _first(pattern: re.Pattern[str], texts: list[str], limit: int) -> list[str]:
     return found
 
 
+def call_outcome(transcript: Transcript, sentiment: str) -> str:
+    """resolved, follow_up (the agent promised something after the call) or unresolved."""
+    lang = "zh" if transcript.language == "zh" else "en"
+    agent = [u.text for u in transcript.utterances if u.role == "agent"]
+    if _first(_FOLLOW_UP[lang], agent, 1):
+        return "follow_up"
+    return "unresolved" if sentiment == "negative" else "resolved"
+
+
 def summarize(transcript: Transcript, intents: list[IntentHit],
               titles: dict[str, str | dict[str, str]], sentiment: str, flags: list[Flag]) -> str:
     from analysis.normalize import chinese_numbers_to_digits
@@ -62,12 +71,7 @@ def summarize(transcript: Transcript, intents: list[IntentHit],
     commitments = [c for c in _first(_COMMIT[lang], agent, 4)
                    if not any(c in f for f in follow_ups) and c[-1] not in "?？"][:2]
     flag_titles = [f.title for f in flags]
-    if follow_ups:
-        outcome = "follow_up"
-    elif sentiment == "negative":
-        outcome = "unresolved"
-    else:
-        outcome = "resolved"
+    outcome = call_outcome(transcript, sentiment)
     if zh:
         parts = [f"客户诉求：{'、'.join(needs) if needs else '未识别'}。"]
         if amounts:

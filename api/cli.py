@@ -29,7 +29,6 @@ app.add_typer(rules_app, name="rules")
 
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
-HL = ("\u0002", "\u0003")
 
 
 @app.callback()
@@ -117,63 +116,6 @@ def ingest(
 # Search and show ----------------------------------------------------------
 
 
-def _render_highlight(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text).replace(HL[0], "[bold yellow]").replace(HL[1], "[/bold yellow]")
-
-
-@app.command()
-def search(
-    query: Annotated[str, typer.Argument(help='Words, "phrases", OR, NOT/-word.')] = "",
-    role: Annotated[str | None, typer.Option(help="Said by: agent or customer.")] = None,
-    agent: Annotated[str | None, typer.Option(help="Agent id.")] = None,
-    team: Annotated[str | None, typer.Option()] = None,
-    customer: Annotated[str | None, typer.Option(help="Customer id.")] = None,
-    intent: Annotated[str | None, typer.Option()] = None,
-    rule: Annotated[str | None, typer.Option(help="Calls flagged by this rule id.")] = None,
-    sentiment: Annotated[str | None, typer.Option()] = None,
-    language: Annotated[str | None, typer.Option()] = None,
-    date_from: Annotated[datetime | None, typer.Option("--from")] = None,
-    date_to: Annotated[datetime | None, typer.Option("--to")] = None,
-    sort: Annotated[str, typer.Option(help="relevance, date or risk.")] = "relevance",
-    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-) -> None:
-    """Search indexed calls: hits with call id, role, timestamp and snippet."""
-    from dataclasses import asdict
-
-    from search import SearchQuery, get_backend
-    from search.query import QuerySyntaxError
-
-    if role not in (None, "agent", "customer"):
-        raise _fail("--role is agent or customer")
-    if sort not in ("relevance", "date", "risk"):
-        raise _fail("--sort is relevance, date or risk")
-    q = SearchQuery(text=query, role=role, agent_id=agent, team=team,  # type: ignore[arg-type]
-                    customer_id=customer, intent=intent, rule_id=rule, sentiment=sentiment,
-                    language=language, date_from=date_from, date_to=date_to,
-                    sort=sort, size=limit)  # type: ignore[arg-type]
-    try:
-        result = get_backend().search(q)
-    except QuerySyntaxError as exc:
-        raise _fail(str(exc)) from exc
-    if as_json:
-        payload = asdict(result)
-        for hit in payload["hits"]:
-            for u in hit["utterances"]:
-                u["highlight"] = u["highlight"].replace(HL[0], "<em>").replace(HL[1], "</em>")
-        out.print_json(data=payload)
-        return
-    out.print(f"{result.total} call(s)")
-    for hit in result.hits:
-        flags = ", ".join(hit.rule_ids) or "no flags"
-        out.print(f"[bold]{hit.call_id}[/bold]  {hit.started_at or ''}  agent {hit.agent_id}  "
-                  f"intent {hit.primary_intent}  sentiment {hit.sentiment}  [red]{flags}[/red]")
-        for u in hit.utterances[:5]:
-            out.print(f"   {_fmt_time(u.start)}  {u.role:8s} {_render_highlight(u.highlight)}")
-
-
 def _load_outputs(call_id: str) -> tuple[Any, Any | None, Any | None]:
     from core.db import Call, session_scope
     from core.schemas import Analysis, Transcript
@@ -255,28 +197,6 @@ def calls(
             table.add_row(c.id, c.status, f"{c.duration:.1f}", c.agent_id or "",
                           c.customer_id or "", str(c.started_at or ""), (c.error or "")[:60])
     out.print(table)
-
-
-@app.command()
-def reindex() -> None:
-    """Rebuild the search index from the database and object store."""
-    from sqlalchemy import select
-
-    from core.db import Call, StageRun, session_scope
-    from search import get_backend
-    from search.tasks import call_document
-
-    with session_scope() as db:
-        ids = list(db.scalars(select(StageRun.call_id).join(Call).where(
-            StageRun.stage == "analyze", StageRun.status == "done")))
-    backend = get_backend()
-    backend.clear()
-    with _progress() as progress:
-        task = progress.add_task("reindexing", total=len(ids), item="")
-        for call_id in ids:
-            backend.index([call_document(call_id)])
-            progress.update(task, advance=1, item=call_id)
-    out.print(f"indexed {backend.count()} call(s)")
 
 
 # Samples ----------------------------------------------------------------
@@ -734,6 +654,10 @@ def worker(
         raise _fail("CALLQA_BROKER_URL is not set: with no broker, tasks run in-process")
     celery_app.worker_main(["worker", "-Q", queues, "-c", str(concurrency), "--loglevel", "INFO",
                             "-P", "prefork" if concurrency > 1 else "solo"])
+
+
+# Commands that live in their own modules register themselves on `app`.
+from api import cli_search  # noqa: E402, F401
 
 
 def main() -> None:

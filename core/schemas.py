@@ -129,6 +129,7 @@ class Analysis(BaseModel):
     sentiment_score: float
     metrics: dict[str, float]
     summary: str
+    outcome: Literal["resolved", "follow_up", "unresolved"] | None = None
     utterance_sentiment: list[float] = Field(
         default_factory=list, description="-1..1 per transcript utterance.")
     speaker_sentiment: dict[str, float] = Field(

@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
-from search.base import CallHit, SearchBackend, SearchQuery, SearchResult, UtteranceHit
+from search.base import (
+    Bucket,
+    CallHit,
+    InvalidQuery,
+    SearchBackend,
+    SearchQuery,
+    SearchResult,
+    UtteranceHit,
+)
+
+_backends: dict[tuple[object, ...], SearchBackend] = {}
 
 
 def get_backend() -> SearchBackend:
+    """Elasticsearch when CALLQA_ELASTICSEARCH_URL is set, else the embedded index.
+    One backend (one client, its connection pool) per configuration and process."""
     from core.settings import get_settings
 
     settings = get_settings()
-    if settings.elasticsearch_url:
-        raise RuntimeError(
-            "CALLQA_ELASTICSEARCH_URL is set, but this build has only the embedded search "
-            "backend; unset it to use the index in CALLQA_DATA_DIR")
-    from search.embedded import EmbeddedBackend
+    key = (settings.elasticsearch_url, settings.elasticsearch_index, settings.index_dir,
+           settings.timezone)
+    if key not in _backends:
+        if settings.elasticsearch_url:
+            from search.elastic import ElasticBackend
 
-    return EmbeddedBackend(settings.index_dir / "search.db", settings.timezone)
+            _backends[key] = ElasticBackend.from_settings(settings)
+        else:
+            from search.embedded import EmbeddedBackend
+
+            _backends[key] = EmbeddedBackend(settings.index_dir / "embedded", settings.timezone)
+    return _backends[key]
 
 
-__all__ = ["CallHit", "SearchBackend", "SearchQuery", "SearchResult", "UtteranceHit",
-           "get_backend"]
+__all__ = ["Bucket", "CallHit", "InvalidQuery", "SearchBackend", "SearchQuery", "SearchResult",
+           "UtteranceHit", "get_backend"]

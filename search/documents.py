@@ -18,10 +18,26 @@ def risk_score(analysis: Analysis) -> float:
     return float(score)
 
 
+def review_status(flag_keys: list[str], decisions: dict[str, str]) -> str:
+    """none (no flags), unreviewed, partial, confirmed (all reviewed, one or more
+    confirmed) or dismissed (all reviewed and dismissed)."""
+    if not flag_keys:
+        return "none"
+    done = [decisions[k] for k in flag_keys if k in decisions]
+    if not done:
+        return "unreviewed"
+    if len(done) < len(flag_keys):
+        return "partial"
+    return "confirmed" if "confirmed" in done else "dismissed"
+
+
 def build_document(metadata: dict[str, Any], transcript: Transcript, analysis: Analysis,
-                   redact_pii: bool = True) -> dict[str, Any]:
+                   redact_pii: bool = True, decisions: dict[str, str] | None = None
+                   ) -> dict[str, Any]:
     """The index holds redacted text by default: ID, card and phone numbers, e-mail
-    addresses and names never reach it (the original stays with the transcript)."""
+    addresses and names never reach it (the original stays with the transcript).
+    `decisions` are the latest review per flag key (confirmed or dismissed)."""
+    decisions = decisions or {}
     texts = (analysis.redacted_utterances
              if redact_pii and len(analysis.redacted_utterances) == len(transcript.utterances)
              else [u.text for u in transcript.utterances])
@@ -45,7 +61,15 @@ def build_document(metadata: dict[str, Any], transcript: Transcript, analysis: A
         "max_severity": max((f.severity for f in analysis.flags),
                             key=lambda s: SEVERITY_RANK[s], default=None),
         "flag_count": len(analysis.flags),
+        "critical_flags": sum(f.severity == "critical" for f in analysis.flags),
+        "flags": [{"key": f.key, "rule_id": f.rule_id, "title": f.title, "severity": f.severity,
+                   "start": f.evidence[0].start if f.evidence else None,
+                   "review": decisions.get(f.key)} for f in analysis.flags],
+        "review_status": review_status([f.key for f in analysis.flags], decisions),
         "risk": risk_score(analysis),
+        "dead_air_s": analysis.metrics.get("dead_air_total_s", 0.0),
+        "agent_talk_share": analysis.metrics.get("agent_talk_share"),
+        "outcome": analysis.outcome,
         "summary": analysis.summary,
         "pii_redacted": redact_pii,
         "utterances": [{"i": i, "role": u.role, "start": u.start, "end": u.end, "text": text}

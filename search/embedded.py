@@ -1,53 +1,86 @@
-"""Embedded search backend: SQLite FTS5 in the data directory, no server.
+"""Embedded search backend: SQLite FTS5 files in the index directory, no server.
 
-Utterances are indexed one row each with their role and start time, the text
-normalised and segmented exactly as queries are (analysis.normalize), so
-Chinese is searchable by word. Call-level fields live in a plain table that
-the filters and aggregations read through indexes.
+One full-text row per call with a column per role (agent, customer, other), each
+the call's utterances of that role joined by a break token, so a phrase never
+spans two utterances and AND / NOT apply to the whole call, as in the
+Elasticsearch backend. Text is normalised and segmented exactly as queries are
+(analysis.normalize), so Chinese is searchable by word. Call fields live in a
+plain table read through indexes; multi-valued fields (intents, rule ids) in a
+`terms` table. Highlights come from a small in-memory FTS5 table over the
+utterances of the page's calls only, with the same tokenizer.
+
+A rebuild writes a new versioned file and then switches a pointer file, so
+searches keep working during it (the embedded twin of an Elasticsearch alias).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
-from datetime import UTC, datetime
+import time
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from analysis.normalize import index_text, unsegment
-from search.base import SEVERITY_RANK, CallHit, SearchQuery, SearchResult, UtteranceHit
-from search.query import HL_END, HL_START, parse, to_fts5
+from search.base import (
+    MULTI_FIELDS,
+    PERIODS,
+    SEVERITY_RANK,
+    Bucket,
+    CallHit,
+    InvalidQuery,
+    SearchQuery,
+    SearchResult,
+    UtteranceHit,
+    check_facet,
+    counts,
+    decode_cursor,
+    encode_cursor,
+)
+from search.query import HL_END, HL_START, UTTERANCE_BREAK, any_positive_fts5, parse, to_fts5
 
-SCHEMA = """
+TOKENIZER = "porter unicode61 remove_diacritics 2"
+ROLE_COLUMNS = {"agent": "agent", "customer": "customer"}  # anything else -> other
+
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS docs (
-  call_id TEXT PRIMARY KEY, started_at TEXT, day TEXT, agent_id TEXT, team TEXT,
-  customer_id TEXT, direction TEXT, language TEXT, duration REAL, primary_intent TEXT,
-  intents TEXT, sentiment TEXT, sentiment_score REAL, rule_ids TEXT, severity INTEGER,
-  flag_count INTEGER, risk REAL, doc TEXT NOT NULL
+  id INTEGER PRIMARY KEY, call_id TEXT NOT NULL UNIQUE, started_at TEXT, day TEXT, week TEXT,
+  month TEXT, agent_id TEXT, team TEXT, customer_id TEXT, direction TEXT, language TEXT,
+  duration REAL, primary_intent TEXT, sentiment TEXT, sentiment_score REAL, severity INTEGER,
+  flag_count INTEGER, critical_flags INTEGER, risk REAL, review_status TEXT, outcome TEXT,
+  dead_air_s REAL, agent_talk_share REAL, doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS docs_started ON docs(started_at);
-CREATE INDEX IF NOT EXISTS docs_agent ON docs(agent_id);
-CREATE INDEX IF NOT EXISTS docs_team ON docs(team);
-CREATE INDEX IF NOT EXISTS docs_customer ON docs(customer_id);
+CREATE INDEX IF NOT EXISTS docs_agent ON docs(agent_id, started_at);
+CREATE INDEX IF NOT EXISTS docs_team ON docs(team, started_at);
+CREATE INDEX IF NOT EXISTS docs_customer ON docs(customer_id, started_at);
+CREATE INDEX IF NOT EXISTS docs_risk ON docs(risk);
+CREATE TABLE IF NOT EXISTS terms (
+  field TEXT NOT NULL, value TEXT NOT NULL, call_id TEXT NOT NULL,
+  PRIMARY KEY (field, value, call_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS terms_call ON terms(call_id);
 CREATE TABLE IF NOT EXISTS utts (
-  id INTEGER PRIMARY KEY, call_id TEXT NOT NULL, i INTEGER, role TEXT, start REAL,
-  end REAL, text TEXT, body TEXT
-);
-CREATE INDEX IF NOT EXISTS utts_call ON utts(call_id);
-CREATE VIRTUAL TABLE IF NOT EXISTS utts_fts USING fts5(
-  body, content='utts', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
+  call_id TEXT NOT NULL, i INTEGER NOT NULL, role TEXT, start REAL, end REAL, text TEXT,
+  body TEXT, PRIMARY KEY (call_id, i)
+) WITHOUT ROWID;
+CREATE VIRTUAL TABLE IF NOT EXISTS calls_fts USING fts5(
+  agent, customer, other, content='', tokenize='{TOKENIZER}'
 );
 """
 
-FILTER_COLUMNS = {"agent_id": "agent_id", "team": "team", "customer_id": "customer_id",
-                  "intent": None, "sentiment": "sentiment", "language": "language"}
-AGG_FIELDS = {"primary_intent", "sentiment", "agent_id", "team", "language", "day", "rule_ids",
-              "intents"}
+DOC_COLUMNS = ("call_id", "started_at", "day", "week", "month", "agent_id", "team", "customer_id",
+               "direction", "language", "duration", "primary_intent", "sentiment",
+               "sentiment_score", "severity", "flag_count", "critical_flags", "risk",
+               "review_status", "outcome", "dead_air_s", "agent_talk_share", "doc")
 
 
-def _utc_iso(value: str | datetime | None) -> str | None:
+def utc_iso(value: str | datetime | None) -> str | None:
     """Instants compare as strings only in one offset: everything is stored in UTC."""
     if value is None:
         return None
@@ -57,191 +90,327 @@ def _utc_iso(value: str | datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat()
 
 
+def periods(started_utc: str | None, zone: ZoneInfo) -> tuple[str | None, str | None, str | None]:
+    """Day, week (its Monday) and month in the call centre's calendar, not UTC's."""
+    if not started_utc:
+        return None, None, None
+    day: date = datetime.fromisoformat(started_utc).astimezone(zone).date()
+    return (day.isoformat(), (day - timedelta(days=day.weekday())).isoformat(),
+            day.isoformat()[:7])
+
+
+def prepared(doc: dict[str, Any], zone: ZoneInfo) -> tuple[tuple[Any, ...], list[tuple[Any, ...]],
+                                                          tuple[str, str, str]]:
+    """The rows one document becomes: docs row, utterance rows, per-role FTS text."""
+    started = utc_iso(doc.get("started_at"))
+    day, week, month = periods(started, zone)
+    row = (doc["call_id"], started, day, week, month, doc.get("agent_id"), doc.get("team"),
+           doc.get("customer_id"), doc.get("direction"), doc.get("language"), doc.get("duration"),
+           doc.get("primary_intent"), doc.get("sentiment"), doc.get("sentiment_score"),
+           SEVERITY_RANK.get(doc.get("max_severity") or "", 0), doc.get("flag_count", 0),
+           doc.get("critical_flags", 0), doc.get("risk", 0.0), doc.get("review_status"),
+           doc.get("outcome"), doc.get("dead_air_s"), doc.get("agent_talk_share"),
+           json.dumps(doc, ensure_ascii=False))
+    utts = []
+    by_role: dict[str, list[str]] = {"agent": [], "customer": [], "other": []}
+    for u in doc.get("utterances", []):
+        body = index_text(u["text"])
+        utts.append((doc["call_id"], u["i"], u["role"], u["start"], u["end"], u["text"], body))
+        by_role[ROLE_COLUMNS.get(u["role"], "other")].append(body)
+    sep = f" {UTTERANCE_BREAK} "
+    return row, utts, (sep.join(by_role["agent"]), sep.join(by_role["customer"]),
+                       sep.join(by_role["other"]))
+
+
+def _keyset(keys: list[tuple[str, str]], values: list[Any]) -> tuple[str, list[Any]]:
+    """WHERE clause for rows after `values` in the order `keys` ((expr, ASC|DESC), ...)."""
+    ors, args = [], []
+    for i, (expr, direction) in enumerate(keys):
+        parts = [f"{e} = ?" for e, _ in keys[:i]] + [f"{expr} {'>' if direction == 'ASC' else '<'} ?"]
+        ors.append("(" + " AND ".join(parts) + ")")
+        args += [*values[:i], values[i]]
+    return "(" + " OR ".join(ors) + ")", args
+
+
 class EmbeddedBackend:
-    def __init__(self, path: Path, timezone: str = "UTC") -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        # Trends by day use the call centre's calendar, not UTC's.
+    name = "embedded"
+
+    def __init__(self, directory: Path, timezone: str = "UTC") -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self.pointer = directory / "CURRENT"
         self.zone = ZoneInfo(timezone)
         self._local = threading.local()
-        with self._conn() as conn:
-            conn.executescript(SCHEMA)
+        if not self.pointer.exists():
+            self._create(self._new_file_name())
 
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.row_factory = sqlite3.Row
-            self._local.conn = conn
+    # Files -------------------------------------------------------------------------
+    def _new_file_name(self) -> str:
+        return f"search-{time.time_ns()}.db"
+
+    def _create(self, name: str) -> None:
+        conn = self._open(self.directory / name)
+        conn.executescript(SCHEMA)
+        conn.close()
+        self._switch(name)
+
+    def _switch(self, name: str) -> None:
+        tmp = self.pointer.with_suffix(".tmp")
+        tmp.write_text(name)
+        os.replace(tmp, self.pointer)
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute("PRAGMA mmap_size=268435456")
+        conn.row_factory = sqlite3.Row
         return conn
 
-    # Writing -----------------------------------------------------------------
-    def _delete_rows(self, conn: sqlite3.Connection, call_id: str) -> int:
-        rows = conn.execute("SELECT id, body FROM utts WHERE call_id=?", (call_id,)).fetchall()
-        conn.executemany("INSERT INTO utts_fts(utts_fts, rowid, body) VALUES('delete', ?, ?)",
-                         [(r["id"], r["body"]) for r in rows])
-        conn.execute("DELETE FROM utts WHERE call_id=?", (call_id,))
-        return conn.execute("DELETE FROM docs WHERE call_id=?", (call_id,)).rowcount
+    def _conn(self) -> sqlite3.Connection:
+        """This thread's connection to the current file (reopened after a rebuild)."""
+        if not self.pointer.exists():  # the directory was removed: start an empty index
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._create(self._new_file_name())
+        name = self.pointer.read_text().strip()
+        if getattr(self._local, "name", None) != name:
+            old = getattr(self._local, "conn", None)
+            if old is not None:
+                old.close()
+            self._local.conn, self._local.name = self._open(self.directory / name), name
+        conn: sqlite3.Connection = self._local.conn
+        return conn
 
-    def index(self, documents: list[dict[str, Any]]) -> int:
-        """Insert or replace: a call is never indexed twice."""
-        conn = self._conn()
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = self._local.name = None
+
+    # Writing -----------------------------------------------------------------------
+    def _delete_rows(self, conn: sqlite3.Connection, call_id: str) -> int:
+        row = conn.execute("SELECT id FROM docs WHERE call_id=?", (call_id,)).fetchone()
+        if row is None:
+            return 0
+        # A contentless FTS5 row is deleted by giving back the values it was built from.
+        texts = {"agent": [], "customer": [], "other": []}  # type: dict[str, list[str]]
+        for u in conn.execute("SELECT role, body FROM utts WHERE call_id=? ORDER BY i", (call_id,)):
+            texts[ROLE_COLUMNS.get(u["role"], "other")].append(u["body"])
+        sep = f" {UTTERANCE_BREAK} "
+        conn.execute("INSERT INTO calls_fts(calls_fts, rowid, agent, customer, other) "
+                     "VALUES('delete', ?, ?, ?, ?)",
+                     (row["id"], *(sep.join(texts[c]) for c in ("agent", "customer", "other"))))
+        for table in ("utts", "terms", "docs"):
+            conn.execute(f"DELETE FROM {table} WHERE call_id=?", (call_id,))
+        return 1
+
+    def _insert(self, conn: sqlite3.Connection, documents: list[dict[str, Any]]) -> None:
+        marks = ",".join("?" * len(DOC_COLUMNS))
+        for doc in documents:
+            self._delete_rows(conn, doc["call_id"])
+            row, utts, texts = prepared(doc, self.zone)
+            cur = conn.execute(f"INSERT INTO docs({','.join(DOC_COLUMNS)}) VALUES ({marks})", row)
+            conn.executemany("INSERT INTO utts VALUES (?,?,?,?,?,?,?)", utts)
+            conn.executemany("INSERT OR IGNORE INTO terms VALUES (?,?,?)",
+                             [(f, v, doc["call_id"]) for f in MULTI_FIELDS
+                              for v in doc.get(f) or []])
+            conn.execute("INSERT INTO calls_fts(rowid, agent, customer, other) VALUES (?,?,?,?)",
+                         (cur.lastrowid, *texts))
+
+    def _write(self, conn: sqlite3.Connection, work: Any) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for doc in documents:
-                self._delete_rows(conn, doc["call_id"])
-                started = _utc_iso(doc.get("started_at"))
-                conn.execute(
-                    "INSERT INTO docs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (doc["call_id"], started,
-                     datetime.fromisoformat(started).astimezone(self.zone).date().isoformat()
-                     if started else None,
-                     doc.get("agent_id"), doc.get("team"), doc.get("customer_id"),
-                     doc.get("direction"), doc.get("language"), doc.get("duration"),
-                     doc.get("primary_intent"), " ".join(doc.get("intents") or []),
-                     doc.get("sentiment"), doc.get("sentiment_score"),
-                     " ".join(doc.get("rule_ids") or []),
-                     SEVERITY_RANK.get(doc.get("max_severity") or "", 0),
-                     doc.get("flag_count", 0), doc.get("risk", 0.0),
-                     json.dumps(doc, ensure_ascii=False)))
-                for u in doc.get("utterances", []):
-                    body = index_text(u["text"])
-                    cur = conn.execute(
-                        "INSERT INTO utts(call_id, i, role, start, end, text, body) "
-                        "VALUES (?,?,?,?,?,?,?)",
-                        (doc["call_id"], u["i"], u["role"], u["start"], u["end"], u["text"], body))
-                    conn.execute("INSERT INTO utts_fts(rowid, body) VALUES (?, ?)",
-                                 (cur.lastrowid, body))
+            work()
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def index(self, documents: list[dict[str, Any]]) -> int:
+        """Insert or replace by call_id, all or nothing: a call is never indexed twice."""
+        conn = self._conn()
+        self._write(conn, lambda: self._insert(conn, documents))
         return len(documents)
+
+    def rebuild(self, documents: Iterable[dict[str, Any]], batch: int = 500) -> int:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        name = self._new_file_name()
+        conn = self._open(self.directory / name)
+        conn.executescript(SCHEMA)
+        total, chunk = 0, []
+        for doc in documents:
+            chunk.append(doc)
+            if len(chunk) >= batch:
+                self._write(conn, lambda c=chunk: self._insert(conn, c))
+                total, chunk = total + len(chunk), []
+        if chunk:
+            self._write(conn, lambda: self._insert(conn, chunk))
+            total += len(chunk)
+        conn.close()
+        old = self.pointer.read_text().strip() if self.pointer.exists() else None
+        self._switch(name)
+        # Open readers keep the old file until their next query; unlinking is safe on POSIX.
+        for suffix in ("", "-wal", "-shm") if old else ():
+            (self.directory / f"{old}{suffix}").unlink(missing_ok=True)
+        return total
 
     def delete(self, call_id: str) -> bool:
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            deleted = self._delete_rows(conn, call_id)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return deleted > 0
+        deleted: list[int] = []
+        self._write(conn, lambda: deleted.append(self._delete_rows(conn, call_id)))
+        return deleted[0] > 0
 
     def clear(self) -> None:
-        conn = self._conn()
-        conn.executescript("DELETE FROM docs; DELETE FROM utts; "
-                           "INSERT INTO utts_fts(utts_fts) VALUES('delete-all');")
+        self.rebuild([])
 
-    # Reading -----------------------------------------------------------------
+    # Reading -----------------------------------------------------------------------
     def get(self, call_id: str) -> dict[str, Any] | None:
         row = self._conn().execute("SELECT doc FROM docs WHERE call_id=?", (call_id,)).fetchone()
         return json.loads(row["doc"]) if row else None
+
+    def get_many(self, call_ids: list[str]) -> list[dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(call_ids), 500):
+            part = call_ids[start:start + 500]
+            rows = self._conn().execute(
+                f"SELECT call_id, doc FROM docs WHERE call_id IN ({','.join('?' * len(part))})",
+                part).fetchall()
+            found.update((r["call_id"], json.loads(r["doc"])) for r in rows)
+        return [found[c] for c in call_ids if c in found]
 
     def count(self) -> int:
         return int(self._conn().execute("SELECT count(*) FROM docs").fetchone()[0])
 
     def _filters(self, q: SearchQuery) -> tuple[list[str], list[Any]]:
         where, args = [], []
-        for attr in ("agent_id", "team", "customer_id", "sentiment", "language"):
+        for attr in ("agent_id", "team", "customer_id", "sentiment", "language", "review_status"):
             value = getattr(q, attr)
             if value is not None:
                 where.append(f"d.{attr} = ?")
                 args.append(value)
-        if q.intent:
-            where.append("(' ' || d.intents || ' ') LIKE ?")
-            args.append(f"% {q.intent} %")
-        if q.rule_id:
-            where.append("(' ' || d.rule_ids || ' ') LIKE ?")
-            args.append(f"% {q.rule_id} %")
-        if q.min_severity:
-            where.append("d.severity >= ?")
-            args.append(SEVERITY_RANK[q.min_severity])
-        if q.date_from:
-            where.append("d.started_at >= ?")
-            args.append(_utc_iso(q.date_from))
-        if q.date_to:
-            where.append("d.started_at < ?")
-            args.append(_utc_iso(q.date_to))
+        for field, value in (("intents", q.intent), ("rule_ids", q.rule_id)):
+            if value:
+                where.append("d.call_id IN (SELECT call_id FROM terms WHERE field=? AND value=?)")
+                args += [field, value]
+        for cond, value in (("d.severity >= ?", q.min_severity and SEVERITY_RANK[q.min_severity]),
+                            ("d.started_at >= ?", utc_iso(q.date_from)),
+                            ("d.started_at < ?", utc_iso(q.date_to)),
+                            ("d.duration >= ?", q.duration_min),
+                            ("d.duration <= ?", q.duration_max)):
+            if value is not None:
+                where.append(cond)
+                args.append(value)
         return where, args
 
+    def _match(self, q: SearchQuery) -> str | None:
+        clauses = parse(q.text) if q.text.strip() else []
+        if not clauses:
+            return None
+        return to_fts5(clauses, [ROLE_COLUMNS[q.role]] if q.role else None)
+
     def _call_hit(self, row: sqlite3.Row, score: float) -> CallHit:
+        doc_fields = json.loads(row["doc"])
         return CallHit(
             call_id=row["call_id"], started_at=row["started_at"], agent_id=row["agent_id"],
             team=row["team"], customer_id=row["customer_id"], language=row["language"],
             primary_intent=row["primary_intent"], sentiment=row["sentiment"],
-            rule_ids=(row["rule_ids"] or "").split(), risk=row["risk"], score=score)
+            rule_ids=doc_fields.get("rule_ids", []), risk=row["risk"], score=score,
+            duration=row["duration"], max_severity=doc_fields.get("max_severity"),
+            review_status=row["review_status"])
 
     def search(self, query: SearchQuery) -> SearchResult:
+        query.validate()
         conn = self._conn()
         where, args = self._filters(query)
+        match = self._match(query)
+        if match:
+            fts = "SELECT rowid AS id{} FROM calls_fts WHERE calls_fts MATCH ?"
+            source = f"({fts.format(', bm25(calls_fts) AS s')}) m JOIN docs d ON d.id = m.id"
+            counted = f"({fts.format('')}) m JOIN docs d ON d.id = m.id"
+            args = [match, *args]
+            score = "m.s"
+        else:
+            source, counted, score = "docs d", "docs d", "0.0"
+        started = "coalesce(d.started_at, '')"
         # call_id last: equal keys still page in one stable order.
-        order = {"date": "d.started_at DESC, d.call_id",
-                 "risk": "d.risk DESC, d.started_at DESC, d.call_id",
-                 "relevance": "score ASC, d.started_at DESC, d.call_id"}[query.sort]
-        clauses = parse(query.text) if query.text.strip() else []
-        if not clauses:
-            sql_where = " AND ".join(where) or "1=1"
-            total = conn.execute(f"SELECT count(*) FROM docs d WHERE {sql_where}", args
-                                 ).fetchone()[0]
-            rows = conn.execute(
-                f"SELECT d.*, 0.0 AS score FROM docs d WHERE {sql_where} "
-                f"ORDER BY {order.replace('score ASC, ', '')} LIMIT ? OFFSET ?",
-                [*args, query.size, query.offset]).fetchall()
-            return SearchResult(total, [self._call_hit(r, 0.0) for r in rows])
+        keys = {"relevance": [(score, "ASC"), (started, "DESC"), ("d.call_id", "ASC")],
+                "date": [(started, "DESC"), ("d.call_id", "ASC")],
+                "risk": [("d.risk", "DESC"), (started, "DESC"), ("d.call_id", "ASC")]}[query.sort]
+        if not match and query.sort == "relevance":
+            keys = keys[1:]
+        order = ", ".join(f"{e} {d}" for e, d in keys)
+        base_where = " AND ".join(where) or "1=1"
+        page_where, page_args = base_where, list(args)
+        if query.cursor:
+            values = decode_cursor(query.cursor, query.sort)
+            if len(values) != len(keys):
+                raise InvalidQuery("cursor is not valid for this query")
+            cond, extra = _keyset(keys, values)
+            page_where, page_args = f"{base_where} AND {cond}", page_args + extra
+        total = conn.execute(f"SELECT count(*) FROM {counted} WHERE {base_where}", args).fetchone()[0]
+        rows = conn.execute(
+            f"SELECT d.*, {score} AS score, {', '.join(f'{e} AS k{i}' for i, (e, _) in enumerate(keys))} "
+            f"FROM {source} WHERE {page_where} ORDER BY {order} LIMIT ? OFFSET ?",
+            [*page_args, query.size, query.offset]).fetchall()
+        hits = [self._call_hit(r, round(-r["score"], 4) if match else 0.0) for r in rows]
+        next_cursor = None
+        if len(rows) == query.size and query.offset + query.size < total:
+            last = rows[-1]
+            next_cursor = encode_cursor(query.sort, [last[f"k{i}"] for i in range(len(keys))])
+        if hits and match:
+            self._highlight(conn, query, hits)
+        return SearchResult(total, hits, next_cursor)
 
-        utt_where = ["utts_fts MATCH ?"]
-        utt_args: list[Any] = [to_fts5(clauses)]
-        if query.role:
-            utt_where.append("u.role = ?")
-            utt_args.append(query.role)
-        matched = (
-            "SELECT u.call_id, u.i, u.role, u.start, u.end, u.text, bm25(utts_fts) AS s "
-            "FROM utts_fts JOIN utts u ON u.id = utts_fts.rowid WHERE " + " AND ".join(utt_where))
-        calls_sql = (
-            f"WITH m AS MATERIALIZED ({matched}) SELECT d.*, min(m.s) AS score FROM m "
-            f"JOIN docs d ON d.call_id = m.call_id "
-            f"{'WHERE ' + ' AND '.join(where) if where else ''} GROUP BY d.call_id")
-        all_args = utt_args + args
-        total = conn.execute(f"SELECT count(*) FROM ({calls_sql})", all_args).fetchone()[0]
-        rows = conn.execute(f"{calls_sql} ORDER BY {order} LIMIT ? OFFSET ?",
-                            [*all_args, query.size, query.offset]).fetchall()
-        hits = [self._call_hit(r, round(-r["score"], 4)) for r in rows]
-        if hits:
-            marks = ",".join("?" * len(hits))
-            marked = matched.replace(
-                "bm25(utts_fts) AS s",
-                f"highlight(utts_fts, 0, '{HL_START}', '{HL_END}') AS hl")
-            utt_rows = conn.execute(
-                f"{marked} AND u.call_id IN ({marks}) ORDER BY u.call_id, u.start",
-                [*utt_args, *(h.call_id for h in hits)]).fetchall()
-            by_call: dict[str, list[UtteranceHit]] = {}
-            for r in utt_rows:
-                by_call.setdefault(r["call_id"], []).append(UtteranceHit(
-                    r["i"], r["role"], r["start"], r["end"], r["text"], unsegment(r["hl"])))
-            for h in hits:
-                h.utterances = by_call.get(h.call_id, [])
-        return SearchResult(total, hits)
+    def _highlight(self, conn: sqlite3.Connection, query: SearchQuery, hits: list[CallHit]) -> None:
+        """The page's utterances that say a searched term, with the matches marked."""
+        conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.hl USING fts5(body, tokenize='{TOKENIZER}')")
+        conn.execute("DELETE FROM temp.hl")
+        marks = ",".join("?" * len(hits))
+        role = "AND role = ?" if query.role else ""
+        rows = conn.execute(
+            f"SELECT call_id, i, role, start, end, text, body FROM utts WHERE call_id IN ({marks}) "
+            f"{role}", [*(h.call_id for h in hits), *([query.role] if query.role else [])]).fetchall()
+        conn.executemany("INSERT INTO temp.hl(rowid, body) VALUES (?, ?)",
+                         [(n, r["body"]) for n, r in enumerate(rows)])
+        marked = conn.execute(
+            f"SELECT rowid, highlight(hl, 0, '{HL_START}', '{HL_END}') AS hl FROM temp.hl "
+            "WHERE hl MATCH ?", [any_positive_fts5(parse(query.text))]).fetchall()
+        by_call: dict[str, list[UtteranceHit]] = {}
+        for m in marked:
+            r = rows[m["rowid"]]
+            by_call.setdefault(r["call_id"], []).append(UtteranceHit(
+                r["i"], r["role"], r["start"], r["end"], r["text"], unsegment(m["hl"])))
+        for h in hits:
+            h.utterances = sorted(by_call.get(h.call_id, []), key=lambda u: (u.start, u.utterance))
+
+    def facets(self, by: list[str], query: SearchQuery | None = None,
+               metrics: list[str] | None = None) -> list[Bucket]:
+        metrics = metrics or []
+        check_facet(by, metrics)
+        q = (query or SearchQuery()).validate()
+        where, args = self._filters(q)
+        match = self._match(q)
+        if match:
+            where.append("d.id IN (SELECT rowid FROM calls_fts WHERE calls_fts MATCH ?)")
+            args.append(match)
+        joins, cols = "", []
+        for name in by:
+            if name in MULTI_FIELDS:
+                joins = "JOIN terms t ON t.call_id = d.call_id AND t.field = ?"
+                args.insert(0, name)
+                cols.append(f"t.value AS {name}")
+            else:
+                cols.append(f"d.{name} AS {name}")
+        sums = "".join(f", total(d.{m}) AS sum_{m}" for m in metrics)
+        keys = ", ".join(by)
+        rows = self._conn().execute(
+            f"SELECT {', '.join(cols)}, count(*) AS n{sums} FROM docs d {joins} "
+            f"WHERE {' AND '.join(where) or '1=1'} GROUP BY {keys} ORDER BY {keys}", args).fetchall()
+        return [Bucket({k: r[k] for k in by}, r["n"], {m: r[f"sum_{m}"] for m in metrics})
+                for r in rows if not any(r[k] is None and k in PERIODS for k in by)]
 
     def aggregate(self, field: str, query: SearchQuery | None = None) -> dict[str, int]:
-        """Counts of calls per value of a field (multi-valued fields count each value)."""
-        if field not in AGG_FIELDS:
-            raise ValueError(f"cannot aggregate on {field!r}; one of {sorted(AGG_FIELDS)}")
-        q = query or SearchQuery()
-        where, args = self._filters(q)
-        sql_where = " AND ".join(where) or "1=1"
-        if field in ("rule_ids", "intents"):
-            rows = self._conn().execute(f"SELECT d.{field} AS v FROM docs d WHERE {sql_where}",
-                                        args).fetchall()
-            counts: dict[str, int] = {}
-            for r in rows:
-                for value in (r["v"] or "").split():
-                    counts[value] = counts.get(value, 0) + 1
-            return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-        rows = self._conn().execute(
-            f"SELECT d.{field} AS v, count(*) AS n FROM docs d WHERE {sql_where} AND d.{field} "
-            f"IS NOT NULL GROUP BY d.{field} ORDER BY n DESC, v", args).fetchall()
-        return {r["v"]: r["n"] for r in rows}
+        return counts(self.facets([field], query), field)

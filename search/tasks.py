@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from core.celery_app import celery_app
-from core.db import Call, session_scope
-from core.pipeline import run_stage
+from core.db import Call, Review, session_scope
+from core.pipeline import run_stage, run_stage_task, single
 from core.schemas import Analysis, Transcript
 from core.settings import get_settings
 from core.storage import get_store
 from search import get_backend
 from search.documents import build_document
 
-INDEX_VERSION = "1"
+INDEX_VERSION = "2"
 
 
 def call_document(call_id: str) -> dict[str, Any]:
@@ -23,22 +23,36 @@ def call_document(call_id: str) -> dict[str, Any]:
         if call is None:
             raise LookupError(f"call {call_id} is not registered")
         metadata, outputs = call.metadata_dict(), call.outputs()
+        # The latest decision per flag (rows come back oldest first).
+        decisions = {r.flag_key: r.decision for r in db.query(Review).filter_by(call_id=call_id)
+                     .order_by(Review.created_at, Review.id)}
     missing = [stage for stage in ("transcribe", "analyze") if stage not in outputs]
     if missing:
         raise LookupError(f"call {call_id}: stage {missing[0]!r} has no output yet")
     transcript = Transcript.model_validate(store.get_json(outputs["transcribe"]))
     analysis = Analysis.model_validate(store.get_json(outputs["analyze"]))
     return build_document(metadata, transcript, analysis,
-                          redact_pii=not get_settings().index_pii)
+                          redact_pii=not get_settings().index_pii, decisions=decisions)
+
+
+def refresh_index(call_id: str) -> None:
+    """Re-index one call after a change outside the pipeline (a review, a role fix)."""
+    get_backend().index([call_document(call_id)])
 
 
 def index_call(call_id: str) -> str:
+    from core.webhooks import notify_call_indexed
+
     with run_stage(call_id, "index") as ctx:
-        get_backend().index([call_document(call_id)])
+        document = call_document(call_id)
+        get_backend().index([document])
         ctx.done(None, INDEX_VERSION)
+    notify_call_indexed(call_id, document)  # call.completed, flag.critical (if configured)
     return call_id
 
 
-@celery_app.task(name="callqa.index", acks_late=True)
-def index_task(call_id: str) -> str:
-    return index_call(call_id)
+@celery_app.task(name="callqa.index", bind=True, acks_late=True)
+def index_task(self: Any, call_id: str) -> str | None:
+    # Claim, lease, retry on transient errors, queue the next stage: core.pipeline.
+    done = run_stage_task(self, "index", [call_id], single(index_call))
+    return done[0] if done else None

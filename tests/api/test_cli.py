@@ -71,13 +71,28 @@ def test_ingest_search_show(settings: Settings, rendered: Path) -> None:
 def test_reindex_rebuilds_the_same_index(settings: Settings, rendered: Path) -> None:
     _invoke("ingest", str(rendered / "stereo" / f"{RENDERED[1]}.wav"))
     before = json.loads(_invoke("search", "Friday", "--json"))
-    (settings.index_dir / "search.db").unlink()
-    for suffix in ("-wal", "-shm"):
-        (settings.index_dir / f"search.db{suffix}").unlink(missing_ok=True)
+    shutil.rmtree(settings.index_dir)  # the index is derived data: lose it all
     assert "indexed 1 call(s)" in _invoke("reindex")
     _invoke("reindex")  # twice: still one entry per call
     after = json.loads(_invoke("search", "Friday", "--json"))
     assert after == before and after["total"] == 1
+    hit = after["hits"][0]
+    assert any("<em>" in u["highlight"] for u in hit["utterances"])
+
+    # The insight commands over the same index.
+    trend = json.loads(_invoke("trends", "--metric", "intent", "--interval", "week", "--json"))
+    assert sum(p["calls"] for p in trend["periods"]) == 1
+    assert hit["primary_intent"] in trend["totals"]
+    card = json.loads(_invoke("scorecard", hit["agent_id"], "--json"))
+    assert (card["agent_id"], card["calls"]) == (hit["agent_id"], 1)
+    summary = json.loads(_invoke("customer", hit["customer_id"], "--json"))
+    assert summary["calls"][0]["call_id"] == hit["call_id"]
+    assert "agent scorecards" in _invoke("scorecard")
+    assert hit["call_id"] in _invoke("customer", hit["customer_id"])
+    result = runner.invoke(app, ["customer", "nobody"])
+    assert result.exit_code == 1 and "no indexed calls" in result.output
+    result = runner.invoke(app, ["trends", "--interval", "hour"])
+    assert result.exit_code == 1 and "interval" in result.output
 
 
 def test_bad_input_exit_codes(settings: Settings, tmp_path: Path) -> None:
@@ -98,7 +113,8 @@ def test_bad_input_exit_codes(settings: Settings, tmp_path: Path) -> None:
 def test_every_command_has_help() -> None:
     for args in (["--help"], ["ingest", "--help"], ["search", "--help"], ["show", "--help"],
                  ["demo", "--help"], ["samples", "render", "--help"], ["models", "list"],
-                 ["rules", "check", "--help"], ["reindex", "--help"], ["worker", "--help"]):
+                 ["rules", "check", "--help"], ["reindex", "--help"], ["worker", "--help"],
+                 ["trends", "--help"], ["scorecard", "--help"], ["customer", "--help"]):
         result = runner.invoke(app, args)
         assert result.exit_code == 0, (args, result.output)
         assert "Usage" in result.output or "tiny.en" in result.output

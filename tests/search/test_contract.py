@@ -1,4 +1,6 @@
-"""search.embedded.EmbeddedBackend over documents of every bundled dialogue.
+"""The search contract: one suite over the SearchBackend interface, run against the
+embedded backend always and against Elasticsearch whenever CALLQA_ELASTICSEARCH_URL is
+set (each test gets its own alias, removed afterwards).
 
 Expected results are computed from the documents themselves (the oracle scans the
 utterances), never copied from a run.
@@ -16,50 +18,22 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from analysis import AnalysisModels, analyze, load_rules
+from analysis import analyze, load_rules
 from analysis.normalize import normalize, tokens
-from samples.dialogue import Dialogue, load_dialogues, scripted_transcript
-from search.base import SearchQuery, SearchResult
-from search.documents import build_document, risk_score
+from samples.dialogue import Dialogue, scripted_transcript
+from search.base import InvalidQuery, SearchBackend, SearchQuery, SearchResult
+from search.documents import risk_score
 from search.embedded import EmbeddedBackend
 from search.query import HL_END, HL_START, QuerySyntaxError, parse
+from tests.search.conftest import BACKENDS, ES_URL, Doc, Factory
 
-Doc = dict[str, Any]
 UttPredicate = Callable[[Doc, dict[str, Any]], bool]
 
 
-# Fixtures -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def dialogues() -> list[Dialogue]:
-    return load_dialogues()
-
-
-@pytest.fixture(scope="module")
-def docs(dialogues: list[Dialogue]) -> list[Doc]:
-    rules, models = load_rules(), AnalysisModels.default()
-    out = []
-    for d in dialogues:
-        transcript = scripted_transcript(d)
-        metadata = d.metadata(["agent", "customer"]) | {"started_at": d.started_at}
-        out.append(build_document(metadata, transcript, analyze(transcript, rules, models)))
-    return out
-
-
-@pytest.fixture(scope="module")
-def backend(tmp_path_factory: pytest.TempPathFactory, docs: list[Doc]) -> EmbeddedBackend:
-    """Read-only: tests that change the index build their own."""
-    engine = EmbeddedBackend(tmp_path_factory.mktemp("search") / "s.db")
-    assert engine.index(docs) == len(docs)
-    return engine
-
-
-@pytest.fixture
-def fresh(tmp_path: Path, docs: list[Doc]) -> EmbeddedBackend:
-    engine = EmbeddedBackend(tmp_path / "s.db")
-    engine.index(docs)
-    return engine
+@pytest.mark.skipif(not ES_URL, reason="CALLQA_ELASTICSEARCH_URL is not set: the contract "
+                    "ran against the embedded backend only")
+def test_contract_runs_against_elasticsearch() -> None:
+    assert "elasticsearch" in BACKENDS
 
 
 # Oracle helpers -------------------------------------------------------------------------
@@ -107,7 +81,7 @@ def bracket(found: set[str], docs: list[Doc], pred: Callable[[str, Match, Match]
     assert found <= upper, f"unexpected: {sorted(found - upper)}"
 
 
-def everything(engine: EmbeddedBackend, query: SearchQuery) -> SearchResult:
+def everything(engine: SearchBackend, query: SearchQuery) -> SearchResult:
     query.size, query.offset = 1000, 0
     result = engine.search(query)
     assert result.total == len(result.hits)
@@ -129,14 +103,14 @@ def instant(iso: str) -> datetime:
 # Text search ----------------------------------------------------------------------------
 
 
-def test_index_and_get(backend: EmbeddedBackend, docs: list[Doc]) -> None:
+def test_index_and_get(backend: SearchBackend, docs: list[Doc]) -> None:
     assert backend.count() == len(docs)
     for doc in docs[:3] + docs[-3:]:
         assert backend.get(doc["call_id"]) == doc
     assert backend.get("no-such-call") is None
 
 
-def test_phrase_with_role_filter(backend: EmbeddedBackend, docs: list[Doc]) -> None:
+def test_phrase_with_role_filter(backend: SearchBackend, docs: list[Doc]) -> None:
     phrase = "call may be recorded"
     result = everything(backend, SearchQuery(text=f'"{phrase}"', role="agent"))
     assert len(result.hits) >= 3
@@ -157,7 +131,7 @@ def test_phrase_with_role_filter(backend: EmbeddedBackend, docs: list[Doc]) -> N
         assert starts == sorted(starts)
 
 
-def test_role_filter_is_per_utterance(backend: EmbeddedBackend, docs: list[Doc]) -> None:
+def test_role_filter_is_per_utterance(backend: SearchBackend, docs: list[Doc]) -> None:
     """The same word by the customer: only customer utterances come back."""
     word = "loan"
     found = {}
@@ -173,14 +147,14 @@ def test_role_filter_is_per_utterance(backend: EmbeddedBackend, docs: list[Doc])
 
 
 @pytest.mark.parametrize("word", ["payments", "recorded", "fees"])
-def test_every_returned_utterance_is_highlighted(backend: EmbeddedBackend, word: str) -> None:
+def test_every_returned_utterance_is_highlighted(backend: SearchBackend, word: str) -> None:
     result = everything(backend, SearchQuery(text=word))
     assert result.hits
     unmarked = [u.text for h in result.hits for u in h.utterances if HL_START not in u.highlight]
     assert not unmarked
 
 
-def test_chinese_word_with_role(backend: EmbeddedBackend, docs: list[Doc]) -> None:
+def test_chinese_word_with_role(backend: SearchBackend, docs: list[Doc]) -> None:
     # Oracle on raw characters, independent of the segmenter.
     expected = calls_where(docs, lambda d, u: "录音" in normalize(u["text"]), role="agent")
     assert len(expected) >= 10
@@ -194,13 +168,13 @@ def test_chinese_word_with_role(backend: EmbeddedBackend, docs: list[Doc]) -> No
             assert f"{HL_START}录音{HL_END}" in utt.highlight
 
 
-def test_traditional_query_finds_simplified_text(backend: EmbeddedBackend) -> None:
+def test_traditional_query_finds_simplified_text(backend: SearchBackend) -> None:
     simplified = everything(backend, SearchQuery(text="录音", role="agent"))
     traditional = everything(backend, SearchQuery(text="錄音", role="agent"))
     assert ids(traditional) == ids(simplified)
 
 
-def test_chinese_phrase_early_settlement(backend: EmbeddedBackend, docs: list[Doc],
+def test_chinese_phrase_early_settlement(backend: SearchBackend, docs: list[Doc],
                                          dialogues: list[Dialogue]) -> None:
     expected = calls_where(docs, lambda d, u: "提前还款" in normalize(u["text"]))
     result = everything(backend, SearchQuery(text="提前还款"))
@@ -213,19 +187,49 @@ def test_chinese_phrase_early_settlement(backend: EmbeddedBackend, docs: list[Do
         assert any("提前还款" in normalize(u.text) for u in hit.utterances)
 
 
-def test_implicit_and_within_an_utterance(backend: EmbeddedBackend, docs: list[Doc]) -> None:
-    result = everything(backend, SearchQuery(text="late fee"))
-    bracket(ids(result), docs,
-            lambda text, pos, neg: has_word(text, "late", pos) and has_word(text, "fee", pos))
-    for hit in result.hits:
-        for utt in hit.utterances:
-            assert has_word(utt.text, "late", loose) and has_word(utt.text, "fee", loose)
+def said(doc: Doc, role: str | None = None) -> list[str]:
+    return [u["text"] for u in doc["utterances"] if role is None or u["role"] == role]
+
+
+def bracket_calls(found: set[str], docs: list[Doc],
+                  pred: Callable[[list[str], Match, Match], bool], role: str | None = None) -> None:
+    """Call-level oracle: pred(texts of the role's utterances, positive, negative match)."""
+    lower = {d["call_id"] for d in docs if pred(said(d, role), exact, loose)}
+    upper = {d["call_id"] for d in docs if pred(said(d, role), loose, exact)}
+    assert lower, "the oracle found nothing: pick another query"
+    assert lower <= found, f"missed: {sorted(lower - found)}"
+    assert found <= upper, f"unexpected: {sorted(found - upper)}"
+
+
+def test_implicit_and_is_over_the_whole_call(backend: SearchBackend, docs: list[Doc]) -> None:
+    """Words may be said in different utterances; a phrase must be said in one."""
+    result = everything(backend, SearchQuery(text="loan sorry"))
+    bracket_calls(ids(result), docs, lambda texts, pos, neg: any(
+        has_word(t, "loan", pos) for t in texts) and any(has_word(t, "sorry", pos)
+                                                            for t in texts))
+    spread = [h for h in result.hits if not any(
+        has_word(u.text, "loan", loose) and has_word(u.text, "sorry", loose)
+        for u in h.utterances)]
+    assert spread, "pick words that some call says in different utterances"
+    for hit in result.hits:  # every highlighted utterance says one of the words
+        assert all(has_word(u.text, "loan", loose) or has_word(u.text, "sorry", loose)
+                   for u in hit.utterances)
     phrase = everything(backend, SearchQuery(text='"late fee"'))
     bracket(ids(phrase), docs, lambda text, pos, neg: has_phrase(text, "late fee", pos))
-    assert ids(phrase) <= ids(result)
 
 
-def test_or(backend: EmbeddedBackend, docs: list[Doc]) -> None:
+def test_phrase_never_spans_two_utterances(make_backend: Factory, docs: list[Doc]) -> None:
+    doc = copy.deepcopy(docs[0])
+    doc["call_id"] = "spanning"
+    doc["utterances"][0]["text"] = "I want to talk about the zebra"
+    doc["utterances"][1]["text"] = "crossing on my statement."
+    engine = make_backend([doc])
+    assert ids(engine.search(SearchQuery(text="zebra crossing"))) == {"spanning"}
+    assert engine.search(SearchQuery(text='"zebra crossing"')).total == 0
+    assert ids(engine.search(SearchQuery(text='"the zebra"'))) == {"spanning"}
+
+
+def test_or(backend: SearchBackend, docs: list[Doc]) -> None:
     words = ("refund", "settlement", "letter")
     singles = [ids(everything(backend, SearchQuery(text=w))) for w in words]
     assert all(singles)
@@ -241,34 +245,35 @@ def test_or(backend: EmbeddedBackend, docs: list[Doc]) -> None:
 
 
 @pytest.mark.parametrize("query", ["payment -card", "payment NOT card"])
-def test_not(backend: EmbeddedBackend, docs: list[Doc], query: str) -> None:
-    """Negation excludes utterances: a call matches on an utterance with payment and no card."""
+def test_not(backend: SearchBackend, docs: list[Doc], query: str) -> None:
+    """NOT is over the whole call: calls that mention payment and never card."""
     result = everything(backend, SearchQuery(text=query))
-    bracket(ids(result), docs, lambda text, pos, neg: has_word(text, "payment", pos)
-            and not has_word(text, "card", neg))
+    bracket_calls(ids(result), docs, lambda texts, pos, neg: any(
+        has_word(t, "payment", pos) for t in texts) and not any(has_word(t, "card", neg)
+                                                                for t in texts))
     everywhere = ids(everything(backend, SearchQuery(text="payment")))
     assert ids(result) < everywhere
     for hit in result.hits:
-        for utt in hit.utterances:
-            assert has_word(utt.text, "payment", loose)
-            assert not has_word(utt.text, "card", exact)
-    # A call whose only payment utterances mention a card is not found.
-    excluded = everywhere - ids(result)
-    assert excluded
-    for call_id in excluded:
-        doc = by_id(docs)[call_id]
-        assert all(has_word(u["text"], "card", loose) for u in doc["utterances"]
-                   if has_word(u["text"], "payment", exact))
+        assert hit.utterances
+        assert all(has_word(u.text, "payment", loose) for u in hit.utterances)
 
 
-def test_relevance_scores(backend: EmbeddedBackend) -> None:
+def test_not_with_role(backend: SearchBackend, docs: list[Doc]) -> None:
+    """With a role, NOT means that role never said it."""
+    result = everything(backend, SearchQuery(text="loan -sorry", role="agent"))
+    bracket_calls(ids(result), docs, lambda texts, pos, neg: any(
+        has_word(t, "loan", pos) for t in texts) and not any(has_word(t, "sorry", neg)
+                                                             for t in texts), "agent")
+
+
+def test_relevance_scores(backend: SearchBackend) -> None:
     result = everything(backend, SearchQuery(text="refund OR settlement"))
     scores = [h.score for h in result.hits]
     assert scores == sorted(scores, reverse=True)
     assert all(s > 0 for s in scores)
 
 
-def test_no_match(backend: EmbeddedBackend) -> None:
+def test_no_match(backend: SearchBackend) -> None:
     result = backend.search(SearchQuery(text="zyxwvut"))
     assert (result.total, result.hits) == (0, [])
 
@@ -287,7 +292,7 @@ FILTERS: list[tuple[str, str, Callable[[Doc, str], bool]]] = [
 
 
 @pytest.mark.parametrize(("attr", "field", "pred"), FILTERS, ids=[f[0] for f in FILTERS])
-def test_filters(backend: EmbeddedBackend, docs: list[Doc], attr: str, field: str,
+def test_filters(backend: SearchBackend, docs: list[Doc], attr: str, field: str,
                  pred: Callable[[Doc, str], bool]) -> None:
     values = Counter(v for d in docs for v in (d[field] if isinstance(d[field], list)
                                                else [d[field]]) if v)
@@ -298,13 +303,13 @@ def test_filters(backend: EmbeddedBackend, docs: list[Doc], attr: str, field: st
         assert ids(result) == expected, (attr, value)
 
 
-def test_intent_filter_does_not_match_substrings(backend: EmbeddedBackend) -> None:
+def test_intent_filter_does_not_match_substrings(backend: SearchBackend) -> None:
     # "refund" is an intent id; "fund" is not, and must not match inside it.
     assert backend.search(SearchQuery(intent="fund")).total == 0
     assert backend.search(SearchQuery(rule_id="air")).total == 0
 
 
-def test_filters_combine_with_text(backend: EmbeddedBackend, docs: list[Doc]) -> None:
+def test_filters_combine_with_text(backend: SearchBackend, docs: list[Doc]) -> None:
     subset = [d for d in docs if d["team"] == "collections" and d["language"] == "en"]
     result = everything(backend, SearchQuery(text="loan", role="agent", team="collections",
                                              language="en"))
@@ -312,7 +317,7 @@ def test_filters_combine_with_text(backend: EmbeddedBackend, docs: list[Doc]) ->
     assert all(h.team == "collections" and h.language == "en" for h in result.hits)
 
 
-def test_min_severity(backend: EmbeddedBackend, docs: list[Doc]) -> None:
+def test_min_severity(backend: SearchBackend, docs: list[Doc]) -> None:
     rank = {"low": 1, "medium": 2, "high": 3, "critical": 4}
     for level in ("medium", "critical"):
         expected = {d["call_id"] for d in docs
@@ -332,10 +337,9 @@ def date_bounds() -> tuple[datetime, datetime]:
     return datetime(2026, 10, 9, 10, 0, tzinfo=UTC), datetime(2026, 10, 20, tzinfo=UTC)
 
 
-def test_date_range_on_utc_documents(tmp_path: Path, docs: list[Doc]) -> None:
-    engine = EmbeddedBackend(tmp_path / "utc.db")
+def test_date_range_on_utc_documents(make_backend: Factory, docs: list[Doc]) -> None:
     converted = utc_docs(docs)
-    engine.index(converted)
+    engine = make_backend(converted)
     lo, hi = date_bounds()
     expected = {d["call_id"] for d in converted if lo <= instant(d["started_at"]) < hi}
     assert 0 < len(expected) < len(docs)
@@ -350,7 +354,7 @@ def test_date_range_on_utc_documents(tmp_path: Path, docs: list[Doc]) -> None:
     bracket(ids(text_hits), in_range, lambda text, pos, neg: has_word(text, "loan", pos))
 
 
-def test_date_range_on_documents_with_offsets(backend: EmbeddedBackend, docs: list[Doc]) -> None:
+def test_date_range_on_documents_with_offsets(backend: SearchBackend, docs: list[Doc]) -> None:
     # An hour after a Beijing-time call: by the clock it is out of range.
     beijing_call = min((d for d in docs if d["started_at"].endswith("+08:00")),
                        key=lambda d: instant(d["started_at"]))
@@ -361,10 +365,9 @@ def test_date_range_on_documents_with_offsets(backend: EmbeddedBackend, docs: li
     assert ids(everything(backend, SearchQuery(date_from=lo, date_to=hi))) == expected
 
 
-def test_date_range_bounds_with_an_offset(tmp_path: Path, docs: list[Doc]) -> None:
-    engine = EmbeddedBackend(tmp_path / "utc.db")
+def test_date_range_bounds_with_an_offset(make_backend: Factory, docs: list[Doc]) -> None:
     converted = utc_docs(docs)
-    engine.index(converted)
+    engine = make_backend(converted)
     first = min(converted, key=lambda d: instant(d["started_at"]))
     beijing = timezone(timedelta(hours=8))
     # The same instants, written in Beijing time: an hour before the first call, to 30 days on.
@@ -378,7 +381,7 @@ def test_date_range_bounds_with_an_offset(tmp_path: Path, docs: list[Doc]) -> No
 # Sorting and paging ---------------------------------------------------------------------
 
 
-def test_sort_by_risk(backend: EmbeddedBackend, docs: list[Doc]) -> None:
+def test_sort_by_risk(backend: SearchBackend, docs: list[Doc]) -> None:
     result = backend.search(SearchQuery(sort="risk", size=5))
     assert result.total == len(docs)
     top = max(d["risk"] for d in docs)
@@ -402,22 +405,21 @@ def test_risk_score_matches_analysis(docs: list[Doc], dialogues: list[Dialogue])
         assert by_id(docs)[d.id]["risk"] == expected
 
 
-def test_sort_by_date_on_utc_documents(tmp_path: Path, docs: list[Doc]) -> None:
-    engine = EmbeddedBackend(tmp_path / "utc.db")
-    engine.index(utc_docs(docs))
+def test_sort_by_date_on_utc_documents(make_backend: Factory, docs: list[Doc]) -> None:
+    engine = make_backend(utc_docs(docs))
     hits = everything(engine, SearchQuery(sort="date")).hits
     times = [instant(h.started_at) for h in hits]
     assert times == sorted(times, reverse=True)
 
 
-def test_sort_by_date_with_offsets(backend: EmbeddedBackend) -> None:
+def test_sort_by_date_with_offsets(backend: SearchBackend) -> None:
     times = [instant(h.started_at) for h in everything(backend, SearchQuery(sort="date")).hits]
     assert times == sorted(times, reverse=True)
 
 
 @pytest.mark.parametrize(("text", "sort"), [("", "risk"), ("", "date"), ("payment", "relevance"),
                                             ("录音", "risk")])
-def test_pagination_covers_all_hits_once(backend: EmbeddedBackend, text: str, sort: str) -> None:
+def test_pagination_covers_all_hits_once(backend: SearchBackend, text: str, sort: str) -> None:
     full = everything(backend, SearchQuery(text=text, sort=sort))  # type: ignore[arg-type]
     assert full.total >= 8
     seen: list[str] = []
@@ -438,7 +440,7 @@ def test_pagination_covers_all_hits_once(backend: EmbeddedBackend, text: str, so
 # Aggregations ---------------------------------------------------------------------------
 
 
-def test_aggregate_primary_intent(backend: EmbeddedBackend, docs: list[Doc]) -> None:
+def test_aggregate_primary_intent(backend: SearchBackend, docs: list[Doc]) -> None:
     counts = backend.aggregate("primary_intent")
     expected = Counter(d["primary_intent"] for d in docs if d["primary_intent"])
     assert counts == dict(expected)
@@ -446,7 +448,7 @@ def test_aggregate_primary_intent(backend: EmbeddedBackend, docs: list[Doc]) -> 
     assert list(counts.values()) == sorted(counts.values(), reverse=True)
 
 
-def test_aggregate_rule_ids(backend: EmbeddedBackend, docs: list[Doc]) -> None:
+def test_aggregate_rule_ids(backend: SearchBackend, docs: list[Doc]) -> None:
     counts = backend.aggregate("rule_ids")
     expected = Counter(r for d in docs for r in d["rule_ids"])
     assert counts == dict(expected)
@@ -455,7 +457,7 @@ def test_aggregate_rule_ids(backend: EmbeddedBackend, docs: list[Doc]) -> None:
         assert backend.search(SearchQuery(rule_id=rule_id)).total == n
 
 
-def test_aggregate_day(backend: EmbeddedBackend, docs: list[Doc]) -> None:
+def test_aggregate_day(backend: SearchBackend, docs: list[Doc]) -> None:
     """Days are calendar dates in the backend's time zone (UTC unless configured)."""
     counts = backend.aggregate("day")
     expected = Counter(instant(d["started_at"]).astimezone(UTC).date().isoformat() for d in docs)
@@ -463,10 +465,9 @@ def test_aggregate_day(backend: EmbeddedBackend, docs: list[Doc]) -> None:
     assert sum(counts.values()) == len(docs)
 
 
-def test_aggregate_day_in_the_call_centres_zone(tmp_path: Path, docs: list[Doc]) -> None:
+def test_aggregate_day_in_the_call_centres_zone(make_backend: Factory, docs: list[Doc]) -> None:
     shanghai = ZoneInfo("Asia/Shanghai")
-    engine = EmbeddedBackend(tmp_path / "sh.db", timezone="Asia/Shanghai")
-    engine.index(docs)
+    engine = make_backend(docs, "Asia/Shanghai")
     expected = Counter(instant(d["started_at"]).astimezone(shanghai).date().isoformat()
                        for d in docs)
     assert engine.aggregate("day") == dict(expected)
@@ -474,7 +475,7 @@ def test_aggregate_day_in_the_call_centres_zone(tmp_path: Path, docs: list[Doc])
                                for d in docs)  # the zone matters for this corpus
 
 
-def test_aggregate_with_filter(backend: EmbeddedBackend, docs: list[Doc]) -> None:
+def test_aggregate_with_filter(backend: SearchBackend, docs: list[Doc]) -> None:
     zh = [d for d in docs if d["language"] == "zh"]
     counts = backend.aggregate("primary_intent", SearchQuery(language="zh"))
     assert counts == dict(Counter(d["primary_intent"] for d in zh if d["primary_intent"]))
@@ -484,7 +485,7 @@ def test_aggregate_with_filter(backend: EmbeddedBackend, docs: list[Doc]) -> Non
     assert intents == dict(Counter(i for d in docs for i in d["intents"]))
 
 
-def test_aggregate_unknown_field(backend: EmbeddedBackend) -> None:
+def test_aggregate_unknown_field(backend: SearchBackend) -> None:
     with pytest.raises(ValueError, match="doc"):
         backend.aggregate("doc")
     with pytest.raises(ValueError):
@@ -497,11 +498,11 @@ PROBES = [SearchQuery(text="payment"), SearchQuery(text="录音", role="agent"),
           SearchQuery(text='"call may be recorded"'), SearchQuery(rule_id="dead_air")]
 
 
-def totals(engine: EmbeddedBackend) -> list[int]:
+def totals(engine: SearchBackend) -> list[int]:
     return [engine.search(copy.copy(q)).total for q in PROBES]
 
 
-def test_reindex_does_not_duplicate(fresh: EmbeddedBackend, docs: list[Doc]) -> None:
+def test_reindex_does_not_duplicate(fresh: SearchBackend, docs: list[Doc]) -> None:
     before_count, before_totals = fresh.count(), totals(fresh)
     before_aggs = fresh.aggregate("rule_ids")
     fresh.index(docs)
@@ -515,7 +516,7 @@ def test_reindex_does_not_duplicate(fresh: EmbeddedBackend, docs: list[Doc]) -> 
         assert len(indices) == len(set(indices))
 
 
-def test_reindex_replaces_content(fresh: EmbeddedBackend, docs: list[Doc]) -> None:
+def test_reindex_replaces_content(fresh: SearchBackend, docs: list[Doc]) -> None:
     target = docs[0]
     other_calls = [u["text"] for d in docs[1:] for u in d["utterances"]]
 
@@ -543,7 +544,7 @@ def test_reindex_replaces_content(fresh: EmbeddedBackend, docs: list[Doc]) -> No
         assert fresh.search(SearchQuery(text=word)).total == 0, word
 
 
-def test_delete(fresh: EmbeddedBackend, docs: list[Doc]) -> None:
+def test_delete(fresh: SearchBackend, docs: list[Doc]) -> None:
     target = next(d for d in docs if d["language"] == "zh"
                   and any("录音" in u["text"] for u in d["utterances"] if u["role"] == "agent"))
     before = fresh.search(SearchQuery(text="录音", role="agent")).total
@@ -558,16 +559,15 @@ def test_delete(fresh: EmbeddedBackend, docs: list[Doc]) -> None:
     assert fresh.delete(target["call_id"]) is False
 
 
-def test_clear(fresh: EmbeddedBackend) -> None:
+def test_clear(fresh: SearchBackend) -> None:
     fresh.clear()
     assert fresh.count() == 0
     assert fresh.search(SearchQuery(text="payment")).total == 0
 
 
-def test_index_survives_reopening(tmp_path: Path, docs: list[Doc]) -> None:
-    path = tmp_path / "s.db"
-    EmbeddedBackend(path).index(docs[:4])
-    reopened = EmbeddedBackend(path)
+def test_embedded_index_survives_reopening(tmp_path: Path, docs: list[Doc]) -> None:
+    EmbeddedBackend(tmp_path).index(docs[:4])
+    reopened = EmbeddedBackend(tmp_path)
     assert reopened.count() == 4
     assert reopened.get(docs[0]["call_id"]) == docs[0]
 
@@ -578,7 +578,7 @@ def test_index_survives_reopening(tmp_path: Path, docs: list[Doc]) -> None:
 @pytest.mark.parametrize("text", ['"unbalanced quote', 'refund "late fee', "refund OR",
                                   "OR refund", "-card", "NOT card", "-card -payment",
                                   "refund OR OR"])
-def test_query_syntax_errors(backend: EmbeddedBackend, text: str) -> None:
+def test_query_syntax_errors(backend: SearchBackend, text: str) -> None:
     with pytest.raises(QuerySyntaxError):
         parse(text)
     with pytest.raises(QuerySyntaxError):
@@ -587,10 +587,167 @@ def test_query_syntax_errors(backend: EmbeddedBackend, text: str) -> None:
 
 @pytest.mark.parametrize("text", ["what's my balance?", "card*", 'NEAR("a" "b")', "col:umn",
                                   "(payment", "AND OR NOT", "payment AND card", "^fee"])
-def test_user_input_is_never_fts_syntax(backend: EmbeddedBackend, text: str) -> None:
+def test_user_input_is_never_fts_syntax(backend: SearchBackend, text: str) -> None:
     """Punctuation and FTS5 operators in a query are searched as words, never executed."""
     try:
         result = backend.search(SearchQuery(text=text))
     except QuerySyntaxError:
         return  # refused cleanly is fine; an sqlite3 error is not
     assert result.total >= 0
+
+
+# Deep paging ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "sort", "role"), [
+    ("", "date", None), ("", "risk", None), ("payment", "relevance", None),
+    ("录音", "risk", "agent"), ("", "relevance", None)])
+def test_cursor_pages_cover_all_hits_once_in_order(backend: SearchBackend, text: str, sort: str,
+                                                   role: str | None) -> None:
+    full = everything(backend, SearchQuery(text=text, sort=sort, role=role))  # type: ignore[arg-type]
+    assert full.total >= 8
+    seen: list[str] = []
+    cursor = None
+    for _ in range(full.total):
+        page = backend.search(SearchQuery(text=text, sort=sort, role=role,  # type: ignore[arg-type]
+                                          size=3, cursor=cursor))
+        assert page.total == full.total
+        seen += [h.call_id for h in page.hits]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == [h.call_id for h in full.hits]
+
+
+@pytest.mark.parametrize("cursor", ["not-a-cursor", "eyJzIjoiZGF0ZSJ9", ""])
+def test_bad_cursor_is_refused(backend: SearchBackend, cursor: str) -> None:
+    if not cursor:  # an empty cursor is no cursor
+        assert backend.search(SearchQuery(cursor=cursor or None)).total > 0
+        return
+    with pytest.raises(InvalidQuery, match="cursor"):
+        backend.search(SearchQuery(cursor=cursor))
+
+
+def test_cursor_of_another_sort_is_refused(backend: SearchBackend) -> None:
+    page = backend.search(SearchQuery(sort="date", size=2))
+    assert page.next_cursor
+    with pytest.raises(InvalidQuery, match="cursor"):
+        backend.search(SearchQuery(sort="risk", size=2, cursor=page.next_cursor))
+
+
+@pytest.mark.parametrize("changes", [
+    {"size": 0}, {"size": 5000}, {"offset": -1}, {"sort": "loudness"}, {"role": "robot"},
+    {"min_severity": "urgent"}, {"review_status": "maybe"}, {"sentiment": "angry"},
+    {"duration_min": 90.0, "duration_max": 10.0},
+    {"date_from": datetime(2026, 10, 20, tzinfo=UTC), "date_to": datetime(2026, 10, 1, tzinfo=UTC)},
+    {"offset": 5, "cursor": "x"}])
+def test_invalid_queries_are_refused_with_a_reason(backend: SearchBackend,
+                                                   changes: dict[str, Any]) -> None:
+    with pytest.raises(InvalidQuery) as err:
+        backend.search(SearchQuery(**changes))
+    assert str(err.value)
+
+
+# More filters ---------------------------------------------------------------------------
+
+
+def test_duration_range(backend: SearchBackend, docs: list[Doc]) -> None:
+    durations = sorted(d["duration"] for d in docs)
+    lo, hi = durations[len(docs) // 4], durations[3 * len(docs) // 4]
+    expected = {d["call_id"] for d in docs if lo <= d["duration"] <= hi}
+    assert 0 < len(expected) < len(docs)
+    assert ids(everything(backend, SearchQuery(duration_min=lo, duration_max=hi))) == expected
+    assert ids(everything(backend, SearchQuery(duration_min=hi))) == {
+        d["call_id"] for d in docs if d["duration"] >= hi}
+
+
+def test_review_status_filter(make_backend: Factory, docs: list[Doc]) -> None:
+    flagged = [d for d in docs if d["flag_count"] >= 2][:3]
+    assert len(flagged) == 3
+    changed = copy.deepcopy(flagged)
+    changed[0]["review_status"] = "confirmed"
+    changed[1]["review_status"] = "dismissed"
+    indexed = [*changed, *(d for d in docs if d not in flagged)]
+    engine = make_backend(indexed)
+    expected = Counter(d["review_status"] for d in indexed)
+    assert expected["unreviewed"] and expected["none"]
+    for status in ("confirmed", "dismissed", "unreviewed", "none"):
+        found = ids(everything(engine, SearchQuery(review_status=status)))
+        assert found == {d["call_id"] for d in indexed if d["review_status"] == status}, status
+    assert engine.aggregate("review_status") == dict(expected)
+
+
+# Facets ---------------------------------------------------------------------------------
+
+
+def test_get_many_keeps_order_and_skips_missing(backend: SearchBackend, docs: list[Doc]) -> None:
+    wanted = [docs[5]["call_id"], "missing", docs[1]["call_id"]]
+    assert backend.get_many(wanted) == [docs[5], docs[1]]
+    assert backend.get_many([]) == []
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Shanghai", "America/Chicago"])
+def test_facets_by_week_and_intent_with_sums(make_backend: Factory, docs: list[Doc],
+                                             zone: str) -> None:
+    engine = make_backend(docs, zone)
+    tz = ZoneInfo(zone)
+    expected: dict[tuple[str, str], list[float]] = {}
+    for d in docs:
+        day = instant(d["started_at"]).astimezone(tz).date()
+        week = (day - timedelta(days=day.weekday())).isoformat()
+        for intent in d["intents"]:
+            expected.setdefault((week, intent), []).append(d["sentiment_score"])
+    buckets = engine.facets(["week", "intents"], metrics=["sentiment_score"])
+    got = {(b.key["week"], b.key["intents"]): b for b in buckets}
+    assert set(got) == set(expected)
+    for key, scores in expected.items():
+        assert got[key].count == len(scores)
+        assert got[key].sums["sentiment_score"] == pytest.approx(sum(scores), abs=1e-3)
+
+
+def test_facets_by_month_team_with_text(backend: SearchBackend, docs: list[Doc]) -> None:
+    buckets = backend.facets(["month", "team"], SearchQuery(text="payment"),
+                             metrics=["flag_count"])
+    matched = ids(everything(backend, SearchQuery(text="payment")))
+    expected = Counter((instant(d["started_at"]).astimezone(UTC).date().isoformat()[:7], d["team"])
+                       for d in docs if d["call_id"] in matched)
+    assert {(b.key["month"], b.key["team"]): b.count for b in buckets} == dict(expected)
+    flags = sum(d["flag_count"] for d in docs if d["call_id"] in matched)
+    assert sum(b.sums["flag_count"] for b in buckets) == flags
+
+
+@pytest.mark.parametrize(("by", "metrics"), [(["intents", "rule_ids"], []), (["day", "week"], []),
+                                             (["call_id"], []), ([], []), (["team"], ["doc"]),
+                                             (["team", "team"], [])])
+def test_bad_facets_are_refused(backend: SearchBackend, by: list[str], metrics: list[str]) -> None:
+    with pytest.raises(InvalidQuery):
+        backend.facets(by, metrics=metrics)
+
+
+# Changing the whole index ---------------------------------------------------------------
+
+
+def test_rebuild_replaces_everything_and_readers_keep_working(make_backend: Factory,
+                                                              docs: list[Doc]) -> None:
+    engine = make_backend(docs[:10])
+    before = engine.search(SearchQuery(sort="date", size=3))
+    assert before.total == 10
+    assert engine.rebuild(iter(docs[10:25])) == 15
+    after = everything(engine, SearchQuery(sort="date"))
+    assert ids(after) == {d["call_id"] for d in docs[10:25]}
+    assert engine.count() == 15
+    assert engine.get(docs[0]["call_id"]) is None
+    engine.index([docs[0]])  # writes go to the new index
+    assert engine.count() == 16
+
+
+def test_a_bad_document_changes_nothing(fresh: SearchBackend, docs: list[Doc]) -> None:
+    before = fresh.count()
+    broken = copy.deepcopy(docs[0])
+    del broken["utterances"][0]["start"]
+    replacement = copy.deepcopy(docs[1]) | {"agent_id": "A-CHANGED"}
+    with pytest.raises((KeyError, ValueError, RuntimeError)):
+        fresh.index([replacement, broken])
+    assert fresh.count() == before
+    if fresh.name == "embedded":  # one transaction; Elasticsearch bulk is per document
+        assert fresh.get(docs[1]["call_id"]) == docs[1]

@@ -1,0 +1,246 @@
+"""`callqa search`, `trends`, `scorecard`, `customer` and `reindex`."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from api.cli import _fail, _fmt_time, _progress, app, err, out
+from search.query import HL_END, HL_START
+
+
+def _render_highlight(text: str) -> str:
+    return escape(text).replace(HL_START, "[bold yellow]").replace(HL_END, "[/bold yellow]")
+
+
+def _json_highlights(payload: Any) -> Any:
+    """Highlight marks as <em> for machine-readable output."""
+    if isinstance(payload, dict):
+        return {k: _json_highlights(v) for k, v in payload.items()}
+    if isinstance(payload, list):
+        return [_json_highlights(v) for v in payload]
+    if isinstance(payload, str):
+        return payload.replace(HL_START, "<em>").replace(HL_END, "</em>")
+    return payload
+
+
+Text = Annotated[str, typer.Argument(help='Words, "phrases", OR, NOT/-word (AND is implicit).')]
+Role = Annotated[str | None, typer.Option(help="Said by: agent or customer.")]
+Agent = Annotated[str | None, typer.Option(help="Agent id.")]
+Team = Annotated[str | None, typer.Option(help="Team.")]
+Customer = Annotated[str | None, typer.Option(help="Customer id.")]
+Intent = Annotated[str | None, typer.Option(help="Calls with this intent.")]
+Rule = Annotated[str | None, typer.Option(help="Calls flagged by this rule id.")]
+Severity = Annotated[str | None, typer.Option(help="Calls with a flag this severe or worse.")]
+Review = Annotated[str | None, typer.Option(
+    help="none, unreviewed, partial, confirmed or dismissed.")]
+Sentiment = Annotated[str | None, typer.Option(help="negative, neutral or positive.")]
+Language = Annotated[str | None, typer.Option(help="en or zh.")]
+From = Annotated[datetime | None, typer.Option("--from", help="Calls started at or after.")]
+To = Annotated[datetime | None, typer.Option("--to", help="Calls started before.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _query(**fields: Any) -> Any:
+    from search import InvalidQuery, SearchQuery
+    from search.query import QuerySyntaxError
+
+    try:
+        return SearchQuery(**fields).validate()
+    except (InvalidQuery, QuerySyntaxError) as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Bad queries and an unreachable index are errors with a reason, not tracebacks."""
+    from search import InvalidQuery
+    from search.query import QuerySyntaxError
+
+    try:
+        return fn(*args, **kwargs)
+    except (InvalidQuery, QuerySyntaxError) as exc:
+        raise _fail(str(exc)) from exc
+    except RuntimeError as exc:  # search.elastic.SearchUnavailable
+        raise _fail(str(exc), code=2) from exc
+
+
+@app.command()
+def search(
+    query: Text = "", role: Role = None, agent: Agent = None, team: Team = None,
+    customer: Customer = None, intent: Intent = None, rule: Rule = None,
+    severity: Severity = None, review: Review = None, sentiment: Sentiment = None,
+    language: Language = None, date_from: From = None, date_to: To = None,
+    min_duration: Annotated[float | None, typer.Option(help="Seconds.")] = None,
+    max_duration: Annotated[float | None, typer.Option(help="Seconds.")] = None,
+    sort: Annotated[str, typer.Option(help="relevance, date or risk.")] = "relevance",
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    cursor: Annotated[str | None, typer.Option(help="next_cursor of the previous page.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Search indexed calls: each hit with its flags and the matching utterances, their
+    role and start time (open the call at that second)."""
+    from search import get_backend
+
+    q = _query(text=query, role=role, agent_id=agent, team=team, customer_id=customer,
+               intent=intent, rule_id=rule, min_severity=severity, review_status=review,
+               sentiment=sentiment, language=language, date_from=date_from, date_to=date_to,
+               duration_min=min_duration, duration_max=max_duration, sort=sort, size=limit,
+               cursor=cursor)
+    result = _run(get_backend().search, q)
+    if as_json:
+        out.print_json(data=_json_highlights(dataclasses.asdict(result)))
+        return
+    out.print(f"{result.total} call(s)")
+    for hit in result.hits:
+        flags = ", ".join(hit.rule_ids) or "no flags"
+        out.print(f"[bold]{hit.call_id}[/bold]  {hit.started_at or ''}  agent {hit.agent_id}  "
+                  f"intent {hit.primary_intent}  sentiment {hit.sentiment}  risk {hit.risk:g}  "
+                  f"[red]{flags}[/red]  review {hit.review_status}")
+        for u in hit.utterances[:5]:
+            out.print(f"   {_fmt_time(u.start)}  {u.role:8s} {_render_highlight(u.highlight)}")
+    if result.next_cursor:
+        out.print(f"next page: --cursor {result.next_cursor}")
+
+
+@app.command()
+def trends(
+    metric: Annotated[str, typer.Option(
+        help="calls, intent, violation, sentiment, outcome or review.")] = "intent",
+    interval: Annotated[str, typer.Option(help="day, week or month (CALLQA_TIMEZONE).")] = "day",
+    by: Annotated[str | None, typer.Option(help="Split by team, agent_id or language.")] = None,
+    query: Annotated[str, typer.Option("--text", help="Only calls matching this text.")] = "",
+    agent: Agent = None, team: Team = None, intent: Intent = None, rule: Rule = None,
+    language: Language = None, date_from: From = None, date_to: To = None, as_json: AsJson = False,
+) -> None:
+    """Intent, violation, sentiment (or call) counts per day, week or month."""
+    from search import get_backend
+    from search.insight import trends as compute
+
+    q = _query(text=query, agent_id=agent, team=team, intent=intent, rule_id=rule,
+               language=language, date_from=date_from, date_to=date_to)
+    result = _run(compute, get_backend(), q, metric, interval, by)
+    if as_json:
+        out.print_json(data=result)
+        return
+    values = list(result["totals"])[:8]
+    table = Table("period", *([by] if by else []), "calls", "viol/100", "sentiment",
+                  *values, title=f"{metric} by {interval}")
+    counts: dict[tuple[Any, ...], int] = {}
+    for b in result["buckets"]:
+        counts[(b["period"], b.get(by) if by else None, b["value"])] = b["count"]
+    for p in result["periods"]:
+        group = p.get(by) if by else None
+        table.add_row(p["period"], *([str(group)] if by else []), str(p["calls"]),
+                      f"{p['violations_per_100']:g}", f"{p['avg_sentiment']:+.2f}",
+                      *(str(counts.get((p["period"], group, v), "")) for v in values))
+    out.print(table)
+
+
+@app.command()
+def scorecard(
+    agent: Annotated[str | None, typer.Argument(help="One agent; all agents if omitted.")] = None,
+    team: Team = None, date_from: From = None, date_to: To = None, as_json: AsJson = False,
+) -> None:
+    """Agent scorecards: violations per 100 calls, customer sentiment, dead air."""
+    from search import get_backend
+    from search.insight import agent_scorecard, agent_scorecards
+
+    q = _query(team=team, date_from=date_from, date_to=date_to)
+    if agent:
+        card = _run(agent_scorecard, get_backend(), agent, q)
+        if card is None:
+            raise _fail(f"no indexed calls for agent {agent!r}")
+        cards = [card]
+    else:
+        cards = _run(agent_scorecards, get_backend(), q)
+    if as_json:
+        out.print_json(data=cards if not agent else cards[0])
+        return
+    table = Table("agent", "team", "calls", "viol/100", "critical", "sentiment", "negative",
+                  "dead air/call", "top rules", title="agent scorecards (worst first)")
+    for c in cards:
+        table.add_row(c["agent_id"], ", ".join(c["teams"]), str(c["calls"]),
+                      f"{c['violations_per_100']:g}", str(c["critical_violations"]),
+                      f"{c['avg_customer_sentiment']:+.2f}", f"{c['negative_share']:.0%}",
+                      f"{c['dead_air_per_call_s']:.1f}s",
+                      ", ".join(r["rule_id"] for r in c["top_rules"]))
+    out.print(table)
+
+
+@app.command()
+def customer(
+    customer_id: Annotated[str, typer.Argument(help="Customer id.")],
+    as_json: AsJson = False,
+) -> None:
+    """A customer's calls, intents over time, unresolved needs and latest summary."""
+    from search import get_backend
+    from search.insight import customer_summary
+
+    summary = _run(customer_summary, get_backend(), customer_id)
+    if summary is None:
+        raise _fail(f"no indexed calls for customer {customer_id!r}")
+    if as_json:
+        out.print_json(data=summary)
+        return
+    out.print(f"[bold]{customer_id}[/bold]: {summary['total_calls']} call(s), "
+              f"{summary['first_call_at']} .. {summary['last_call_at']}")
+    last = summary["last_sentiment"]
+    out.print(f"last sentiment: {last['label']} ({last['score']:+.2f})")
+    needs = summary["unresolved_needs"]
+    out.print("unresolved: " + (", ".join(f"{n['intent']} since {n['since']}" for n in needs)
+                                or "none"))
+    out.print(f"latest summary: {summary['latest_summary']['summary']}")
+    table = Table("started", "call", "intent", "sentiment", "outcome", "flags")
+    for c in summary["calls"][:20]:
+        table.add_row(str(c["started_at"]), c["call_id"], str(c["primary_intent"]),
+                      str(c["sentiment"]), str(c["outcome"]), str(c["flag_count"]))
+    out.print(table)
+
+
+@app.command()
+def reindex() -> None:
+    """Rebuild the search index from the database and object store without downtime:
+    a new index is filled and then swapped in; calls indexed meanwhile are re-applied."""
+    from sqlalchemy import select
+
+    from core.db import Call, StageRun, session_scope
+    from search import get_backend
+    from search.tasks import call_document
+
+    started = datetime.now().astimezone()
+    with session_scope() as db:
+        ids = list(db.scalars(select(StageRun.call_id).join(Call).where(
+            StageRun.stage == "analyze", StageRun.status == "done").order_by(StageRun.call_id)))
+    backend = get_backend()
+    skipped: list[str] = []
+
+    def documents() -> Any:
+        with _progress() as progress:
+            task = progress.add_task("reindexing", total=len(ids), item="")
+            for call_id in ids:
+                try:
+                    yield call_document(call_id)
+                except LookupError as exc:  # deleted or re-running since the list was read
+                    skipped.append(f"{call_id}: {exc}")
+                progress.update(task, advance=1, item=call_id)
+
+    t0 = time.perf_counter()
+    total = _run(backend.rebuild, documents())
+    # Calls the pipeline indexed while the new index was filling went to the old one.
+    with session_scope() as db:
+        late = list(db.scalars(select(StageRun.call_id).where(
+            StageRun.stage == "index", StageRun.status == "done",
+            StageRun.finished_at >= started)))
+    if late:
+        _run(backend.index, [call_document(c) for c in late])
+    for line in skipped:
+        err.print(f"[yellow]skipped[/yellow] {line}")
+    out.print(f"indexed {total} call(s) into a new {backend.name} index in "
+              f"{time.perf_counter() - t0:.1f}s; {len(late)} re-applied; {backend.count()} in "
+              f"the index")
