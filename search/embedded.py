@@ -49,22 +49,25 @@ ROLE_COLUMNS = {"agent": "agent", "customer": "customer"}  # anything else -> ot
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS docs (
-  id INTEGER PRIMARY KEY, call_id TEXT NOT NULL UNIQUE, started_at TEXT, day TEXT, week TEXT,
-  month TEXT, agent_id TEXT, team TEXT, customer_id TEXT, direction TEXT, language TEXT,
-  duration REAL, primary_intent TEXT, sentiment TEXT, sentiment_score REAL, severity INTEGER,
-  flag_count INTEGER, critical_flags INTEGER, risk REAL, review_status TEXT, outcome TEXT,
-  dead_air_s REAL, agent_talk_share REAL, doc TEXT NOT NULL
+  id INTEGER PRIMARY KEY, call_id TEXT NOT NULL UNIQUE, started_at TEXT,
+  started_key TEXT NOT NULL, day TEXT, week TEXT, month TEXT, agent_id TEXT, team TEXT,
+  customer_id TEXT, direction TEXT, language TEXT, duration REAL, primary_intent TEXT,
+  sentiment TEXT, sentiment_score REAL, severity INTEGER, max_severity TEXT, flag_count INTEGER,
+  critical_flags INTEGER, risk REAL, review_status TEXT, outcome TEXT, dead_air_s REAL,
+  agent_talk_share REAL, rule_ids TEXT
 );
-CREATE INDEX IF NOT EXISTS docs_started ON docs(started_at);
-CREATE INDEX IF NOT EXISTS docs_agent ON docs(agent_id, started_at);
-CREATE INDEX IF NOT EXISTS docs_team ON docs(team, started_at);
-CREATE INDEX IF NOT EXISTS docs_customer ON docs(customer_id, started_at);
-CREATE INDEX IF NOT EXISTS docs_risk ON docs(risk);
+CREATE INDEX IF NOT EXISTS docs_started ON docs(started_key DESC, call_id);
+CREATE INDEX IF NOT EXISTS docs_risk ON docs(risk DESC, started_key DESC, call_id);
+CREATE INDEX IF NOT EXISTS docs_agent ON docs(agent_id, started_key);
+CREATE INDEX IF NOT EXISTS docs_team ON docs(team, started_key);
+CREATE INDEX IF NOT EXISTS docs_customer ON docs(customer_id, started_key);
+-- The stored document apart from the filter columns: scans never read it.
+CREATE TABLE IF NOT EXISTS sources (id INTEGER PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS terms (
   field TEXT NOT NULL, value TEXT NOT NULL, call_id TEXT NOT NULL,
   PRIMARY KEY (field, value, call_id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS terms_call ON terms(call_id);
+CREATE INDEX IF NOT EXISTS terms_call ON terms(call_id, field, value);
 CREATE TABLE IF NOT EXISTS utts (
   call_id TEXT NOT NULL, i INTEGER NOT NULL, role TEXT, start REAL, end REAL, text TEXT,
   body TEXT, PRIMARY KEY (call_id, i)
@@ -74,10 +77,10 @@ CREATE VIRTUAL TABLE IF NOT EXISTS calls_fts USING fts5(
 );
 """
 
-DOC_COLUMNS = ("call_id", "started_at", "day", "week", "month", "agent_id", "team", "customer_id",
-               "direction", "language", "duration", "primary_intent", "sentiment",
-               "sentiment_score", "severity", "flag_count", "critical_flags", "risk",
-               "review_status", "outcome", "dead_air_s", "agent_talk_share", "doc")
+DOC_COLUMNS = ("call_id", "started_at", "started_key", "day", "week", "month", "agent_id", "team",
+               "customer_id", "direction", "language", "duration", "primary_intent", "sentiment",
+               "sentiment_score", "severity", "max_severity", "flag_count", "critical_flags",
+               "risk", "review_status", "outcome", "dead_air_s", "agent_talk_share", "rule_ids")
 
 
 def utc_iso(value: str | datetime | None) -> str | None:
@@ -104,13 +107,13 @@ def prepared(doc: dict[str, Any], zone: ZoneInfo) -> tuple[tuple[Any, ...], list
     """The rows one document becomes: docs row, utterance rows, per-role FTS text."""
     started = utc_iso(doc.get("started_at"))
     day, week, month = periods(started, zone)
-    row = (doc["call_id"], started, day, week, month, doc.get("agent_id"), doc.get("team"),
-           doc.get("customer_id"), doc.get("direction"), doc.get("language"), doc.get("duration"),
-           doc.get("primary_intent"), doc.get("sentiment"), doc.get("sentiment_score"),
-           SEVERITY_RANK.get(doc.get("max_severity") or "", 0), doc.get("flag_count", 0),
-           doc.get("critical_flags", 0), doc.get("risk", 0.0), doc.get("review_status"),
-           doc.get("outcome"), doc.get("dead_air_s"), doc.get("agent_talk_share"),
-           json.dumps(doc, ensure_ascii=False))
+    row = (doc["call_id"], started, started or "", day, week, month, doc.get("agent_id"),
+           doc.get("team"), doc.get("customer_id"), doc.get("direction"), doc.get("language"),
+           doc.get("duration"), doc.get("primary_intent"), doc.get("sentiment"),
+           doc.get("sentiment_score"), SEVERITY_RANK.get(doc.get("max_severity") or "", 0),
+           doc.get("max_severity"), doc.get("flag_count", 0), doc.get("critical_flags", 0),
+           doc.get("risk", 0.0), doc.get("review_status"), doc.get("outcome"),
+           doc.get("dead_air_s"), doc.get("agent_talk_share"), " ".join(doc.get("rule_ids") or []))
     utts = []
     by_role: dict[str, list[str]] = {"agent": [], "customer": [], "other": []}
     for u in doc.get("utterances", []):
@@ -205,6 +208,7 @@ class EmbeddedBackend:
                      (row["id"], *(sep.join(texts[c]) for c in ("agent", "customer", "other"))))
         for table in ("utts", "terms", "docs"):
             conn.execute(f"DELETE FROM {table} WHERE call_id=?", (call_id,))
+        conn.execute("DELETE FROM sources WHERE id=?", (row["id"],))
         return 1
 
     def _insert(self, conn: sqlite3.Connection, documents: list[dict[str, Any]]) -> None:
@@ -213,6 +217,8 @@ class EmbeddedBackend:
             self._delete_rows(conn, doc["call_id"])
             row, utts, texts = prepared(doc, self.zone)
             cur = conn.execute(f"INSERT INTO docs({','.join(DOC_COLUMNS)}) VALUES ({marks})", row)
+            conn.execute("INSERT INTO sources VALUES (?, ?)",
+                         (cur.lastrowid, json.dumps(doc, ensure_ascii=False)))
             conn.executemany("INSERT INTO utts VALUES (?,?,?,?,?,?,?)", utts)
             conn.executemany("INSERT OR IGNORE INTO terms VALUES (?,?,?)",
                              [(f, v, doc["call_id"]) for f in MULTI_FIELDS
@@ -268,7 +274,8 @@ class EmbeddedBackend:
 
     # Reading -----------------------------------------------------------------------
     def get(self, call_id: str) -> dict[str, Any] | None:
-        row = self._conn().execute("SELECT doc FROM docs WHERE call_id=?", (call_id,)).fetchone()
+        row = self._conn().execute("SELECT s.doc FROM docs d JOIN sources s ON s.id = d.id "
+                                   "WHERE d.call_id=?", (call_id,)).fetchone()
         return json.loads(row["doc"]) if row else None
 
     def get_many(self, call_ids: list[str]) -> list[dict[str, Any]]:
@@ -276,8 +283,8 @@ class EmbeddedBackend:
         for start in range(0, len(call_ids), 500):
             part = call_ids[start:start + 500]
             rows = self._conn().execute(
-                f"SELECT call_id, doc FROM docs WHERE call_id IN ({','.join('?' * len(part))})",
-                part).fetchall()
+                f"SELECT d.call_id, s.doc FROM docs d JOIN sources s ON s.id = d.id "
+                f"WHERE d.call_id IN ({','.join('?' * len(part))})", part).fetchall()
             found.update((r["call_id"], json.loads(r["doc"])) for r in rows)
         return [found[c] for c in call_ids if c in found]
 
@@ -312,13 +319,12 @@ class EmbeddedBackend:
         return to_fts5(clauses, [ROLE_COLUMNS[q.role]] if q.role else None)
 
     def _call_hit(self, row: sqlite3.Row, score: float) -> CallHit:
-        doc_fields = json.loads(row["doc"])
         return CallHit(
             call_id=row["call_id"], started_at=row["started_at"], agent_id=row["agent_id"],
             team=row["team"], customer_id=row["customer_id"], language=row["language"],
             primary_intent=row["primary_intent"], sentiment=row["sentiment"],
-            rule_ids=doc_fields.get("rule_ids", []), risk=row["risk"], score=score,
-            duration=row["duration"], max_severity=doc_fields.get("max_severity"),
+            rule_ids=(row["rule_ids"] or "").split(), risk=row["risk"], score=score,
+            duration=row["duration"], max_severity=row["max_severity"],
             review_status=row["review_status"])
 
     def search(self, query: SearchQuery) -> SearchResult:
@@ -326,43 +332,59 @@ class EmbeddedBackend:
         conn = self._conn()
         where, args = self._filters(query)
         match = self._match(query)
-        if match:
-            fts = "SELECT rowid AS id{} FROM calls_fts WHERE calls_fts MATCH ?"
-            source = f"({fts.format(', bm25(calls_fts) AS s')}) m JOIN docs d ON d.id = m.id"
-            counted = f"({fts.format('')}) m JOIN docs d ON d.id = m.id"
-            args = [match, *args]
-            score = "m.s"
-        else:
-            source, counted, score = "docs d", "docs d", "0.0"
-        started = "coalesce(d.started_at, '')"
+        ranked = bool(match) and query.sort == "relevance"
         # call_id last: equal keys still page in one stable order.
-        keys = {"relevance": [(score, "ASC"), (started, "DESC"), ("d.call_id", "ASC")],
-                "date": [(started, "DESC"), ("d.call_id", "ASC")],
-                "risk": [("d.risk", "DESC"), (started, "DESC"), ("d.call_id", "ASC")]}[query.sort]
-        if not match and query.sort == "relevance":
+        keys = {"relevance": [("score", "ASC"), ("d.started_key", "DESC"), ("d.call_id", "ASC")],
+                "date": [("d.started_key", "DESC"), ("d.call_id", "ASC")],
+                "risk": [("d.risk", "DESC"), ("d.started_key", "DESC"), ("d.call_id", "ASC")]
+                }[query.sort]
+        if query.sort == "relevance" and not match:
             keys = keys[1:]
-        order = ", ".join(f"{e} {d}" for e, d in keys)
-        base_where = " AND ".join(where) or "1=1"
-        page_where, page_args = base_where, list(args)
+        cursor_where, cursor_args = "1=1", []
         if query.cursor:
             values = decode_cursor(query.cursor, query.sort)
             if len(values) != len(keys):
                 raise InvalidQuery("cursor is not valid for this query")
-            cond, extra = _keyset(keys, values)
-            page_where, page_args = f"{base_where} AND {cond}", page_args + extra
-        total = conn.execute(f"SELECT count(*) FROM {counted} WHERE {base_where}", args).fetchone()[0]
-        rows = conn.execute(
-            f"SELECT d.*, {score} AS score, {', '.join(f'{e} AS k{i}' for i, (e, _) in enumerate(keys))} "
-            f"FROM {source} WHERE {page_where} ORDER BY {order} LIMIT ? OFFSET ?",
-            [*page_args, query.size, query.offset]).fetchall()
-        hits = [self._call_hit(r, round(-r["score"], 4) if match else 0.0) for r in rows]
+            cursor_where, cursor_args = _keyset(keys, values)
+        order = ", ".join(f"{e} {d}" for e, d in keys)
+        picked = ", ".join(f"{e} AS k{i}" for i, (e, _) in enumerate(keys))
+        base_where = " AND ".join(where) or "1=1"
+        page = [query.size, query.offset]
+        if match:
+            # The full-text match runs once, first (MATERIALIZED), never once per filtered
+            # row; BM25 only when ranking by it. The total rides along as a window count.
+            score = "bm25(calls_fts)" if ranked else "0.0"
+            rows = conn.execute(
+                f"WITH m AS MATERIALIZED (SELECT rowid AS id, {score} AS score FROM calls_fts "
+                f"WHERE calls_fts MATCH ?), f AS (SELECT d.*, m.score, count(*) OVER () AS total "
+                f"FROM m JOIN docs d ON d.id = m.id WHERE {base_where}) "
+                f"SELECT d.*, {picked} FROM f d WHERE {cursor_where} "
+                f"ORDER BY {order} LIMIT ? OFFSET ?",
+                [match, *args, *cursor_args, *page]).fetchall()
+            total = rows[0]["total"] if rows else self._count(conn, match, base_where, args)
+        else:
+            rows = conn.execute(
+                f"SELECT d.*, 0.0 AS score, {picked} FROM docs d WHERE {base_where} AND "
+                f"{cursor_where} ORDER BY {order} LIMIT ? OFFSET ?",
+                [*args, *cursor_args, *page]).fetchall()
+            total = self._count(conn, None, base_where, args)
+        hits = [self._call_hit(r, round(-r["score"], 4) if ranked else 0.0) for r in rows]
         next_cursor = None
-        if len(rows) == query.size and query.offset + query.size < total:
+        if len(rows) == query.size and (query.cursor or query.offset + query.size < total):
             last = rows[-1]
             next_cursor = encode_cursor(query.sort, [last[f"k{i}"] for i in range(len(keys))])
         if hits and match:
             self._highlight(conn, query, hits)
         return SearchResult(total, hits, next_cursor)
+
+    @staticmethod
+    def _count(conn: sqlite3.Connection, match: str | None, where: str, args: list[Any]) -> int:
+        if match is None:
+            return int(conn.execute(f"SELECT count(*) FROM docs d WHERE {where}", args).fetchone()[0])
+        return int(conn.execute(
+            f"WITH m AS MATERIALIZED (SELECT rowid AS id FROM calls_fts WHERE calls_fts MATCH ?) "
+            f"SELECT count(*) FROM m JOIN docs d ON d.id = m.id WHERE {where}",
+            [match, *args]).fetchone()[0])
 
     def _highlight(self, conn: sqlite3.Connection, query: SearchQuery, hits: list[CallHit]) -> None:
         """The page's utterances that say a searched term, with the matches marked."""
@@ -394,23 +416,29 @@ class EmbeddedBackend:
         where, args = self._filters(q)
         match = self._match(q)
         if match:
-            where.append("d.id IN (SELECT rowid FROM calls_fts WHERE calls_fts MATCH ?)")
-            args.append(match)
+            where.append("d.id IN (SELECT id FROM m)")
         joins, cols = "", []
-        for name in by:
+        for n, name in enumerate(by):
             if name in MULTI_FIELDS:
-                joins = "JOIN terms t ON t.call_id = d.call_id AND t.field = ?"
+                # CROSS JOIN keeps docs (with their filters) as the outer loop.
+                joins = "CROSS JOIN terms t ON t.call_id = d.call_id AND t.field = ?"
                 args.insert(0, name)
-                cols.append(f"t.value AS {name}")
+                cols.append(f"t.value AS g{n}")
             else:
-                cols.append(f"d.{name} AS {name}")
+                cols.append(f"d.{name} AS g{n}")
         sums = "".join(f", total(d.{m}) AS sum_{m}" for m in metrics)
-        keys = ", ".join(by)
+        keys = ", ".join(f"g{n}" for n in range(len(by)))
+        with_match = ("WITH m AS MATERIALIZED (SELECT rowid AS id FROM calls_fts "
+                      "WHERE calls_fts MATCH ?) ") if match else ""
+        if match:
+            args.insert(0, match)
         rows = self._conn().execute(
-            f"SELECT {', '.join(cols)}, count(*) AS n{sums} FROM docs d {joins} "
+            f"{with_match}SELECT {', '.join(cols)}, count(*) AS n{sums} FROM docs d {joins} "
             f"WHERE {' AND '.join(where) or '1=1'} GROUP BY {keys} ORDER BY {keys}", args).fetchall()
-        return [Bucket({k: r[k] for k in by}, r["n"], {m: r[f"sum_{m}"] for m in metrics})
-                for r in rows if not any(r[k] is None and k in PERIODS for k in by)]
+        return [Bucket({k: r[f"g{n}"] for n, k in enumerate(by)}, r["n"],
+                       {m: r[f"sum_{m}"] for m in metrics})
+                for r in rows if not any(r[f"g{n}"] is None and k in PERIODS
+                                         for n, k in enumerate(by))]
 
     def aggregate(self, field: str, query: SearchQuery | None = None) -> dict[str, int]:
         return counts(self.facets([field], query), field)

@@ -45,3 +45,13 @@ def test_asr_and_diarization_benches(tmp_path: Path) -> None:
     for key in ("der_stereo", "der_mono", "role_acc_stereo", "role_acc_mono"):
         assert isinstance(dia[key], float), key
     assert dia["der_stereo"] < 0.05 and dia["role_acc_stereo"] > 0.95  # type: ignore[operator]
+
+
+def test_search_bench(tmp_path: Path) -> None:
+    figures = _run("search", "--calls", "600", "--queries", "20", "--dir",
+                   str(tmp_path / "index"), tmp_path=tmp_path)
+    assert figures["calls"] == 600 and figures["backend"] == "embedded"
+    for key in ("index_calls_per_s", "search_p50_ms", "search_p95_ms", "search_p99_ms",
+                "agg_p95_ms", "customer_p95_ms", "page50_cursor_mean_ms"):
+        assert isinstance(figures[key], float) and figures[key] > 0, key  # type: ignore[operator]
+    assert figures["search_p50_ms"] <= figures["search_p95_ms"] <= figures["search_p99_ms"]  # type: ignore[operator]
