@@ -125,6 +125,9 @@ def prepared(doc: dict[str, Any], zone: ZoneInfo) -> tuple[tuple[Any, ...], list
                        sep.join(by_role["other"]))
 
 
+_WITH_MATCH = "WITH m AS MATERIALIZED (SELECT rowid AS id FROM calls_fts WHERE calls_fts MATCH ?) "
+
+
 def _keyset(keys: list[tuple[str, str]], values: list[Any]) -> tuple[str, list[Any]]:
     """WHERE clause for rows after `values` in the order `keys` ((expr, ASC|DESC), ...)."""
     ors, args = [], []
@@ -350,24 +353,26 @@ class EmbeddedBackend:
         picked = ", ".join(f"{e} AS k{i}" for i, (e, _) in enumerate(keys))
         base_where = " AND ".join(where) or "1=1"
         page = [query.size, query.offset]
-        if match:
+        if ranked:
             # The full-text match runs once, first (MATERIALIZED), never once per filtered
-            # row; BM25 only when ranking by it. The total rides along as a window count.
-            score = "bm25(calls_fts)" if ranked else "0.0"
+            # row; the total rides along as a window count.
             rows = conn.execute(
-                f"WITH m AS MATERIALIZED (SELECT rowid AS id, {score} AS score FROM calls_fts "
-                f"WHERE calls_fts MATCH ?), f AS (SELECT d.*, m.score, count(*) OVER () AS total "
-                f"FROM m JOIN docs d ON d.id = m.id WHERE {base_where}) "
-                f"SELECT d.*, {picked} FROM f d WHERE {cursor_where} "
-                f"ORDER BY {order} LIMIT ? OFFSET ?",
-                [match, *args, *cursor_args, *page]).fetchall()
+                f"WITH m AS MATERIALIZED (SELECT rowid AS id, bm25(calls_fts) AS score "
+                f"FROM calls_fts WHERE calls_fts MATCH ?), f AS (SELECT d.*, m.score, "
+                f"count(*) OVER () AS total FROM m JOIN docs d ON d.id = m.id WHERE {base_where}) "
+                f"SELECT d.*, {picked} FROM f d WHERE {cursor_where} ORDER BY {order} "
+                f"LIMIT ? OFFSET ?", [match, *args, *cursor_args, *page]).fetchall()
             total = rows[0]["total"] if rows else self._count(conn, match, base_where, args)
         else:
+            # By date or risk: walk the sort index and stop at a page; with text, each row
+            # is checked against the match set built once.
+            in_match = "d.id IN (SELECT id FROM m) AND " if match else ""
             rows = conn.execute(
-                f"SELECT d.*, 0.0 AS score, {picked} FROM docs d WHERE {base_where} AND "
-                f"{cursor_where} ORDER BY {order} LIMIT ? OFFSET ?",
-                [*args, *cursor_args, *page]).fetchall()
-            total = self._count(conn, None, base_where, args)
+                f"{_WITH_MATCH if match else ''}SELECT d.*, 0.0 AS score, {picked} FROM docs d "
+                f"WHERE {in_match}{base_where} AND {cursor_where} ORDER BY {order} "
+                f"LIMIT ? OFFSET ?", [*([match] if match else []), *args, *cursor_args, *page]
+            ).fetchall()
+            total = self._count(conn, match, base_where, args)
         hits = [self._call_hit(r, round(-r["score"], 4) if ranked else 0.0) for r in rows]
         next_cursor = None
         if len(rows) == query.size and (query.cursor or query.offset + query.size < total):
@@ -380,11 +385,13 @@ class EmbeddedBackend:
     @staticmethod
     def _count(conn: sqlite3.Connection, match: str | None, where: str, args: list[Any]) -> int:
         if match is None:
-            return int(conn.execute(f"SELECT count(*) FROM docs d WHERE {where}", args).fetchone()[0])
-        return int(conn.execute(
-            f"WITH m AS MATERIALIZED (SELECT rowid AS id FROM calls_fts WHERE calls_fts MATCH ?) "
-            f"SELECT count(*) FROM m JOIN docs d ON d.id = m.id WHERE {where}",
-            [match, *args]).fetchone()[0])
+            sql, values = f"SELECT count(*) FROM docs d WHERE {where}", args
+        elif where == "1=1":  # every matching row is a call: no join needed
+            sql, values = "SELECT count(*) FROM calls_fts WHERE calls_fts MATCH ?", [match]
+        else:
+            sql, values = (f"{_WITH_MATCH}SELECT count(*) FROM m JOIN docs d ON d.id = m.id "
+                           f"WHERE {where}", [match, *args])
+        return int(conn.execute(sql, values).fetchone()[0])
 
     def _highlight(self, conn: sqlite3.Connection, query: SearchQuery, hits: list[CallHit]) -> None:
         """The page's utterances that say a searched term, with the matches marked."""
@@ -428,8 +435,7 @@ class EmbeddedBackend:
                 cols.append(f"d.{name} AS g{n}")
         sums = "".join(f", total(d.{m}) AS sum_{m}" for m in metrics)
         keys = ", ".join(f"g{n}" for n in range(len(by)))
-        with_match = ("WITH m AS MATERIALIZED (SELECT rowid AS id FROM calls_fts "
-                      "WHERE calls_fts MATCH ?) ") if match else ""
+        with_match = _WITH_MATCH if match else ""
         if match:
             args.insert(0, match)
         rows = self._conn().execute(
