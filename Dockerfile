@@ -11,7 +11,12 @@ COPY analysis analysis
 COPY search search
 COPY api api
 COPY samples samples
-RUN pip install --no-cache-dir "setuptools>=68,<81" && pip install --no-cache-dir ".[models,postgres]"
+ARG GPU=0
+RUN pip install --no-cache-dir "setuptools>=68,<81" \
+ && pip install --no-cache-dir ".[models,postgres]" \
+ && if [ "$GPU" = "1" ]; then pip install --no-cache-dir nvidia-cublas-cu12 "nvidia-cudnn-cu12==9.*"; fi
+# CTranslate2 finds the CUDA libraries of the GPU image here (absent on the CPU image).
+ENV LD_LIBRARY_PATH=/usr/local/lib/python3.11/site-packages/nvidia/cublas/lib:/usr/local/lib/python3.11/site-packages/nvidia/cudnn/lib
 VOLUME ["/data"]
 ENTRYPOINT ["callqa"]
 CMD ["--help"]
