@@ -88,8 +88,7 @@ def es_body(text: str) -> str:
 
 
 def to_es_document(doc: dict[str, Any]) -> dict[str, Any]:
-    out = dict(doc)
-    out["started_at"] = utc_iso(doc.get("started_at"))
+    out = dict(doc)  # started_at keeps its offset: Elasticsearch compares the instants
     out["severity"] = SEVERITY_RANK.get(doc.get("max_severity") or "", 0)
     out["utterances"] = [u | {"body": es_body(u["text"])} for u in doc.get("utterances", [])]
     return out
@@ -385,7 +384,7 @@ class ElasticBackend:
 
     def _call_hit(self, raw: dict[str, Any], scored: bool) -> CallHit:
         s = raw["_source"]
-        started = s.get("started_at")
+        started = utc_iso(s.get("started_at"))  # as the embedded backend reports it
         hit = CallHit(
             call_id=s["call_id"], started_at=started, agent_id=s.get("agent_id"),
             team=s.get("team"), customer_id=s.get("customer_id"), language=s.get("language"),
