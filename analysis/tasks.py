@@ -4,19 +4,27 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from analysis.analyze import ANALYSIS_VERSION, AnalysisModels, analyze
 from analysis.rules import RuleSet, load_rules
 from core.celery_app import celery_app
-from core.pipeline import run_stage, stage_output
+from core.pipeline import run_stage, run_stage_task, single, stage_output
 from core.schemas import Transcript
 from core.settings import get_settings
 from core.storage import get_store
 
 
 @lru_cache(maxsize=2)
-def _rules(path: str | None) -> RuleSet:
+def _rules(path: str | None, _mtime: float = 0.0) -> RuleSet:
     return load_rules(Path(path) if path else None)
+
+
+def active_rules() -> RuleSet:
+    """CALLQA_RULES_PATH, else the rule file uploaded through the API, else the packaged
+    pack; reloaded when the file changes."""
+    path = get_settings().active_rules_path
+    return _rules(str(path) if path else None, path.stat().st_mtime if path else 0.0)
 
 
 @lru_cache(maxsize=2)
@@ -32,7 +40,7 @@ def analyze_call(call_id: str) -> str:
     store = get_store()
     with run_stage(call_id, "analyze") as ctx:
         transcript = Transcript.model_validate(store.get_json(stage_output(call_id, "transcribe")))
-        rules = _rules(str(settings.rules_path) if settings.rules_path else None)
+        rules = active_rules()
         models = _models(str(settings.intents_path) if settings.intents_path else None,
                          str(settings.intent_model) if settings.intent_model else None,
                          str(settings.sentiment_model) if settings.sentiment_model else None)
@@ -43,6 +51,8 @@ def analyze_call(call_id: str) -> str:
     return key
 
 
-@celery_app.task(name="callqa.analyze", acks_late=True)
-def analyze_task(call_id: str) -> str:
-    return analyze_call(call_id)
+@celery_app.task(name="callqa.analyze", bind=True, acks_late=True)
+def analyze_task(self: Any, call_id: str) -> str | None:
+    # Claim, lease, retry on transient errors, queue the next stage: core.pipeline.
+    done = run_stage_task(self, "analyze", [call_id], single(analyze_call))
+    return done[0] if done else None

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from api.cli_api import keys_app, serve
 from core.logging import configure_logging
 from core.settings import get_settings
 
@@ -26,6 +27,8 @@ rules_app = typer.Typer(help="Compliance rule files.", no_args_is_help=True)
 app.add_typer(samples_app, name="samples")
 app.add_typer(models_app, name="models")
 app.add_typer(rules_app, name="rules")
+app.add_typer(keys_app, name="keys")  # REST API commands: api/cli_api.py
+app.command()(serve)
 
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
@@ -105,12 +108,21 @@ def ingest(
              "direction, language) matched against file names.")] = None,
     process: Annotated[bool, typer.Option(
         help="Queue processing (runs now when no broker is configured).")] = True,
+    wait: Annotated[bool, typer.Option(
+        help="With a broker: show a progress bar until the workers have indexed (or "
+             "failed) every call of this batch; exit 1 if any failed.")] = False,
 ) -> None:
     """Probe, validate, dedupe, store and register recordings, then process them."""
     summary = _run_ingest(paths, metadata, pattern, process)
     _print_ingest_summary(summary)
     if summary.results and not summary.accepted and not summary.of("duplicate"):
         raise typer.Exit(2)
+    if summary.accepted and process and get_settings().broker_url:
+        from api.cli_pipeline import wait_for_batch
+
+        err.print(f"batch {summary.batch_id} queued: callqa status --batch {summary.batch_id}")
+        if wait and wait_for_batch(summary.batch_id).get("failed"):
+            raise typer.Exit(1)
 
 
 # Search and show ----------------------------------------------------------
@@ -644,20 +656,48 @@ def demo(
 
 @app.command()
 def worker(
-    queues: Annotated[str, typer.Option(help="Comma-separated: gpu, cpu.")] = "gpu,cpu",
-    concurrency: Annotated[int, typer.Option(min=1)] = 1,
+    queues: Annotated[str, typer.Option(
+        help="Comma-separated: gpu (transcription), cpu (analysis, indexing, webhooks).")
+    ] = "gpu,cpu",
+    concurrency: Annotated[int, typer.Option(
+        min=1, help="Worker processes (1: the task runs in the worker process itself).")] = 1,
+    preload: Annotated[bool, typer.Option(
+        help="Load the ASR model before taking tasks (gpu queue, concurrency 1).")] = True,
+    name: Annotated[str | None, typer.Option(
+        help="Celery node name (%h = host name); default QUEUES-PID@%h.")] = None,
 ) -> None:
-    """Run a Celery worker on the configured broker (CALLQA_BROKER_URL)."""
+    """Run a Celery worker on the configured broker (CALLQA_BROKER_URL).
+
+    Models load once per worker process. Each worker also re-queues the stages of
+    workers that died (their leases lapsed): see docs/deploy.md."""
+    import os
+
+    from celery.signals import setup_logging
+
     from core.celery_app import celery_app
 
-    if not get_settings().broker_url:
+    settings = get_settings()
+    # Our structured logs (key=value or JSON), not Celery's own format.
+    setup_logging.connect(lambda **_: configure_logging(settings.log_level, settings.log_format),
+                          weak=False)
+    if not settings.broker_url:
         raise _fail("CALLQA_BROKER_URL is not set: with no broker, tasks run in-process")
-    celery_app.worker_main(["worker", "-Q", queues, "-c", str(concurrency), "--loglevel", "INFO",
-                            "-P", "prefork" if concurrency > 1 else "solo"])
+    names = [q.strip() for q in queues.split(",") if q.strip()]
+    if not names or set(names) - {"gpu", "cpu"}:
+        raise _fail("--queues is gpu, cpu or gpu,cpu")
+    if preload and "gpu" in names and concurrency == 1:
+        from transcribe.tasks import engine_from_settings
+
+        engine_from_settings(settings)  # cached for every task of this process
+    celery_app.worker_main([
+        "worker", "-Q", ",".join(names), "-c", str(concurrency), "--loglevel",
+        settings.log_level, "-P", "prefork" if concurrency > 1 else "solo",
+        "-n", name or f"{'-'.join(names)}-{os.getpid()}@%h", "--without-mingle",
+        "--without-gossip"])
 
 
 # Commands that live in their own modules register themselves on `app`.
-from api import cli_search  # noqa: E402, F401
+from api import cli_pipeline, cli_search  # noqa: E402, F401
 
 
 def main() -> None:

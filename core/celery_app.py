@@ -11,7 +11,7 @@ from celery import Celery
 
 from core.settings import Settings, get_settings
 
-TASK_MODULES = ["transcribe.tasks", "analysis.tasks", "search.tasks"]
+TASK_MODULES = ["transcribe.tasks", "analysis.tasks", "search.tasks", "core.webhooks"]
 
 celery_app = Celery("callqa", include=TASK_MODULES)
 
@@ -32,10 +32,21 @@ def configure_celery(settings: Settings | None = None) -> Celery:
         task_ignore_result=settings.result_backend is None,
         task_routes={
             "callqa.transcribe": {"queue": "gpu"},
+            "callqa.transcribe_batch": {"queue": "gpu"},
             "callqa.analyze": {"queue": "cpu"},
             "callqa.index": {"queue": "cpu"},
+            "callqa.webhook": {"queue": "cpu"},
         },
         broker_connection_retry_on_startup=True,
+        # Redis: an unacked message goes back to its queue after the visibility timeout,
+        # swept every restore interval by idle workers. A dead worker's stages come back
+        # sooner through their leases (core.pipeline); see docs/deploy.md.
+        broker_transport_options={
+            "visibility_timeout": settings.broker_visibility_timeout_s,
+            "unacked_restore_interval": settings.broker_restore_interval_s,
+            "unacked_restore_throttle": 1,
+        },
+        worker_cancel_long_running_tasks_on_connection_loss=False,
     )
     return celery_app
 

@@ -21,7 +21,32 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in data_dir.")
     broker_url: str | None = Field(None, description="Celery broker; unset = run tasks in-process.")
     result_backend: str | None = None
+    # Crash safety and retries (docs/deploy.md explains the choices and their measurements).
+    broker_visibility_timeout_s: float = Field(
+        300.0, description="Redis: an unacked message is handed out again after this long; "
+        "keep it above retry_backoff_max_s (a retry waits unacked on a worker).")
+    broker_restore_interval_s: float = Field(
+        2.0, description="Redis: how often an idle worker sweeps for unacked messages past the "
+        "visibility timeout.")
+    stage_lease_s: float = Field(
+        10.0, description="A running stage whose worker has not renewed its lease for this long "
+        "belongs to a dead worker and is queued again.")
+    reap_interval_s: float = Field(
+        2.0, description="How often each worker looks for stages of dead workers; 0 = never.")
+    task_max_retries: int = Field(5, description="Retries of a transient error per stage.")
+    retry_backoff_s: float = Field(2.0, description="First retry delay; doubles per retry.")
+    retry_backoff_max_s: float = Field(120.0, description="Longest retry delay.")
+    transcribe_batch_calls: int = Field(
+        4, description="Calls per transcription task when a batch is queued: the GPU worker "
+        "decodes their speech segments together. 1 = one task per call.")
     elasticsearch_url: str | None = Field(None, description="Unset = embedded search index.")
+    elasticsearch_index: str = Field(
+        "callqa-calls", description="Alias the API searches; versioned indices sit behind it.")
+    elasticsearch_api_key: str | None = Field(None, description="Elasticsearch API key, if any.")
+    elasticsearch_ca_certs: str | None = Field(None, description="CA bundle for https clusters.")
+    elasticsearch_timeout_s: float = 30.0
+    elasticsearch_shards: int = 1
+    elasticsearch_replicas: int = Field(1, description="0 on a single-node cluster.")
     models_dir: Path | None = Field(None, description="Assembled model weights; default data_dir/models.")
 
     # ASR
@@ -67,6 +92,19 @@ class Settings(BaseSettings):
     index_pii: bool = Field(False, description="Index unredacted text (default: PII masked).")
     timezone: str = Field("UTC", description="IANA zone of the call centre: trends by its days.")
 
+    # REST API (api/) and webhooks (core/webhooks.py)
+    api_host: str = Field("127.0.0.1", description="callqa serve: address to listen on.")
+    api_port: int = Field(8000, description="callqa serve: port.")
+    api_bootstrap_key: str | None = Field(
+        None, description="An admin API key accepted at startup (stored hashed as 'bootstrap'); "
+        "for a first deployment before `callqa keys create`.")
+    webhook_urls: str | None = Field(
+        None, description="Comma-separated URLs that receive call.completed and flag.critical.")
+    webhook_secret: str | None = Field(None, description="HMAC-SHA256 key for webhook signatures.")
+    webhook_max_attempts: int = Field(6, description="Deliveries tried this often, then failed.")
+    webhook_backoff_s: float = Field(2.0, description="First retry delay; doubles each retry.")
+    webhook_timeout_s: float = Field(10.0, description="Per-attempt HTTP timeout.")
+
     log_level: str = "INFO"
     log_format: Literal["console", "json"] = "console"
 
@@ -98,6 +136,21 @@ class Settings(BaseSettings):
     @property
     def model_dir(self) -> Path:
         return self.models_dir or self.data_dir / "models"
+
+    @property
+    def webhook_url_list(self) -> list[str]:
+        return [u.strip() for u in (self.webhook_urls or "").split(",") if u.strip()]
+
+    @property
+    def uploaded_rules_dir(self) -> Path:
+        """Rule files uploaded through the API (PUT /rules) live here."""
+        return self.data_dir / "rules"
+
+    @property
+    def active_rules_path(self) -> Path | None:
+        """CALLQA_RULES_PATH if set, else an uploaded rule file, else None (packaged pack)."""
+        uploaded = self.uploaded_rules_dir / "active.yaml"
+        return self.rules_path or (uploaded if uploaded.is_file() else None)
 
     @property
     def default_channel_map(self) -> list[str] | None:

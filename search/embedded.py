@@ -343,7 +343,7 @@ class EmbeddedBackend:
                 }[query.sort]
         if query.sort == "relevance" and not match:
             keys = keys[1:]
-        cursor_where, cursor_args = "1=1", []
+        cursor_where, cursor_args = "1=1", list[Any]()
         if query.cursor:
             values = decode_cursor(query.cursor, query.sort)
             if len(values) != len(keys):

@@ -1,0 +1,88 @@
+"""The REST API: `create_app()` builds the FastAPI app (served by `callqa serve`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from api import errors
+from api.middleware import Metrics, RequestMetrics, UploadLimit
+from api.routes import audit, calls, health, insight, reviews, rules, saved_searches, session
+from api.routes import webhooks as webhook_routes
+from api.webui import mount_ui
+from core import webhooks
+from core.db import session_scope
+from core.settings import get_settings
+
+log = logging.getLogger("callqa.api")
+
+DESCRIPTION = """
+Speech-analytics QA for consumer-finance call centres: upload recordings, follow their
+processing, read transcripts and flags, play audio, search, trends, scorecards, customer
+summaries, reviews, rules and webhooks.
+
+**Auth.** Every endpoint except `/healthz` and `/readyz` needs an API key
+(`callqa keys create NAME --role ROLE`) in `X-API-Key: <key>` or
+`Authorization: Bearer <key>`. Roles: `qa`, `manager`, `crm`, `admin` (admin may do
+everything); each operation says which roles it allows, and docs/api.md has the matrix.
+
+**Errors** all look alike: `{"error": {"code": "...", "message": "...", "detail": ...}}`.
+"""
+
+TAGS = [
+    {"name": "calls", "description": "Upload, status, transcript, analysis, audio, reprocess, "
+     "roles, delete."},
+    {"name": "insight", "description": "Search, export, trends, scorecards, customer summaries."},
+    {"name": "reviews", "description": "Confirm or dismiss flags; rule precision."},
+    {"name": "rules", "description": "Compliance rules: read, validate, upload, dry-run."},
+    {"name": "webhooks", "description": "call.completed and flag.critical deliveries."},
+    {"name": "audit", "description": "Who did what, when."},
+    {"name": "health", "description": "Liveness, readiness, Prometheus metrics."},
+]
+
+
+PREPARED_ENV = "CALLQA_API_PREPARED"
+
+
+def prepare() -> None:
+    """Once per deployment start, before serving: migrate the database, create the
+    bootstrap admin key if one is configured, and (no broker) resume webhook deliveries a
+    stopped process left pending. `callqa serve` runs it in the parent process, so
+    several workers neither race on the migration nor send a delivery twice."""
+    settings = get_settings()
+    with session_scope() as db:
+        if settings.api_bootstrap_key:
+            from api.keys import ensure_key
+
+            ensure_key(db, "bootstrap", "admin", settings.api_bootstrap_key)
+    resumed = webhooks.resume_pending()
+    if resumed:
+        log.info("webhook deliveries resumed", extra={"count": resumed})
+
+
+@asynccontextmanager
+async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    if os.environ.get(PREPARED_ENV) != "1":  # not started by `callqa serve`
+        await run_in_threadpool(prepare)
+    log.info("api ready", extra={"data_dir": str(get_settings().data_dir)})
+    yield
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="callqa API", version="1.0.0", description=DESCRIPTION,
+                  openapi_tags=TAGS, lifespan=lifespan)
+    app.state.metrics = Metrics()
+    errors.install(app)
+    for module in (calls, insight, saved_searches, reviews, rules, webhook_routes, audit, health,
+                   session):
+        app.include_router(module.router)
+    mount_ui(app)  # the web UI at /ui/ (api/ui)
+    # Outermost last: metrics see every response, the 413 included.
+    app.add_middleware(UploadLimit)
+    app.add_middleware(RequestMetrics, metrics=app.state.metrics)
+    return app

@@ -1,0 +1,32 @@
+"""Audit log: who viewed, played, exported or changed what, and when."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from api.keys import Principal
+from core.db import AuditEntry, session_scope
+
+log = logging.getLogger("callqa.audit")
+
+ACTIONS = ("view", "play", "search", "export", "insight", "upload", "reprocess", "change_roles",
+           "delete", "review", "rules_upload", "webhook_test", "key_create", "key_revoke",
+           "sign_in", "sign_out")
+
+
+def record(db: Session | None, who: Principal | str, action: str, resource: str,
+           detail: dict[str, Any] | None = None, role: str | None = None) -> None:
+    """Add an entry in `db`'s transaction (or its own when db is None)."""
+    actor = who.actor if isinstance(who, Principal) else who
+    role = who.role if isinstance(who, Principal) else (role or "cli")
+    entry = AuditEntry(actor=actor, role=role, action=action, resource=resource[:256],
+                       detail=detail or None)
+    log.info("audit", extra={"actor": actor, "action": action, "resource": resource})
+    if db is None:
+        with session_scope() as own:
+            own.add(entry)
+    else:
+        db.add(entry)

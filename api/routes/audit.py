@@ -1,0 +1,49 @@
+"""The audit log (admin)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import func, select
+
+from api.deps import DB, require
+from api.errors import responses
+from api.keys import Principal
+from api.models import AuditList, AuditOut, utc
+from core.db import AuditEntry
+
+router = APIRouter(tags=["audit"])
+
+
+@router.get("/audit", response_model=AuditList, summary="Who viewed, played, exported or "
+            "changed what, and when",
+            description="Newest first. Actions: view, play, search, export, insight, upload, "
+            "reprocess, change_roles, delete, review, rules_upload, webhook_test, key_create, "
+            "key_revoke. resource is e.g. call:<id>, customer:<id>, rules, search.",
+            responses=responses())
+def audit_log(db: DB, _who: Annotated[Principal, Depends(require())],
+              actor: Annotated[str | None, Query(max_length=128)] = None,
+              action: Annotated[str | None, Query(max_length=32)] = None,
+              resource: Annotated[str | None, Query(max_length=256)] = None,
+              since: Annotated[datetime | None, Query()] = None,
+              until: Annotated[datetime | None, Query()] = None,
+              limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+              offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> AuditList:
+    conds = []
+    if actor:
+        conds.append(AuditEntry.actor == actor)
+    if action:
+        conds.append(AuditEntry.action == action)
+    if resource:
+        conds.append(AuditEntry.resource == resource)
+    if since:
+        conds.append(AuditEntry.at >= utc(since))
+    if until:
+        conds.append(AuditEntry.at < utc(until))
+    total = db.scalar(select(func.count()).select_from(AuditEntry).where(*conds)) or 0
+    rows = db.scalars(select(AuditEntry).where(*conds).order_by(AuditEntry.id.desc())
+                      .limit(limit).offset(offset))
+    return AuditList(items=[AuditOut.model_validate(r, from_attributes=True) for r in rows],
+                     total=total, limit=limit, offset=offset)
