@@ -59,14 +59,14 @@ def _query(**fields: Any) -> Any:
 
 def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Bad queries and an unreachable index are errors with a reason, not tracebacks."""
-    from search import InvalidQuery
+    from search.base import InvalidQuery, SearchUnavailable
     from search.query import QuerySyntaxError
 
     try:
         return fn(*args, **kwargs)
     except (InvalidQuery, QuerySyntaxError) as exc:
         raise _fail(str(exc)) from exc
-    except RuntimeError as exc:  # search.elastic.SearchUnavailable
+    except SearchUnavailable as exc:
         raise _fail(str(exc), code=2) from exc
 
 

@@ -13,6 +13,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from search.base import SearchUnavailable
+
 log = logging.getLogger("callqa.api")
 
 
@@ -83,6 +85,11 @@ def install(app: FastAPI) -> None:
         return error_response(status, _CODES.get(status, f"http_{status}"), message,
                               None if isinstance(exc.detail, str) else exc.detail,
                               getattr(exc, "headers", None))
+
+    @app.exception_handler(SearchUnavailable)
+    async def _search_down(_request: Request, exc: SearchUnavailable) -> JSONResponse:
+        log.error("search unavailable", extra={"error": str(exc)})
+        return error_response(503, "search_unavailable", str(exc))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

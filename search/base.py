@@ -36,6 +36,10 @@ class InvalidQuery(ValueError):
     """The query cannot be run as given; the message says why."""
 
 
+class SearchUnavailable(RuntimeError):
+    """The search cluster cannot serve: unreachable, refusing, or its mapping is not ours."""
+
+
 @dataclass
 class SearchQuery:
     text: str = ""

@@ -32,6 +32,7 @@ from search.base import (
     InvalidQuery,
     SearchQuery,
     SearchResult,
+    SearchUnavailable,
     UtteranceHit,
     check_facet,
     counts,
@@ -47,10 +48,6 @@ MAPPING_VERSION = 2
 # Fields added for the index only; get() returns the document as it was given.
 INDEX_ONLY = ("severity",)
 UTTERANCE_INDEX_ONLY = ("body",)
-
-
-class SearchUnavailable(RuntimeError):
-    """The cluster cannot serve: unreachable, refusing, or its mapping is not ours."""
 
 
 def analysis_settings(smartcn: bool) -> dict[str, Any]:
