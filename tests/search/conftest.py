@@ -53,8 +53,9 @@ def _elastic(timezone_name: str) -> SearchBackend:
 
 def _drop(engine: SearchBackend) -> None:
     if engine.name == "elasticsearch":
-        client = engine.client  # type: ignore[attr-defined]
-        client.indices.delete(index=f"{engine.alias}-*", ignore_unavailable=True)  # type: ignore[attr-defined]
+        # By name: wildcard deletes are refused by default (action.destructive_requires_name).
+        for index in engine._indices_behind_alias():  # type: ignore[attr-defined]
+            engine.client.indices.delete(index=index)  # type: ignore[attr-defined]
     engine.close()
 
 
