@@ -244,3 +244,26 @@ def reindex() -> None:
     out.print(f"indexed {total} call(s) into a new {backend.name} index in "
               f"{time.perf_counter() - t0:.1f}s; {len(late)} re-applied; {backend.count()} in "
               f"the index")
+
+
+@app.command()
+def phrases(
+    intent: Annotated[str, typer.Argument(help="Intent id, e.g. early_settlement.")],
+    team: Team = None, language: Language = None, date_from: From = None, date_to: To = None,
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 20, as_json: AsJson = False,
+) -> None:
+    """What customers say in calls of one intent more than in other calls."""
+    from search import get_backend
+    from search.insight import top_phrases
+
+    q = _query(team=team, language=language, date_from=date_from, date_to=date_to)
+    found = _run(top_phrases, get_backend(), intent, q, limit)
+    if as_json:
+        out.print_json(data=found)
+        return
+    if not found:
+        raise _fail(f"no indexed calls with intent {intent!r}")
+    table = Table("phrase", "calls", "share", "score", title=f"top customer phrases: {intent}")
+    for p in found:
+        table.add_row(p["phrase"], str(p["calls"]), f"{p['share']:.0%}", f"{p['score']:.3f}")
+    out.print(table)

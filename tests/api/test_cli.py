@@ -89,6 +89,10 @@ def test_reindex_rebuilds_the_same_index(settings: Settings, rendered: Path) -> 
     assert summary["calls"][0]["call_id"] == hit["call_id"]
     assert "agent scorecards" in _invoke("scorecard")
     assert hit["call_id"] in _invoke("customer", hit["customer_id"])
+    found = json.loads(_invoke("phrases", hit["primary_intent"], "--json"))
+    assert isinstance(found, list)
+    result = runner.invoke(app, ["phrases", "no_such_intent"])
+    assert result.exit_code == 1 and "no indexed calls" in result.output
     result = runner.invoke(app, ["customer", "nobody"])
     assert result.exit_code == 1 and "no indexed calls" in result.output
     result = runner.invoke(app, ["trends", "--interval", "hour"])
@@ -114,7 +118,8 @@ def test_every_command_has_help() -> None:
     for args in (["--help"], ["ingest", "--help"], ["search", "--help"], ["show", "--help"],
                  ["demo", "--help"], ["samples", "render", "--help"], ["models", "list"],
                  ["rules", "check", "--help"], ["reindex", "--help"], ["worker", "--help"],
-                 ["trends", "--help"], ["scorecard", "--help"], ["customer", "--help"]):
+                 ["trends", "--help"], ["scorecard", "--help"], ["customer", "--help"],
+                 ["phrases", "--help"]):
         result = runner.invoke(app, args)
         assert result.exit_code == 0, (args, result.output)
         assert "Usage" in result.output or "tiny.en" in result.output
