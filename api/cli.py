@@ -118,11 +118,14 @@ def ingest(
     if summary.results and not summary.accepted and not summary.of("duplicate"):
         raise typer.Exit(2)
     if summary.accepted and process and get_settings().broker_url:
-        from api.cli_pipeline import wait_for_batch
+        from api.cli_pipeline import describe, wait_for_batch
 
         err.print(f"batch {summary.batch_id} queued: callqa status --batch {summary.batch_id}")
-        if wait and wait_for_batch(summary.batch_id).get("failed"):
-            raise typer.Exit(1)
+        if wait:
+            counts = wait_for_batch(summary.batch_id)
+            err.print(f"batch {summary.batch_id}: {describe(counts)}")
+            if counts.get("failed"):
+                raise typer.Exit(1)
 
 
 # Search and show ----------------------------------------------------------

@@ -19,6 +19,12 @@ celery_app = Celery("callqa", include=TASK_MODULES)
 def configure_celery(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
     eager = settings.broker_url is None
+    if celery_app.conf.broker_url != (settings.broker_url or "memory://"):
+        # Another broker (tests, benchmarks): forget the pools bound to the old one.
+        celery_app._pool = None
+        amqp = celery_app.__dict__.get("amqp")
+        if amqp is not None:
+            amqp._producer_pool = None
     celery_app.conf.update(
         broker_url=settings.broker_url or "memory://",
         result_backend=settings.result_backend,

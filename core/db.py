@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -173,7 +174,7 @@ class StageRun(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
     stage: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16))  # running | done | failed
+    status: Mapped[str] = mapped_column(String(16), index=True)  # queued|running|done|failed
     version: Mapped[str | None] = mapped_column(String(64))
     output_key: Mapped[str | None] = mapped_column(String(512))
     error: Mapped[str | None] = mapped_column(Text)
@@ -181,6 +182,9 @@ class StageRun(Base):
     seconds: Mapped[float | None] = mapped_column(Float)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The lease of a running stage: who runs it and when it last said so (migration 0003).
+    worker: Mapped[str | None] = mapped_column(String(128))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     call: Mapped[Call] = relationship(back_populates="stages")
 
@@ -219,6 +223,7 @@ def migrate(url: str) -> None:
 
 
 _migrated: set[str] = set()
+_migrate_lock = threading.Lock()
 
 
 @contextmanager
@@ -229,8 +234,10 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
 
         url = get_settings().sqlalchemy_url
     if url not in _migrated:
-        migrate(url)
-        _migrated.add(url)
+        with _migrate_lock:  # Alembic's context is process-global: one thread at a time
+            if url not in _migrated:
+                migrate(url)
+                _migrated.add(url)
     session = sessionmaker(get_engine(url), expire_on_commit=False)()
     try:
         yield session

@@ -1,24 +1,60 @@
-"""Stage bookkeeping and enqueueing, shared by every stage's thin Celery task.
+"""Stage bookkeeping, leases, retries and enqueueing, shared by every stage's Celery task.
 
 A stage reads its inputs from the database and object store, writes its one
-output atomically, and records itself in `stage_runs`. Re-running a stage
-replaces its own row and output, so running it twice is harmless.
+output atomically, and records itself in `stage_runs` (one row per call and
+stage). Re-running a stage replaces its own row and output, so running it twice
+is harmless.
+
+Crash safety (docs/deploy.md has the reasoning and the measurements):
+
+- A task *claims* each call's stage row before working on it: status `running`,
+  `worker` = a token unique to this run, `heartbeat_at` renewed every
+  lease/4 seconds by a thread (`Lease`) while the work runs. The claim is a
+  conditional UPDATE, so two deliveries of one message never both run it.
+- A second delivery of a message (Redis re-delivers an unacked message after
+  the visibility timeout, even while its worker is alive) finds the row
+  `running` under a live lease, or `done`, and is dropped: a short visibility
+  timeout costs a database read, never a second transcription.
+- A worker killed with -9 stops renewing its leases. Every worker runs a reaper
+  (`reap_stale`) that re-queues stages whose lease is older than
+  CALLQA_STAGE_LEASE_S, so a dead worker's calls are picked up again within about
+  the lease, whatever the broker's visibility timeout.
+- A stage that succeeds is marked done with its output *first* (so the next stage
+  finds its input), keeping its worker as a hand-over marker; then the next stage
+  is queued and the marker cleared. A worker that dies in between leaves a done
+  row with a marker and an old heartbeat: the reaper queues the next stage. Indexing
+  upserts by call id, so a call is never indexed twice.
+- Transient errors (connections, storage, database locks, GPU out of memory) are
+  retried with exponential back-off; anything else fails the call for good, with
+  its error on the call and on the stage row.
+
+With no broker (CALLQA_BROKER_URL unset) `enqueue` runs the stages in-process.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import random
+import socket
+import sqlite3
+import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from celery import chain
+from celery.signals import worker_ready
+from sqlalchemy import func, select, update
 
 from core.celery_app import celery_app
 from core.db import Call, StageRun, session_scope, utcnow
 from core.schemas import CallStatus
+from core.settings import get_settings
 
 log = logging.getLogger("callqa.pipeline")
 
@@ -28,12 +64,29 @@ STAGE_STATUS = {
     "analyze": CallStatus.analyzing,
     "index": CallStatus.indexing,
 }
+# The call's status once a stage is done (the next stage is queued by then).
+DONE_STATUS = {
+    "transcribe": CallStatus.analyzing,
+    "analyze": CallStatus.indexing,
+    "index": CallStatus.indexed,
+}
+TASKS = {stage: f"callqa.{stage}" for stage in STAGES}
+BATCH_TASK = "callqa.transcribe_batch"
+
+
+class CallNotFound(LookupError):
+    """The call was deleted (or never registered)."""
+
+
+class TransientError(Exception):
+    """Raise to ask for a retry with back-off (the error is expected to go away)."""
 
 
 @dataclass
 class StageContext:
     call: Call
     stage: str
+    token: str = ""
     output_key: str | None = None
     version: str | None = None
 
@@ -41,50 +94,242 @@ class StageContext:
         self.output_key, self.version = output_key, version
 
 
-@contextmanager
-def run_stage(call_id: str, stage: str) -> Iterator[StageContext]:
+# Claims held by the task running in this thread: run_stage() uses them instead of claiming.
+_claimed: ContextVar[dict[tuple[str, str], StageContext] | None] = ContextVar(
+    "callqa_claimed", default=None)
+
+
+def new_token() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def lease_alive(run: StageRun, now: datetime | None = None) -> bool:
+    beat = _aware(run.heartbeat_at or run.started_at)
+    if beat is None:
+        return False
+    return ((now or utcnow()) - beat).total_seconds() < get_settings().stage_lease_s
+
+
+# Errors --------------------------------------------------------------------------------
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" or (
+        isinstance(exc, RuntimeError) and "out of memory" in text)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for errors a retry may cure; bad input, missing calls and bugs are permanent."""
+    if isinstance(exc, TransientError) or is_out_of_memory(exc):
+        return True
+    try:
+        import av
+
+        if isinstance(exc, av.FFmpegError):  # undecodable audio (some are OSErrors)
+            return False
+    except ImportError:  # pragma: no cover - av is a core dependency
+        pass
+    if isinstance(exc, LookupError | ValueError | TypeError):
+        return False
+    if isinstance(exc, OSError | sqlite3.OperationalError):  # connections, storage, locks
+        return True
+    from kombu.exceptions import OperationalError as BrokerError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeout
+    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    transient: tuple[type[BaseException], ...] = (
+        BrokerError, RedisConnectionError, RedisTimeout, OperationalError, InterfaceError,
+        DisconnectionError, PoolTimeout)
+    if isinstance(exc, transient):
+        return True
+    try:
+        from elastic_transport import TransportError
+        from elasticsearch import ApiError
+
+        if isinstance(exc, TransportError):
+            return True
+        if isinstance(exc, ApiError) and exc.meta.status in (429, 502, 503, 504):
+            return True
+    except ImportError:  # pragma: no cover - the Elasticsearch client is optional
+        pass
+    return False
+
+
+def backoff_s(retries: int) -> float:
+    settings = get_settings()
+    delay = min(settings.retry_backoff_max_s, settings.retry_backoff_s * 2 ** retries)
+    return round(delay * random.uniform(0.8, 1.0), 2)
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+# Claims, leases, finishing -------------------------------------------------------------
+
+
+def claim(call_id: str, stage: str, token: str, force: bool = False) -> StageContext | None:
+    """Take the call's stage row for this run, or None if another delivery has it.
+
+    Claimable: no row yet, `queued`, or `running` under an expired lease (its worker
+    died). Not claimable: `running` under a live lease, `done`, `failed` (a duplicate
+    delivery). `force` claims whatever the status (an explicit re-run).
+    """
+    for _ in range(5):  # a lost race is re-read: the row may have become claimable
+        outcome = _try_claim(call_id, stage, token, force)
+        if outcome != "raced":
+            return outcome if isinstance(outcome, StageContext) else None
+    log.info("stage claimed by another delivery", extra={"call_id": call_id, "stage": stage})
+    return None
+
+
+def _try_claim(call_id: str, stage: str, token: str, force: bool) -> StageContext | str | None:
+    now = utcnow()
     with session_scope() as db:
         call = db.get(Call, call_id)
         if call is None:
-            raise LookupError(f"call {call_id} is not registered")
+            raise CallNotFound(f"call {call_id} is not registered")
         run = call.stage(stage)
         if run is None:
-            run = StageRun(stage=stage, attempts=0)
-            call.stages.append(run)
-        run.status, run.error, run.started_at, run.finished_at = "running", None, utcnow(), None
-        run.attempts = (run.attempts or 0) + 1
+            call.stages.append(StageRun(stage=stage, status="running", attempts=1, worker=token,
+                                        heartbeat_at=now, started_at=now))
+        else:
+            if not force:
+                if run.status in ("done", "failed"):
+                    log.info("duplicate delivery dropped", extra={
+                        "call_id": call_id, "stage": stage, "stage_status": run.status})
+                    return None
+                if run.status == "running" and lease_alive(run, now):
+                    log.info("stage is running on a live worker: duplicate delivery dropped",
+                             extra={"call_id": call_id, "stage": stage, "worker": run.worker})
+                    return None
+                if run.status == "running":
+                    log.warning("taking over the stage of a dead worker", extra={
+                        "call_id": call_id, "stage": stage, "worker": run.worker})
+            won = db.execute(
+                update(StageRun)
+                .where(StageRun.id == run.id, StageRun.status == run.status,
+                       StageRun.attempts == run.attempts)
+                .values(status="running", worker=token, heartbeat_at=now, started_at=now,
+                        finished_at=None, error=None, attempts=(run.attempts or 0) + 1)
+                .execution_options(synchronize_session=False))
+            if won.rowcount != 1:  # type: ignore[attr-defined]
+                return "raced"
         call.status, call.error = STAGE_STATUS[stage].value, None
         db.flush()
         db.expunge(call)
-    ctx = StageContext(call=call, stage=stage)
+    return StageContext(call=call, stage=stage, token=token)
+
+
+class Lease:
+    """Renews the heartbeat of every stage row this run holds, from a thread."""
+
+    def __init__(self, token: str, interval_s: float | None = None) -> None:
+        self.token = token
+        self.interval_s = interval_s or max(0.5, get_settings().stage_lease_s / 4)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="callqa-lease", daemon=True)
+
+    def beat(self) -> None:
+        with session_scope() as db:
+            db.execute(update(StageRun)
+                       .where(StageRun.worker == self.token, StageRun.status == "running")
+                       .values(heartbeat_at=utcnow())
+                       .execution_options(synchronize_session=False))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.beat()
+            except Exception as exc:  # the lease may lapse; the work goes on
+                log.warning("lease renewal failed", extra={"worker": self.token,
+                                                           "error": _error_text(exc)})
+
+    def __enter__(self) -> Lease:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def finish(ctx: StageContext, status: str, seconds: float, error: str | None = None) -> bool:
+    """Record the outcome: `done`, `failed`, or `queued` (a retry is on its way).
+    False if this run no longer holds the row (it was re-queued or taken over)."""
+    with session_scope() as db:
+        run = db.scalar(select(StageRun).where(StageRun.call_id == ctx.call.id,
+                                               StageRun.stage == ctx.stage).with_for_update())
+        call = db.get(Call, ctx.call.id)
+        if run is None or call is None:  # deleted while running: nothing left to record
+            return False
+        if run.worker != ctx.token or run.status != "running":
+            log.warning("lease lost: outcome not recorded", extra={
+                "call_id": ctx.call.id, "stage": ctx.stage, "outcome": status,
+                "holder": run.worker})
+            return False
+        run.status, run.error, run.finished_at = status, error, utcnow()
+        run.seconds = round(seconds, 3)
+        run.heartbeat_at = None
+        if status == "done":
+            run.output_key, run.version = ctx.output_key, ctx.version
+            call.status, call.error = DONE_STATUS[ctx.stage].value, None
+            # `worker` stays set until the next stage is queued (handed_over): a row done
+            # with a worker and an old heartbeat is a hand-over the reaper completes.
+            run.heartbeat_at = utcnow()
+        elif status == "failed":
+            run.worker = None
+            call.status, call.error = CallStatus.failed.value, f"{ctx.stage}: {error}"
+        else:  # queued again for a retry
+            run.worker = None
+            call.error = f"{ctx.stage}: {error}"
+    return True
+
+
+def handed_over(call_id: str, stage: str, token: str | None) -> None:
+    """The next stage is queued: clear the hand-over marker of a done row."""
+    with session_scope() as db:
+        query = update(StageRun).where(StageRun.call_id == call_id, StageRun.stage == stage,
+                                       StageRun.status == "done")
+        if token is not None:
+            query = query.where(StageRun.worker == token)
+        db.execute(query.values(worker=None, heartbeat_at=None)
+                   .execution_options(synchronize_session=False))
+
+
+@contextmanager
+def run_stage(call_id: str, stage: str) -> Iterator[StageContext]:
+    """The bookkeeping around one call's stage.
+
+    Inside a stage task the task has claimed the row already and finishes it (with
+    retries). Called directly, it claims the row whatever its status (an explicit
+    re-run), renews the lease while the body runs and records the outcome itself.
+    """
+    held = (_claimed.get() or {}).get((call_id, stage))
+    if held is not None:
+        yield held
+        return
+    ctx = claim(call_id, stage, new_token(), force=True)
+    assert ctx is not None
     started = time.perf_counter()
     try:
-        yield ctx
+        with Lease(ctx.token):
+            yield ctx
     except Exception as exc:
-        _finish(call_id, stage, "failed", started, error=f"{type(exc).__name__}: {exc}")
+        finish(ctx, "failed", time.perf_counter() - started, _error_text(exc))
         log.exception("stage failed", extra={"call_id": call_id, "stage": stage})
         raise
-    _finish(call_id, stage, "done", started, ctx.output_key, ctx.version)
+    finish(ctx, "done", time.perf_counter() - started)
+    handed_over(call_id, stage, ctx.token)  # a direct run queues nothing after itself
     log.info("stage done", extra={"call_id": call_id, "stage": stage,
                                   "seconds": round(time.perf_counter() - started, 3)})
-
-
-def _finish(call_id: str, stage: str, status: str, started: float, output_key: str | None = None,
-            version: str | None = None, error: str | None = None) -> None:
-    with session_scope() as db:
-        call = db.get(Call, call_id)
-        if call is None:  # deleted while running: nothing left to record
-            return
-        run = call.stage(stage)
-        assert run is not None
-        run.status, run.error, run.finished_at = status, error, utcnow()
-        run.seconds = round(time.perf_counter() - started, 3)
-        if status == "done":
-            run.output_key, run.version = output_key, version
-            if stage == STAGES[-1]:
-                call.status = CallStatus.indexed.value
-        else:
-            call.status, call.error = CallStatus.failed.value, f"{stage}: {error}"
 
 
 def stage_output(call_id: str, stage: str) -> str:
@@ -96,25 +341,264 @@ def stage_output(call_id: str, stage: str) -> str:
         return run.output_key
 
 
-def pipeline_signature(call_id: str, from_stage: str = "transcribe") -> Any:
+# Running a stage task ------------------------------------------------------------------
+
+Work = Callable[[list[StageContext]], dict[str, BaseException] | None]
+
+
+def single(fn: Callable[[str], object]) -> Work:
+    """The work of a one-call task: `fn(call_id)` inside run_stage."""
+    def work(ctxs: list[StageContext]) -> dict[str, BaseException]:
+        fn(ctxs[0].call.id)
+        return {}
+    return work
+
+
+def _eager() -> bool:
+    return bool(celery_app.conf.task_always_eager)
+
+
+def publish(stage: str, call_ids: Sequence[str]) -> None:
+    """Queue `stage` for these calls (transcription in batches of CALLQA_TRANSCRIBE_BATCH_CALLS)."""
+    k = max(1, get_settings().transcribe_batch_calls)
+    if stage == "transcribe" and k > 1:
+        for i in range(0, len(call_ids), k):
+            celery_app.send_task(BATCH_TASK, args=[list(call_ids[i:i + k])])
+    else:
+        for call_id in call_ids:
+            celery_app.send_task(TASKS[stage], args=[call_id])
+
+
+def run_stage_task(task: Any, stage: str, call_ids: Sequence[str], work: Work,
+                   retry_kwargs: Callable[[BaseException], dict[str, Any]] | None = None,
+                   ) -> list[str]:
+    """Claim, work under a lease, then per call: publish the next stage and mark done,
+    queue a retry (transient error), or fail the call (permanent error or retries
+    spent). A failed call never fails the other calls of a batch. Returns the calls done."""
+    settings = get_settings()
+    token = new_token()
+    claimed: list[StageContext] = []
+    unclaimed: dict[str, BaseException] = {}  # the claim itself failed (database down?)
+    for call_id in call_ids:
+        try:
+            ctx = claim(call_id, stage, token)
+        except CallNotFound as exc:  # deleted since it was queued
+            log.warning("call not found: skipped", extra={"call_id": call_id, "stage": stage,
+                                                         "error": str(exc)})
+            continue
+        except Exception as exc:
+            log.warning("could not claim the stage", extra={
+                "call_id": call_id, "stage": stage, "error": _error_text(exc)})
+            unclaimed[call_id] = exc
+            continue
+        if ctx is not None:
+            claimed.append(ctx)
+    if not claimed and not unclaimed:
+        return []
+    started = time.perf_counter()
+    scope = _claimed.set({(c.call.id, stage): c for c in claimed})
+    errors: dict[str, BaseException] = {}
+    try:
+        if claimed:
+            with Lease(token):
+                try:
+                    errors = work(claimed) or {}
+                except Exception as exc:  # the whole batch failed
+                    errors = {c.call.id: exc for c in claimed}
+    finally:
+        _claimed.reset(scope)
+    seconds = (time.perf_counter() - started) / max(1, len(claimed))
+    retries = int(getattr(task.request, "retries", 0) or 0) if task is not None else 0
+    done: list[str] = []
+    again: list[str] = []
+    first_transient: BaseException | None = None
+    can_retry = task is not None and retries < settings.task_max_retries
+    delay = backoff_s(retries)
+    for ctx in claimed:
+        call_id = ctx.call.id
+        error = errors.get(call_id)
+        if error is None:
+            if not finish(ctx, "done", seconds):  # lease lost: another run has the stage
+                continue
+            nxt = STAGES.index(stage) + 1
+            if nxt < len(STAGES) and not _eager():
+                publish(STAGES[nxt], [call_id])  # after `done`: the next stage finds its input
+            handed_over(call_id, stage, token)
+            done.append(call_id)
+            log.info("stage done", extra={"call_id": call_id, "stage": stage,
+                                          "seconds": round(seconds, 3), "batch": len(claimed)})
+        elif is_transient(error) and can_retry:
+            finish(ctx, "queued", seconds, f"retry {retries + 1}/{settings.task_max_retries} "
+                   f"in {delay:.0f} s after {_error_text(error)}")
+            log.warning("transient error: retrying", extra={
+                "call_id": call_id, "stage": stage, "retry": retries + 1, "delay_s": delay,
+                "error": _error_text(error)})
+            again.append(call_id)
+            first_transient = first_transient or error
+        else:
+            finish(ctx, "failed", seconds, _error_text(error))
+            log.error("stage failed", extra={"call_id": call_id, "stage": stage,
+                                             "error": _error_text(error),
+                                             "transient": is_transient(error)},
+                      exc_info=(type(error), error, error.__traceback__))
+    for call_id, problem in unclaimed.items():  # nothing recorded: retry or leave to the logs
+        if is_transient(problem) and can_retry:
+            again.append(call_id)
+            first_transient = first_transient or problem
+        else:
+            log.error("stage not run: the claim failed", extra={
+                "call_id": call_id, "stage": stage, "error": _error_text(problem)})
+    if again:
+        assert first_transient is not None
+        extra = retry_kwargs(first_transient) if retry_kwargs else {}
+        args = [again] if task.name == BATCH_TASK else [again[0]]
+        raise task.retry(args=args, kwargs=extra or None, exc=first_transient,
+                         countdown=delay, max_retries=settings.task_max_retries)
+    return done
+
+
+# Enqueueing ------------------------------------------------------------------------------
+
+
+def _reset(call_ids: Sequence[str], from_stage: str) -> None:
+    """Stages from `from_stage` on are queued again (an explicit (re-)run)."""
+    first = STAGES.index(from_stage)
+    with session_scope() as db:
+        for call_id in call_ids:
+            call = db.get(Call, call_id)
+            if call is None:
+                raise LookupError(f"call {call_id} is not registered")
+            for run in call.stages:
+                if run.stage in STAGES and STAGES.index(run.stage) >= first:
+                    run.status, run.error, run.worker, run.heartbeat_at = "queued", None, None, None
+            call.status = (CallStatus.queued if first == 0 else STAGE_STATUS[from_stage]).value
+            call.error = None
+
+
+def _stage_status(call_id: str, stage: str) -> str | None:
+    with session_scope() as db:
+        return db.scalar(select(StageRun.status).where(StageRun.call_id == call_id,
+                                                       StageRun.stage == stage))
+
+
+def enqueue_batch(call_ids: Sequence[str], from_stage: str = "transcribe",
+                  progress: Callable[[int, str], None] | None = None) -> bool:
+    """Queue the calls' stages from `from_stage` on; with no broker run them now.
+
+    With a broker, transcription goes out in tasks of CALLQA_TRANSCRIBE_BATCH_CALLS
+    calls (the GPU worker decodes them together) and each finished stage queues the
+    next. In-process, False if any call failed. `progress(done, call_id)` per call
+    finished in-process."""
     if from_stage not in STAGES:
         raise ValueError(f"unknown stage {from_stage!r}; one of {', '.join(STAGES)}")
-    stages = STAGES[STAGES.index(from_stage):]
-    # Stage tasks live in the stage packages; load them so signatures resolve in-process.
     celery_app.loader.import_default_modules()
-    missing = [s for s in stages if f"callqa.{s}" not in celery_app.tasks]
-    if missing:
-        raise RuntimeError(f"stage tasks not registered: {missing}")
-    return chain(*(celery_app.signature(f"callqa.{s}", args=[call_id], immutable=True)
-                   for s in stages))
+    _reset(call_ids, from_stage)
+    if not _eager():
+        publish(from_stage, call_ids)
+        return True
+    k = max(1, get_settings().transcribe_batch_calls) if from_stage == "transcribe" else 1
+    ok, finished = True, 0
+    for i in range(0, len(call_ids), k):
+        chunk = list(call_ids[i:i + k])
+        stages = list(STAGES[STAGES.index(from_stage):])
+        if stages[0] == "transcribe":
+            _apply(BATCH_TASK if len(chunk) > 1 else TASKS["transcribe"], chunk)
+            stages = stages[1:]
+        for call_id in chunk:
+            for stage in stages:
+                previous = STAGES[STAGES.index(stage) - 1]
+                if stage != from_stage and _stage_status(call_id, previous) != "done":
+                    break
+                _apply(TASKS[stage], [call_id])
+            ok = ok and _stage_status(call_id, STAGES[-1]) == "done"
+            finished += 1
+            if progress:
+                progress(finished, call_id)
+    return ok
+
+
+def _apply(name: str, arg: list[str]) -> None:
+    task = celery_app.tasks[name]
+    args: list[Any] = [arg] if name == BATCH_TASK else [arg[0]]
+    # throw=False: a retry runs at once, in-process; outcomes are recorded on the call.
+    result = task.apply(args=args, throw=False)
+    if result.failed():
+        log.error("in-process stage raised", extra={"task": name, "args": args,
+                                                     "error": repr(result.result)})
 
 
 def enqueue(call_id: str, from_stage: str = "transcribe") -> bool:
-    """Queue the call's stages; in eager mode run them now. False if a stage failed."""
-    try:
-        pipeline_signature(call_id, from_stage).apply_async()
-    except Exception:  # eager mode: the failure is already recorded on the call
-        if not celery_app.conf.task_always_eager:
-            raise
-        return False
-    return True
+    """Queue one call's stages; with no broker run them now. False if a stage failed."""
+    return enqueue_batch([call_id], from_stage)
+
+
+# The reaper: stages of dead workers --------------------------------------------------------
+
+
+def reap_stale() -> list[tuple[str, str]]:
+    """Re-queue stages still `running` under a lease nobody renewed for CALLQA_STAGE_LEASE_S.
+
+    The task is published before the row is marked queued: a crash in between leaves
+    the row stale for the next sweep (and a duplicate message is dropped on claim)."""
+    settings = get_settings()
+    cutoff = utcnow() - timedelta(seconds=settings.stage_lease_s)
+    with session_scope() as db:
+        stale = db.execute(select(StageRun.id, StageRun.call_id, StageRun.stage,
+                                  StageRun.worker, StageRun.attempts)
+                           .where(StageRun.status == "running",
+                                  func.coalesce(StageRun.heartbeat_at, StageRun.started_at)
+                                  < cutoff)).all()
+        stranded = db.execute(select(StageRun.call_id, StageRun.stage, StageRun.worker)
+                              .where(StageRun.status == "done", StageRun.worker.is_not(None),
+                                     StageRun.heartbeat_at < cutoff)).all()
+    for done in stranded:  # done, but its worker died before queueing the next stage
+        nxt = STAGES.index(done.stage) + 1 if done.stage in STAGES else len(STAGES)
+        if nxt < len(STAGES):
+            publish(STAGES[nxt], [done.call_id])
+        handed_over(done.call_id, done.stage, done.worker)
+        log.warning("next stage queued for a dead worker", extra={
+            "call_id": done.call_id, "stage": done.stage, "worker": done.worker})
+    reaped: list[tuple[str, str]] = []
+    for row in stale:
+        publish(row.stage, [row.call_id])
+        with session_scope() as db:
+            won = db.execute(update(StageRun)
+                             .where(StageRun.id == row.id, StageRun.status == "running",
+                                    StageRun.attempts == row.attempts)
+                             .values(status="queued", worker=None, heartbeat_at=None,
+                                     error=f"worker {row.worker} lost: no heartbeat for "
+                                           f"{settings.stage_lease_s:.0f} s; queued again")
+                             .execution_options(synchronize_session=False))
+        if won.rowcount == 1:  # type: ignore[attr-defined]
+            reaped.append((row.call_id, row.stage))
+            log.warning("stage of a dead worker queued again", extra={
+                "call_id": row.call_id, "stage": row.stage, "worker": row.worker})
+    return reaped
+
+
+_reaper: threading.Thread | None = None
+
+
+def start_reaper() -> threading.Thread | None:
+    """One reaper thread per worker process (every worker sweeps; the claim is atomic)."""
+    global _reaper
+    settings = get_settings()
+    if _reaper is not None or not settings.broker_url or settings.reap_interval_s <= 0:
+        return _reaper
+
+    def loop() -> None:
+        while True:
+            try:
+                reap_stale()
+            except Exception as exc:
+                log.warning("reaper sweep failed", extra={"error": _error_text(exc)})
+            time.sleep(settings.reap_interval_s)
+
+    _reaper = threading.Thread(target=loop, name="callqa-reaper", daemon=True)
+    _reaper.start()
+    return _reaper
+
+
+@worker_ready.connect
+def _on_worker_ready(**_: Any) -> None:
+    start_reaper()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import glob
 import logging
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -39,6 +40,7 @@ class IngestResult:
 @dataclass
 class IngestSummary:
     results: list[IngestResult] = field(default_factory=list)
+    batch_id: str | None = None  # Call.batch_id of the calls this run registered
 
     def of(self, outcome: Outcome) -> list[IngestResult]:
         return [r for r in self.results if r.outcome == outcome]
@@ -95,8 +97,12 @@ def _channel_map(meta: CallMetadata, info: ProbeResult, settings: Settings) -> l
     return None
 
 
+def new_batch_id() -> str:
+    return f"b-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
 def register_file(path: Path, settings: Settings, store: ObjectStore, manifest: Path | None = None,
-                  pattern: str | None = None) -> IngestResult:
+                  pattern: str | None = None, batch_id: str | None = None) -> IngestResult:
     """Validate one file and register it as a queued call. Nothing is stored on refusal."""
     try:
         if path.is_file() and path.stat().st_size > settings.max_upload_bytes:
@@ -137,6 +143,7 @@ def register_file(path: Path, settings: Settings, store: ObjectStore, manifest: 
                 team=meta.team, customer_id=meta.customer_id, started_at=meta.started_at,
                 direction=meta.direction, channel_map=channel_map,
                 language=meta.language or settings.language, status=CallStatus.queued.value,
+                batch_id=batch_id,
             ))
             db.flush()
         except Exception:
@@ -158,26 +165,26 @@ def ingest_paths(
     process: bool = True,
     progress: ProgressHook | None = None,
     settings: Settings | None = None,
+    batch_id: str | None = None,
 ) -> IngestSummary:
     """Register every file, then queue each accepted call (run now when there is no broker).
 
     `progress(phase, done, total, name)` is called after each file in each phase.
     """
-    from core.pipeline import enqueue
+    from core.pipeline import enqueue_batch
 
     settings = settings or get_settings()
     store = ObjectStore(settings.objects_dir)
     files = expand_paths(inputs)
-    summary = IngestSummary()
+    summary = IngestSummary(batch_id=batch_id or new_batch_id())
     for n, path in enumerate(files, 1):
-        summary.results.append(register_file(path, settings, store, manifest, pattern))
+        summary.results.append(register_file(path, settings, store, manifest, pattern,
+                                             summary.batch_id))
         if progress:
             progress("register", n, len(files), path.name)
-    if process:
-        accepted = summary.accepted
-        for n, result in enumerate(accepted, 1):
-            assert result.call_id is not None
-            enqueue(result.call_id)
-            if progress:
-                progress("process", n, len(accepted), result.call_id)
+    if process and summary.accepted:
+        # With a broker: queued (transcription in batches of calls); without: run now.
+        ids = [r.call_id for r in summary.accepted if r.call_id is not None]
+        enqueue_batch(ids, progress=(lambda n, call_id: progress("process", n, len(ids), call_id))
+                      if progress else None)
     return summary

@@ -182,10 +182,8 @@ def _recognise(signal: np.ndarray, segments: list[Segment], engine: AsrEngine,
             following = raw[k + 1].start if k + 1 < len(raw) else None
             start, end = packed.original_span(w.start, w.end, following)
             words.append(w.model_copy(update={"start": start, "end": end}))
-    words += _retry_skipped(signal, segments, words, engine, language or result.language,
-                            params.whisper, rate)
-    words.sort(key=lambda w: w.start)
-    return drop_loops(words, params.whisper.max_repeats), result.language
+    return finish_words(signal, segments, words, engine, language or result.language, params,
+                        rate), result.language
 
 
 def _retry_skipped(signal: np.ndarray, segments: list[Segment], words: list[Word],
@@ -206,22 +204,55 @@ def _retry_skipped(signal: np.ndarray, segments: list[Segment], words: list[Word
     return found
 
 
+@dataclass
+class Recognised:
+    """Recognition done elsewhere (transcribe.batch decodes several calls together)."""
+
+    activity: list[list[Segment]]
+    words: list[list[Word]]  # per channel, on the call's clock
+    language: str | None
+    asr_seconds: float = 0.0
+
+
+def call_signals(audio: DecodedAudio) -> list[np.ndarray]:
+    """What is recognised: each leg of a stereo call, the mix of a mono one."""
+    return list(audio.samples) if audio.channels == 2 else [audio.mono()]
+
+
+def speech_activity(audio: DecodedAudio, params: TranscribeParams) -> list[list[Segment]]:
+    # Energy activity decides what the recogniser hears. Silero VAD was tried first:
+    # on 8 kHz G.711 legs it dropped whole speakers and fired on echo.
+    return channel_activity(np.stack(call_signals(audio)), audio.sample_rate,
+                            params.activity if audio.channels == 2 else params.mono_activity)
+
+
+def finish_words(signal: np.ndarray, segments: list[Segment], words: list[Word],
+                 engine: AsrEngine, language: str | None, params: TranscribeParams,
+                 rate: int) -> list[Word]:
+    """After a recognition pass: skipped speech segments once more, time order, loops."""
+    words = words + _retry_skipped(signal, segments, words, engine, language, params.whisper,
+                                   rate)
+    words.sort(key=lambda w: w.start)
+    return drop_loops(words, params.whisper.max_repeats)
+
+
 def transcribe(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOptions,
-               hook: ProgressHook | None = None) -> Transcript:
+               hook: ProgressHook | None = None,
+               recognised: Recognised | None = None) -> Transcript:
     timings: dict[str, float] = {}
     params = options.params
     stereo = audio.channels == 2
     t0 = time.perf_counter()
-    signals = list(audio.samples) if stereo else [audio.mono()]
-    # Energy activity decides what the recogniser hears. Silero VAD was tried first:
-    # on 8 kHz G.711 legs it dropped whole speakers and fired on echo.
-    activity = channel_activity(np.stack(signals), audio.sample_rate,
-                                params.activity if stereo else params.mono_activity)
+    signals = call_signals(audio)
+    activity = recognised.activity if recognised else speech_activity(audio, params)
     timings["activity"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     language = options.language
     per_channel: list[list[Word]] = []
+    if recognised is not None:
+        per_channel, language = recognised.words, language or recognised.language
+        signals = []  # nothing left to recognise
     for i, signal in enumerate(signals):
         if hook:
             hook("asr", i, len(signals))
@@ -234,7 +265,8 @@ def transcribe(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOption
         per_channel.append(words)
     if hook:
         hook("asr", len(signals), len(signals))
-    timings["asr"] = time.perf_counter() - t0
+    timings["asr"] = time.perf_counter() - t0 + (recognised.asr_seconds if recognised else 0.0)
+    signals = call_signals(audio)
 
     diarization = "channel" if stereo else "builtin"
     mono_turns: list[SpeakerTurn] = []

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from core.celery_app import celery_app
+from core.db import Call
 from core.models import resolve_openai_whisper_checkpoint, resolve_whisper_model
-from core.pipeline import run_stage
+from core.pipeline import StageContext, is_out_of_memory, run_stage, run_stage_task
 from core.settings import Settings, get_settings
 from core.storage import get_store
 from transcribe.asr import AsrEngine, load_engine
-from transcribe.audio import decode_audio
+from transcribe.audio import DecodedAudio, decode_audio
+from transcribe.batch import transcribe_many
 from transcribe.pipeline import DEFAULT_PARAMS, TranscribeOptions, TranscribeParams, transcribe
 
 
@@ -31,6 +35,12 @@ def engine_from_settings(settings: Settings) -> AsrEngine:
                        settings.asr_compute_type, settings.asr_cpu_threads, settings.asr_batch_size)
 
 
+def _options(call: Call, settings: Settings) -> TranscribeOptions:
+    params = _params(os.environ.get("CALLQA_TRANSCRIBE_PARAMS", str(DEFAULT_PARAMS)))
+    return TranscribeOptions(call_id=call.id, channel_map=call.channel_map, language=call.language,
+                             params=params, pyannote_pipeline=settings.pyannote_pipeline)
+
+
 def transcribe_call(call_id: str) -> str:
     settings = get_settings()
     store = get_store()
@@ -38,16 +48,67 @@ def transcribe_call(call_id: str) -> str:
         call = ctx.call
         engine = engine_from_settings(settings)
         audio = decode_audio(store.path(call.audio_key))
-        params = _params(os.environ.get("CALLQA_TRANSCRIBE_PARAMS", str(DEFAULT_PARAMS)))
-        transcript = transcribe(audio, engine, TranscribeOptions(
-            call_id=call_id, channel_map=call.channel_map, language=call.language,
-            params=params, pyannote_pipeline=settings.pyannote_pipeline))
+        transcript = transcribe(audio, engine, _options(call, settings))
         key = store.put_json(store.output_key(call_id, "transcript.json"),
                              transcript.model_dump(mode="json"))
         ctx.done(key, f"{engine.name}-{engine.version}")
     return key
 
 
-@celery_app.task(name="callqa.transcribe", acks_late=True)
-def transcribe_task(call_id: str) -> str:
-    return transcribe_call(call_id)
+def transcribe_calls(ctxs: list[StageContext], max_calls: int | None = None,
+                     clip_batch: int | None = None) -> dict[str, BaseException]:
+    """Claimed calls transcribed together (`max_calls` at a time); per-call errors back."""
+    settings = get_settings()
+    store = get_store()
+    engine = engine_from_settings(settings)
+    if clip_batch is not None and getattr(engine, "batch_size", 0) > clip_batch:
+        engine = copy.copy(engine)  # the cached engine keeps its batch size
+        engine.batch_size = clip_batch  # type: ignore[attr-defined]
+    errors: dict[str, BaseException] = {}
+    step = max(1, max_calls or len(ctxs))
+    for i in range(0, len(ctxs), step):
+        part = ctxs[i:i + step]
+        audios: list[DecodedAudio | BaseException] = []
+        for ctx in part:
+            try:
+                audios.append(decode_audio(store.path(ctx.call.audio_key)))
+            except Exception as exc:
+                audios.append(exc)
+        results = transcribe_many(audios, engine, [_options(c.call, settings) for c in part])
+        for ctx, result in zip(part, results, strict=True):
+            if isinstance(result, BaseException):
+                errors[ctx.call.id] = result
+                continue
+            try:
+                key = store.put_json(store.output_key(ctx.call.id, "transcript.json"),
+                                     result.model_dump(mode="json"))
+                ctx.done(key, f"{engine.name}-{engine.version}")
+            except Exception as exc:
+                errors[ctx.call.id] = exc
+    return errors
+
+
+def _smaller(exc: BaseException, calls: int, clip_batch: int | None) -> dict[str, Any]:
+    """Out of GPU memory: the retry takes half the calls and half the clip batch."""
+    if not is_out_of_memory(exc):
+        return {}
+    batch = clip_batch or max(1, get_settings().asr_batch_size if get_settings().asr_batch_size
+                              > 0 else 16)
+    return {"max_calls": max(1, calls // 2), "clip_batch": max(1, batch // 2)}
+
+
+@celery_app.task(name="callqa.transcribe", bind=True, acks_late=True)
+def transcribe_task(self: Any, call_id: str, clip_batch: int | None = None) -> str | None:
+    done = run_stage_task(self, "transcribe", [call_id],
+                          lambda ctxs: transcribe_calls(ctxs, 1, clip_batch),
+                          lambda exc: _smaller(exc, 1, clip_batch))
+    return done[0] if done else None
+
+
+@celery_app.task(name="callqa.transcribe_batch", bind=True, acks_late=True)
+def transcribe_batch_task(self: Any, call_ids: list[str], max_calls: int | None = None,
+                          clip_batch: int | None = None) -> list[str]:
+    """Several calls in one task: the GPU worker decodes their speech segments together."""
+    return run_stage_task(self, "transcribe", call_ids,
+                          lambda ctxs: transcribe_calls(ctxs, max_calls, clip_batch),
+                          lambda exc: _smaller(exc, max_calls or len(call_ids), clip_batch))

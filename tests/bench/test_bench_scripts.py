@@ -55,3 +55,13 @@ def test_search_bench(tmp_path: Path) -> None:
                 "agg_p95_ms", "customer_p95_ms", "page50_cursor_mean_ms"):
         assert isinstance(figures[key], float) and figures[key] > 0, key  # type: ignore[operator]
     assert figures["search_p50_ms"] <= figures["search_p95_ms"] <= figures["search_p99_ms"]  # type: ignore[operator]
+
+
+def test_pipeline_bench(tmp_path: Path) -> None:
+    """One call through a private redis-server and real worker processes."""
+    figures = _run("pipeline", "--calls", "1", "--model", "tiny.en", "--samples",
+                   str(tmp_path / "samples"), tmp_path=tmp_path)
+    for key in ("audio_hours_per_hour", "calls_per_min", "wall_s"):
+        assert isinstance(figures[key], float) and figures[key] > 0, key  # type: ignore[operator]
+    assert figures["calls"] == 1 and figures["indexed"] == 1
+    assert set(figures["stage_seconds"]) == {"transcribe", "analyze", "index"}  # type: ignore[arg-type]

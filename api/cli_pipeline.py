@@ -1,0 +1,161 @@
+"""`callqa status`: where each call and each batch stands; waiting on a batch with a bar."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from api.cli import _fail, _progress, app, err, out
+
+STATUSES = ("queued", "transcribing", "analyzing", "indexing", "indexed", "failed")
+FINAL = ("indexed", "failed")
+
+
+def _ago(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return f"{(datetime.now(UTC) - value).total_seconds():.0f} s ago"
+
+
+def call_rows(call_ids: list[str] | None = None, batch_id: str | None = None,
+              limit: int = 200) -> list[dict[str, Any]]:
+    """One row per call: status, the stage it is in, attempts, worker, per-stage seconds."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from core.db import Call, session_scope
+
+    stmt = select(Call).options(selectinload(Call.stages)).order_by(Call.created_at, Call.id)
+    if call_ids:
+        stmt = stmt.where(Call.id.in_(call_ids))
+    if batch_id:
+        stmt = stmt.where(Call.batch_id == batch_id)
+    rows = []
+    with session_scope() as db:
+        for call in db.scalars(stmt.limit(limit)):
+            current = next((s for s in call.stages if s.status in ("running", "queued")), None)
+            rows.append({
+                "call_id": call.id, "batch_id": call.batch_id, "status": call.status,
+                "duration_s": call.duration,
+                "stage": current.stage if current else None,
+                "stage_status": current.status if current else None,
+                "worker": current.worker if current and current.status == "running" else None,
+                "heartbeat": _ago(current.heartbeat_at) if current else "",
+                "attempts": {s.stage: s.attempts for s in call.stages},
+                "seconds": {s.stage: s.seconds for s in call.stages if s.seconds is not None},
+                "error": call.error,
+            })
+    return rows
+
+
+def batch_counts(batch_id: str | None = None,
+                 call_ids: list[str] | None = None) -> Counter[str]:
+    from sqlalchemy import func, select
+
+    from core.db import Call, session_scope
+
+    stmt = select(Call.status, func.count()).group_by(Call.status)
+    if batch_id:
+        stmt = stmt.where(Call.batch_id == batch_id)
+    if call_ids:
+        stmt = stmt.where(Call.id.in_(call_ids))
+    with session_scope() as db:
+        return Counter({status: n for status, n in db.execute(stmt).all()})
+
+
+def recent_batches(limit: int = 10) -> list[dict[str, Any]]:
+    from sqlalchemy import func, select
+
+    from core.db import Call, session_scope
+
+    with session_scope() as db:
+        batches = db.execute(
+            select(Call.batch_id, func.min(Call.created_at).label("created"),
+                   func.count().label("calls"), func.sum(Call.duration).label("audio_s"))
+            .where(Call.batch_id.is_not(None)).group_by(Call.batch_id)
+            .order_by(func.min(Call.created_at).desc()).limit(limit)).all()
+    result = []
+    for b in batches:
+        counts = batch_counts(b.batch_id)
+        result.append({"batch_id": b.batch_id, "created": str(b.created), "calls": b.calls,
+                       "audio_minutes": round((b.audio_s or 0) / 60, 1),
+                       **{s: counts.get(s, 0) for s in STATUSES}})
+    return result
+
+
+def describe(counts: Counter[str]) -> str:
+    return ", ".join(f"{s} {counts[s]}" for s in STATUSES if counts.get(s))
+
+
+def wait_for_batch(batch_id: str | None = None, call_ids: list[str] | None = None,
+                   timeout_s: float | None = None, poll_s: float = 1.0) -> Counter[str]:
+    """A progress bar (calls indexed or failed, of all) until every call is final."""
+    total = sum(batch_counts(batch_id, call_ids).values())
+    started = time.monotonic()
+    with _progress() as progress:
+        bar = progress.add_task("processing", total=total, item="")
+        while True:
+            counts = batch_counts(batch_id, call_ids)
+            final = sum(counts.get(s, 0) for s in FINAL)
+            progress.update(bar, completed=final, item=describe(counts))
+            if final >= total:
+                return counts
+            if timeout_s is not None and time.monotonic() - started > timeout_s:
+                return counts
+            time.sleep(poll_s)
+
+
+@app.command()
+def status(
+    call_ids: Annotated[list[str] | None, typer.Argument(help="Calls to show.")] = None,
+    batch: Annotated[str | None, typer.Option("--batch", help="One ingest batch.")] = None,
+    wait: Annotated[bool, typer.Option(
+        help="With --batch or call ids: show a progress bar until every call is indexed or "
+             "failed.")] = False,
+    timeout: Annotated[float | None, typer.Option(help="Stop waiting after this many s.")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 200,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Processing status per call (stage, attempts, worker, error) and per batch.
+
+    With no arguments: the most recent batches and their counts per status."""
+    if wait:
+        if not (batch or call_ids):
+            raise _fail("--wait needs --batch or call ids")
+        counts = wait_for_batch(batch, call_ids, timeout)
+        err.print(describe(counts))
+    if not batch and not call_ids:
+        batches = recent_batches(min(limit, 50))
+        if as_json:
+            out.print_json(data=batches)
+            return
+        table = Table("batch", "created", "calls", "audio min", *STATUSES, title="Batches")
+        for b in batches:
+            table.add_row(b["batch_id"], b["created"][:19], str(b["calls"]),
+                          str(b["audio_minutes"]), *(str(b[s]) for s in STATUSES))
+        out.print(table)
+        return
+    rows = call_rows(call_ids, batch, limit)
+    if call_ids and not rows:
+        raise _fail(f"no such call: {', '.join(call_ids)}")
+    counts = Counter(r["status"] for r in rows)
+    if as_json:
+        out.print_json(json.dumps({"calls": rows, "counts": dict(counts)}, default=str))
+        return
+    table = Table("call", "status", "stage", "attempts", "worker", "heartbeat", "seconds",
+                  "error", title=f"Batch {batch}" if batch else "Calls")
+    for r in rows:
+        stage = f"{r['stage']} ({r['stage_status']})" if r["stage"] else ""
+        attempts = " ".join(f"{k[0]}{v}" for k, v in r["attempts"].items())
+        seconds = " ".join(f"{k[0]}{v:.1f}" for k, v in r["seconds"].items())
+        table.add_row(r["call_id"], r["status"], stage, attempts, r["worker"] or "",
+                      r["heartbeat"], seconds, (r["error"] or "")[:80])
+    out.print(table)
+    out.print(f"{len(rows)} call(s): {describe(counts)}")
