@@ -13,6 +13,8 @@ dev=0
 apt_packages=(festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k flite ffmpeg sox)
 if [ "$dev" = 1 ]; then
   apt_packages+=(redis-server docker-compose)
+  # the web UI's browser tests (tests/ui): Playwright drives this chromium; CJK fonts
+  apt_packages+=(chromium fonts-noto-cjk)
 fi
 missing=()
 for pkg in "${apt_packages[@]}"; do

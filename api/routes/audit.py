@@ -21,7 +21,8 @@ router = APIRouter(tags=["audit"])
             "changed what, and when",
             description="Newest first. Actions: view, play, search, export, insight, upload, "
             "reprocess, change_roles, delete, review, rules_upload, webhook_test, key_create, "
-            "key_revoke. resource is e.g. call:<id>, customer:<id>, rules, search.",
+            "key_revoke, sign_in, sign_out. resource is e.g. call:<id>, customer:<id>, rules, "
+            "search, session.",
             responses=responses())
 def audit_log(db: DB, _who: Annotated[Principal, Depends(require())],
               actor: Annotated[str | None, Query(max_length=128)] = None,

@@ -1,0 +1,102 @@
+// Small SVG charts, no libraries: lineChart (series over periods) and barChart
+// (horizontal bars). Each returns an <svg role="img"> with a title, axes, a legend and
+// one <title> per point or bar (shown on hover, read by screen readers).
+import { s } from './dom.js';
+import { t } from './i18n.js';
+
+const PALETTE = 8; // .c0 ... .c7 in style.css
+
+function niceMax(value) {
+  if (!(value > 0)) return 1;
+  const exp = 10 ** Math.floor(Math.log10(value));
+  for (const step of [1, 2, 2.5, 5, 10]) {
+    if (step * exp >= value) return step * exp;
+  }
+  return 10 * exp;
+}
+
+function fmt(value) {
+  if (!Number.isFinite(value)) return '';
+  return Math.abs(value) >= 100 || Number.isInteger(value) ? String(Math.round(value * 100) / 100)
+    : value.toFixed(2).replace(/0+$/, '').replace(/\.$/, '');
+}
+
+// series: [{name, points: [{label, value}]}]; labels: the x categories in order.
+export function lineChart({ title, labels, series, width = 560, height = 240, min = null, max = null }) {
+  const pad = { l: 44, r: 12, t: 12, b: 40 };
+  const legendRows = Math.ceil(series.length / 3);
+  const h = height + legendRows * 18;
+  const values = series.flatMap((ser) => ser.points.map((p) => p.value)).filter(Number.isFinite);
+  const lo = min ?? Math.min(0, ...values);
+  const hi = max ?? niceMax(Math.max(...values, 0));
+  const plotW = width - pad.l - pad.r;
+  const plotH = height - pad.t - pad.b;
+  const x = (i) => pad.l + (labels.length <= 1 ? plotW / 2 : (i * plotW) / (labels.length - 1));
+  const y = (v) => pad.t + plotH - ((v - lo) / (hi - lo || 1)) * plotH;
+  const svg = s('svg', { class: 'chart line-chart', viewBox: `0 0 ${width} ${h}`, role: 'img',
+    'aria-label': title, width, height: h });
+  svg.append(s('title', {}, title));
+  const axis = s('g', { class: 'axis' });
+  const ticks = 4;
+  for (let i = 0; i <= ticks; i += 1) {
+    const v = lo + ((hi - lo) * i) / ticks;
+    axis.append(s('line', { x1: pad.l, x2: width - pad.r, y1: y(v), y2: y(v), class: 'grid' }));
+    axis.append(s('text', { x: pad.l - 6, y: y(v) + 4, 'text-anchor': 'end' }, fmt(v)));
+  }
+  const every = Math.max(1, Math.ceil(labels.length / 8));
+  labels.forEach((label, i) => {
+    if (i % every === 0 || i === labels.length - 1) {
+      let anchor = 'middle';
+      if (labels.length > 1 && i === 0) anchor = 'start';
+      else if (labels.length > 1 && i === labels.length - 1) anchor = 'end';
+      axis.append(s('text', { x: x(i), y: height - pad.b + 16, 'text-anchor': anchor }, label));
+    }
+  });
+  svg.append(axis);
+  series.forEach((ser, n) => {
+    const color = `c${n % PALETTE}`;
+    const pts = labels.map((label, i) => {
+      const p = ser.points.find((q) => q.label === label);
+      return p && Number.isFinite(p.value) ? [x(i), y(p.value), p.value, label] : null;
+    }).filter(Boolean);
+    const g = s('g', { class: `series ${color}`, 'data-series': ser.name });
+    if (pts.length > 1) {
+      g.append(s('polyline', { points: pts.map(([px, py]) => `${px},${py}`).join(' '), fill: 'none' }));
+    }
+    for (const [px, py, v, label] of pts) {
+      g.append(s('circle', { cx: px, cy: py, r: 3.5, 'data-value': v },
+        s('title', {}, t('chart.series', { name: ser.name, value: fmt(v), label }))));
+    }
+    svg.append(g);
+  });
+  series.forEach((ser, n) => {
+    const lx = pad.l + (n % 3) * Math.floor(plotW / 3);
+    const ly = height + Math.floor(n / 3) * 18 - 4;
+    svg.append(s('g', { class: `legend c${n % PALETTE}` },
+      s('rect', { x: lx, y: ly - 9, width: 10, height: 10 }),
+      s('text', { x: lx + 14, y: ly }, ser.name)));
+  });
+  return svg;
+}
+
+// items: [{label, value}], drawn largest first as given.
+export function barChart({ title, items, width = 560, barHeight = 22 }) {
+  const pad = { l: 150, r: 48, t: 8, b: 8 };
+  const height = pad.t + pad.b + items.length * (barHeight + 6);
+  const hi = niceMax(Math.max(...items.map((i) => i.value), 0));
+  const plotW = width - pad.l - pad.r;
+  const svg = s('svg', { class: 'chart bar-chart', viewBox: `0 0 ${width} ${height}`, role: 'img',
+    'aria-label': title, width, height });
+  svg.append(s('title', {}, title));
+  items.forEach((item, i) => {
+    const y = pad.t + i * (barHeight + 6);
+    const w = Math.max(1, (item.value / hi) * plotW);
+    const label = item.label.length > 22 ? `${item.label.slice(0, 21)}…` : item.label;
+    svg.append(s('g', { class: `bar c${i % PALETTE}`, 'data-label': item.label, 'data-value': item.value },
+      s('title', {}, `${item.label}: ${fmt(item.value)}`),
+      s('text', { x: pad.l - 8, y: y + barHeight * 0.7, 'text-anchor': 'end', class: 'bar-label' }, label),
+      s('rect', { x: pad.l, y, width: w, height: barHeight, rx: 2 }),
+      s('text', { x: pad.l + w + 6, y: y + barHeight * 0.7, class: 'bar-value' }, fmt(item.value))));
+  });
+  return svg;
+}

@@ -1,0 +1,292 @@
+// Search: the query model of GET /search (docs/search.md), filters, results with
+// highlighted snippets, flags and risk, saved searches. The form state lives in the
+// hash (#/search?q=...&review_status=...), so Back and bookmarks work.
+import { api, get } from './api.js';
+import { clock, h, highlighted } from './dom.js';
+import { label, locale, t } from './i18n.js';
+
+const FIELDS = ['q', 'role', 'date_from', 'date_to', 'agent_id', 'team', 'intent', 'sentiment',
+  'rule_id', 'min_severity', 'review_status', 'sort'];
+const CHOICES = {
+  role: ['agent', 'customer'],
+  sentiment: ['negative', 'neutral', 'positive'],
+  min_severity: ['low', 'medium', 'high', 'critical'],
+  review_status: ['unreviewed', 'partial', 'confirmed', 'dismissed', 'none'],
+  sort: ['relevance', 'date', 'risk'],
+};
+// Where "Back to search" on a call page returns: the last search run.
+let lastSearch = '#/search';
+export function lastSearchHash() { return lastSearch; }
+
+const LABEL_KIND = { role: 'speaker', sentiment: 'sentiment', min_severity: 'severity',
+  review_status: 'review', sort: 'sort' };
+
+// A calendar day in the browser's time zone -> the instant it starts (ISO, UTC).
+function dayStart(day, plusDays = 0) {
+  const [y, m, d] = day.split('-').map(Number);
+  if (!y || !m || !d) return null;
+  return new Date(y, m - 1, d + plusDays).toISOString();
+}
+
+export function apiParams(form) {
+  const out = {};
+  for (const [k, v] of Object.entries(form)) {
+    if (!v) continue;
+    if (k === 'date_from') out.date_from = dayStart(v);
+    else if (k === 'date_to') out.date_to = dayStart(v, 1); // the whole day, inclusive
+    else out[k] = v;
+  }
+  return out;
+}
+
+function fmtDate(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString(locale(), {
+    year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' });
+}
+
+export function riskBadge(risk) {
+  const value = Math.round((risk || 0) * 10) / 10;
+  return h('span', { class: `badge risk${value >= 10 ? ' hot' : ''}`, 'data-risk': value },
+    t('search.risk', { risk: value }));
+}
+
+export function reviewBadge(status) {
+  if (!status) return null;
+  return h('span', { class: `badge review review-${status}`, 'data-review': status },
+    label('review', status));
+}
+
+function field(name, labelKey, control) {
+  control.id = `f-${name}`;
+  control.name = name;
+  return h('label', { class: 'field', for: control.id }, h('span', {}, t(labelKey)), control);
+}
+
+function select(name, anyKey = 'search.any') {
+  const el = h('select', {}, h('option', { value: '' }, t(anyKey)));
+  for (const v of CHOICES[name]) el.append(h('option', { value: v }, label(LABEL_KIND[name], v)));
+  return el;
+}
+
+export function render(main, ctx, params) {
+  const form = Object.fromEntries(FIELDS.map((f) => [f, params.get(f) || '']));
+  const controls = {};
+  const q = h('input', { type: 'search', placeholder: t('search.q.placeholder'), autocomplete: 'off',
+    'aria-describedby': 'syntax-help', value: form.q });
+  controls.q = q;
+  controls.role = select('role', 'search.role.any');
+  controls.date_from = h('input', { type: 'date' });
+  controls.date_to = h('input', { type: 'date' });
+  controls.agent_id = h('input', { type: 'text', autocomplete: 'off' });
+  controls.team = h('input', { type: 'text', autocomplete: 'off' });
+  controls.intent = h('input', { type: 'text', autocomplete: 'off', list: 'intent-list' });
+  controls.sentiment = select('sentiment');
+  controls.rule_id = h('input', { type: 'text', autocomplete: 'off', list: 'rule-list' });
+  controls.min_severity = select('min_severity');
+  controls.review_status = select('review_status');
+  controls.sort = select('sort');
+  controls.sort.firstChild.remove(); // a sort is always chosen
+  const intentList = h('datalist', { id: 'intent-list' });
+  const ruleList = h('datalist', { id: 'rule-list' });
+
+  function fill(values) {
+    for (const f of FIELDS) controls[f].value = values[f] || (f === 'sort' ? 'relevance' : '');
+  }
+  function read() {
+    const out = {};
+    for (const f of FIELDS) out[f] = controls[f].value.trim();
+    if (out.sort === 'relevance') out.sort = '';
+    return out;
+  }
+
+  const total = h('p', { class: 'summary-line', id: 'result-count', 'aria-live': 'polite' });
+  const list = h('ol', { class: 'results', id: 'results', 'aria-label': t('search.results') });
+  const more = h('button', { type: 'button', id: 'more', hidden: true }, t('search.more'));
+  let cursor = null;
+  let selected = -1;
+  let running = 0;
+
+  function hitItem(hit) {
+    const href = `#/calls/${encodeURIComponent(hit.call_id)}`;
+    const li = h('li', { class: 'hit', tabindex: '-1', 'data-call': hit.call_id,
+      'data-review': hit.review_status || '' });
+    const snippets = h('ul', { class: 'snippets' });
+    for (const u of hit.utterances || []) {
+      snippets.append(h('li', {},
+        h('a', { href: `${href}?t=${u.start}`, class: 'who-said',
+          'aria-label': t('call.seek', { time: clock(u.start) }) },
+        `${label('speaker', u.role)} ${clock(u.start)}`),
+        h('span', { class: 'snippet' }, highlighted(u.highlight))));
+    }
+    li.append(
+      h('div', { class: 'hit-head' },
+        h('a', { href, class: 'open', 'aria-label': t('search.open', { id: hit.call_id }) }, hit.call_id),
+        h('span', { class: 'meta' }, [fmtDate(hit.started_at), hit.agent_id, hit.team, hit.language,
+          hit.duration ? clock(hit.duration) : ''].filter(Boolean).join(' · '))),
+      h('div', { class: 'badges' },
+        riskBadge(hit.risk),
+        hit.max_severity ? h('span', { class: `badge sev-${hit.max_severity}` },
+          label('severity', hit.max_severity)) : null,
+        reviewBadge(hit.review_status),
+        hit.sentiment ? h('span', { class: 'badge' }, label('sentiment', hit.sentiment)) : null,
+        hit.primary_intent ? h('span', { class: 'badge intent' }, hit.primary_intent) : null,
+        (hit.rule_ids || []).map((r) => h('span', { class: 'badge rule', title: t('search.flags') }, r))),
+      snippets);
+    if (hit.primary_intent && ![...intentList.options].some((o) => o.value === hit.primary_intent)) {
+      intentList.append(h('option', { value: hit.primary_intent }));
+    }
+    return li;
+  }
+
+  async function run(append = false) {
+    const mine = ++running;
+    const values = read();
+    if (!append) {
+      cursor = null;
+      selected = -1;
+      list.replaceChildren();
+      total.textContent = t('loading');
+    }
+    try {
+      const data = await get('/search', { ...apiParams(values), size: 20, cursor: append ? cursor : null });
+      if (mine !== running) return;
+      total.textContent = data.total === 1 ? t('search.total.one') : t('search.total', { n: data.total });
+      if (!data.total) total.textContent = t('search.empty');
+      for (const hit of data.hits) list.append(hitItem(hit));
+      cursor = data.next_cursor;
+      more.hidden = !cursor || !data.hits.length;
+    } catch (err) {
+      if (mine !== running) return;
+      total.textContent = t('error', { message: err.message });
+      total.setAttribute('role', 'alert');
+    }
+  }
+
+  function submit(event) {
+    if (event) event.preventDefault();
+    const values = read();
+    const qs = new URLSearchParams(Object.entries(values).filter(([, v]) => v)).toString();
+    history.replaceState(null, '', `#/search${qs ? `?${qs}` : ''}`);
+    lastSearch = location.hash;
+    run();
+  }
+
+  more.addEventListener('click', () => run(true));
+
+  // Saved searches (GET/POST/DELETE /saved-searches)
+  const savedSelect = h('select', { id: 'saved-select' });
+  const savedName = h('input', { id: 'saved-name', type: 'text', maxlength: 128, autocomplete: 'off' });
+  let saved = [];
+  async function loadSaved(selectId = null) {
+    try {
+      saved = (await get('/saved-searches')).items;
+    } catch {
+      saved = [];
+    }
+    savedSelect.replaceChildren(h('option', { value: '' }, t('search.saved.none')),
+      ...saved.map((s) => h('option', { value: String(s.id) }, s.name)));
+    if (selectId) savedSelect.value = String(selectId);
+  }
+  savedSelect.addEventListener('change', () => {
+    const s = saved.find((x) => String(x.id) === savedSelect.value);
+    if (!s) return;
+    const values = { ...s.query };
+    for (const k of ['date_from', 'date_to']) {
+      if (values[k]) {
+        const d = new Date(values[k]);
+        if (k === 'date_to') d.setDate(d.getDate() - 1);
+        values[k] = `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+      }
+    }
+    fill(values);
+    savedName.value = s.name;
+    submit();
+  });
+  const saveButton = h('button', { type: 'button', id: 'saved-save', onclick: async () => {
+    const name = savedName.value.trim();
+    if (!name) { ctx.toast(t('search.saved.needname')); savedName.focus(); return; }
+    try {
+      const made = await api('POST', '/saved-searches', { body: { name, query: apiParams(read()) } });
+      ctx.toast(t('search.saved.done', { name }));
+      await loadSaved(made.id);
+    } catch (err) { ctx.toast(t('error', { message: err.message })); }
+  } }, t('search.saved.save'));
+  const deleteButton = h('button', { type: 'button', id: 'saved-delete', onclick: async () => {
+    const s = saved.find((x) => String(x.id) === savedSelect.value);
+    if (!s) return;
+    try {
+      await api('DELETE', `/saved-searches/${s.id}`);
+      ctx.toast(t('search.saved.deleted', { name: s.name }));
+      await loadSaved();
+    } catch (err) { ctx.toast(t('error', { message: err.message })); }
+  } }, t('search.saved.delete'));
+
+  const formEl = h('form', { class: 'search panel', role: 'search', onsubmit: submit },
+    h('div', { class: 'row' },
+      h('label', { class: 'field q', for: 'f-q' }, h('span', {}, t('search.q')), q),
+      field('role', 'search.role', controls.role),
+      field('sort', 'search.sort', controls.sort),
+      h('button', { type: 'submit', class: 'primary', id: 'search-submit' }, t('search.submit')),
+      h('button', { type: 'button', id: 'search-clear', onclick: () => { fill({}); submit(); } },
+        t('search.clear'))),
+    h('p', { class: 'syntax', id: 'syntax-help' }, t('search.syntax')),
+    h('fieldset', { class: 'filters' }, h('legend', {}, t('search.filters')),
+      h('div', { class: 'row' },
+        field('date_from', 'search.date_from', controls.date_from),
+        field('date_to', 'search.date_to', controls.date_to),
+        field('agent_id', 'search.agent', controls.agent_id),
+        field('team', 'search.team', controls.team),
+        field('intent', 'search.intent', controls.intent),
+        field('sentiment', 'search.sentiment', controls.sentiment),
+        field('rule_id', 'search.rule', controls.rule_id),
+        field('min_severity', 'search.severity', controls.min_severity),
+        field('review_status', 'search.review', controls.review_status))),
+    intentList, ruleList);
+  q.id = 'f-q';
+  q.name = 'q';
+  // Enter in any filter submits the form (selects too).
+  for (const el of Object.values(controls)) {
+    if (el.tagName === 'SELECT') el.addEventListener('change', () => submit());
+  }
+
+  const savedBox = h('section', { class: 'panel saved', 'aria-labelledby': 'saved-title' },
+    h('h2', { id: 'saved-title', class: 'sr-only' }, t('search.saved')),
+    h('label', { class: 'field', for: 'saved-select' }, h('span', {}, t('search.saved.pick')), savedSelect),
+    h('label', { class: 'field', for: 'saved-name' }, h('span', {}, t('search.saved.name')), savedName),
+    saveButton, deleteButton);
+
+  main.replaceChildren(h('h1', {}, t('search.title')), formEl, savedBox, total, list, more);
+  lastSearch = location.hash || '#/search';
+  fill(form);
+  loadSaved();
+  get('/reviews/precision').then((data) => {
+    for (const r of data.rules) ruleList.append(h('option', { value: r.rule_id }));
+  }).catch(() => {});
+  run();
+  if (!params.toString()) q.focus();
+
+  function items() { return [...list.querySelectorAll(':scope > li')]; }
+  function choose(i) {
+    const all = items();
+    if (!all.length) return;
+    selected = Math.max(0, Math.min(all.length - 1, i));
+    all.forEach((li, n) => li.classList.toggle('selected', n === selected));
+    all[selected].focus();
+    all[selected].scrollIntoView({ block: 'nearest' });
+  }
+  return {
+    onKey(event) {
+      if (event.key === '/') { q.focus(); q.select(); return true; }
+      if (event.key === 'j') { choose(selected + 1); return true; }
+      if (event.key === 'k') { choose(selected - 1); return true; }
+      if (event.key === 'Enter' && selected >= 0 && event.target.tagName !== 'A'
+          && event.target.tagName !== 'BUTTON') {
+        const link = items()[selected]?.querySelector('a.open');
+        if (link) { location.hash = link.getAttribute('href'); return true; }
+      }
+      return false;
+    },
+  };
+}

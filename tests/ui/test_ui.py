@@ -1,0 +1,453 @@
+"""The web UI in a real browser: Debian's Chromium, headless, driven by Playwright (no
+browser download), against `create_app()` on a real 127.0.0.1 port, over a data dir
+holding one rendered call that went through the real pipeline (tiny.en) and scripted
+calls analysed and indexed by the stage code (tests/api/conftest.py helpers).
+
+Scenario: sign in with a qa key, search for a phrase, see highlighted snippets with
+flags and risk, open the call, play from a flag (the <audio> element's currentTime and
+the word highlight move there), dismiss the flag with a comment, see the review status
+change in search (and filter by it). The manager key gets the dashboard's charts (SVG,
+with the API's numbers) and a call page with no audio player. The language switch gives
+Chinese. A screenshot per page is saved under the test's tmp dir and checked.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from api.app import create_app
+from api.keys import create_key
+from core.db import session_scope
+from core.settings import reset_settings
+from tests.api.conftest import _env, seed_call
+from tests.conftest import RENDERED
+
+try:
+    from playwright import sync_api as playwright_api
+except ImportError:  # a failure, not a skip: the dev extras bring it
+    playwright_api = None
+
+CHROMIUM = "/usr/bin/chromium"
+UI_DIR = Path(__file__).resolve().parents[2] / "api" / "ui"
+REAL = RENDERED[1]  # en-10: a collector threatens court and a workplace visit (critical)
+SCRIPTED = ["en-17-balance-read-before-verification", "en-01-repayment-amount-due-date",
+            "zh-10-collection-threat-lawsuit", "zh-11-wife-answers-debt-disclosed",
+            "en-09-wrong-number-clean"]
+TIMEOUT_MS = 15_000
+
+
+@dataclass
+class Live:
+    base: str
+    keys: dict[str, str]
+    real_call: str
+    shots: Path
+
+    def api(self, role: str, method: str, path: str, **kwargs: Any) -> Any:
+        response = httpx.request(method, self.base + path, headers={"X-API-Key": self.keys[role]},
+                                 timeout=30, **kwargs)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory, rendered_dir: Path) -> Iterator[Live]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed: run scripts/bootstrap.sh --dev")
+    tmp = tmp_path_factory.mktemp("ui")
+    with pytest.MonkeyPatch.context() as mp:
+        _env(mp, tmp / "data")
+        folder = tmp / "audio"
+        folder.mkdir()
+        for n, dialogue in enumerate(SCRIPTED):
+            seed_call(dialogue, folder, n)
+        keys = {}
+        with session_scope() as db:
+            for role in ("qa", "manager", "admin"):
+                keys[role] = create_key(db, f"ui-{role}", role)[1]
+        port = _free_port()
+        server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port,
+                                               log_level="warning", lifespan="on"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        base = f"http://127.0.0.1:{port}"
+        # The real call: rendered stereo audio uploaded over HTTP, then the whole pipeline
+        # (tiny.en transcription with word times, analysis, indexing) in the server.
+        audio = rendered_dir / "stereo" / f"{REAL}.wav"
+        meta = json.loads(audio.with_suffix(".json").read_text())
+        form = {k: meta[k] for k in ("agent_id", "team", "customer_id", "started_at", "direction")}
+        qa = {"X-API-Key": keys["qa"]}
+        made = httpx.post(f"{base}/calls", headers=qa, data=form, timeout=60,
+                          files={"file": (f"{REAL}.wav", audio.read_bytes(), "audio/wav")})
+        assert made.status_code == 201, made.text
+        call_id = made.json()["call_id"]
+        deadline = time.monotonic() + 120
+        while True:
+            status = httpx.get(f"{base}/calls/{call_id}", headers=qa).json()["call"]["status"]
+            if status in ("indexed", "failed"):
+                break
+            assert time.monotonic() < deadline, f"the pipeline did not finish ({status})"
+            time.sleep(0.25)
+        assert status == "indexed"
+        shots = tmp / "screenshots"
+        shots.mkdir()
+        try:
+            yield Live(base, keys, call_id, shots)
+        finally:
+            server.should_exit = True
+            thread.join(10)
+    reset_settings()
+
+
+@pytest.fixture(scope="module")
+def browser(live: Live) -> Iterator[Any]:
+    if playwright_api is None:
+        pytest.fail("playwright is not installed: pip install -e '.[dev]' (never `playwright install`)")
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=["--autoplay-policy=no-user-gesture-required",
+                                           "--mute-audio"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(locale="en-GB", viewport={"width": 1360, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # CSP violations (an inline style, a foreign URL) and script errors show in the console
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" and (
+        "Content Security Policy" in msg.text or "Uncaught" in msg.text) else None)
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+def sign_in(page: Any, live: Live, role: str) -> None:
+    page.goto(live.base + "/")
+    assert page.url == f"{live.base}/ui/#/signin" or page.url.startswith(f"{live.base}/ui/")
+    page.get_by_label(re.compile("API key|API 密钥")).fill(live.keys[role])
+    page.locator("#signin-submit").click()
+    page.locator("#signout").wait_for(state="visible")
+
+
+def check_screenshot(page: Any, path: Path, min_colors: int = 40) -> None:
+    """A PNG of the viewport's size that is not blank: many distinct colours, counted by
+    drawing it on a canvas in a blank page of the same browser."""
+    page.screenshot(path=str(path))
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    assert (width, height) == (1360, 900), (width, height)
+    assert len(data) > 30_000, f"{path.name}: {len(data)} bytes is too small for a page"
+    probe = page.context.new_page()
+    try:
+        colors = probe.evaluate("""async (src) => {
+            const img = new Image(); img.src = src; await img.decode();
+            const c = document.createElement('canvas'); c.width = img.width; c.height = img.height;
+            const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+            const px = g.getImageData(0, 0, c.width, c.height).data; const seen = new Set();
+            for (let i = 0; i < px.length; i += 4 * 7) seen.add((px[i] << 16) | (px[i+1] << 8) | px[i+2]);
+            return seen.size; }""", "data:image/png;base64," + base64.b64encode(data).decode())
+    finally:
+        probe.close()
+    assert colors >= min_colors, f"{path.name} looks blank ({colors} colours)"
+
+
+def _phrase(live: Live, flag_key: str) -> str:
+    """Two consecutive words of the flag's evidence, as the ASR wrote them."""
+    detail = live.api("qa", "GET", f"/calls/{live.real_call}")
+    flag = next(f for f in detail["flags"] if f["key"] == flag_key)
+    words = re.findall(r"[A-Za-z']+", flag["quote"])
+    pairs = [(a, b) for a, b in itertools.pairwise(words) if len(a) > 2 and len(b) > 2]
+    assert pairs, flag["quote"]
+    return " ".join(pairs[0])
+
+
+def test_qa_search_play_flag_dismiss_and_see_the_review(page: Any, live: Live) -> None:
+    detail = live.api("qa", "GET", f"/calls/{live.real_call}")
+    threat = next(f for f in detail["flags"] if f["rule_id"] == "threat_or_abuse")
+    assert threat["start"] is not None
+    words = [w for u in detail["transcript"]["utterances"] for w in u["words"]]
+    assert words, "the real pipeline gives word times"
+    phrase = _phrase(live, threat["key"])
+
+    sign_in(page, live, "qa")
+    page.locator("h1", has_text="Search calls").wait_for()
+    # Esc leaves the query box (focused on arrival), `/` comes back to it
+    assert page.evaluate("document.activeElement.id") == "f-q"
+    page.keyboard.press("Escape")
+    assert page.evaluate("document.activeElement.id") != "f-q"
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "f-q"
+    page.keyboard.type(f'"{phrase}"')
+    page.keyboard.press("Enter")
+    hit = page.locator(f'li.hit[data-call="{live.real_call}"]')
+    hit.wait_for()
+    marks = hit.locator("mark")
+    assert marks.count() >= 1
+    assert " ".join(marks.all_inner_texts()).lower().split()[:2] == phrase.lower().split()
+    assert hit.locator(".badge.risk").is_visible()
+    assert hit.locator(".badge.rule", has_text="threat_or_abuse").is_visible()
+    assert hit.locator(".badge.sev-critical").is_visible()
+    assert hit.get_attribute("data-review") == "unreviewed"
+    assert "#/search?q=" in page.url
+    check_screenshot(page, live.shots / "search.png")
+
+    # Esc leaves the query box, j selects the first result, Enter opens it
+    page.keyboard.press("Escape")
+    page.keyboard.press("j")
+    assert page.evaluate("document.activeElement.dataset.call") == live.real_call
+    page.keyboard.press("Enter")
+    page.locator("h1", has_text=live.real_call).wait_for()
+    player = page.locator("audio#player")
+    player.wait_for(state="attached")
+    page.wait_for_function("() => document.querySelector('#player').readyState >= 1")
+    assert page.locator("#transcript li.utt").count() == len(detail["transcript"]["utterances"])
+    assert page.locator("#transcript .w").count() == len(words)
+    assert page.locator("#summary").is_visible() and page.locator("#metrics").is_visible()
+    assert page.locator("#roles button#roles-swap").is_visible()
+    check_screenshot(page, live.shots / "call.png")
+
+    # Play from the flag: currentTime jumps to the evidence, the word highlight follows.
+    flag = page.locator(f'li.flag[data-key="{threat["key"]}"]')
+    before = page.evaluate("document.querySelector('.w.now')?.dataset.s ?? null")
+    flag.locator("button.evidence").first.click()
+    start = threat["start"]
+    page.wait_for_function("(s) => Math.abs(document.querySelector('#player').currentTime - s) < 3"
+                           " && document.querySelector('.w.now') !== null", arg=start)
+    current = page.evaluate("document.querySelector('#player').currentTime")
+    assert start - 0.05 <= current <= start + 3, (current, start)
+    now = float(page.locator(".w.now").get_attribute("data-s"))
+    assert start - 1.0 <= now <= current + 0.5, (now, start, current)
+    assert str(now) != str(before)
+    utt = page.locator("li.utt.current")
+    assert float(utt.get_attribute("data-start")) <= now < float(utt.get_attribute("data-end")) + 0.5
+    page.locator(".w.now").wait_for(state="visible")
+    check_screenshot(page, live.shots / "call-playing.png")
+    # space pauses
+    page.locator("h1").click()
+    page.keyboard.press(" ")
+    page.wait_for_function("() => document.querySelector('#player').paused")
+    # a click on a word plays from that word
+    word = page.locator("#transcript li.utt").nth(2).locator(".w").nth(1)
+    at = float(word.get_attribute("data-s"))
+    word.click()
+    page.wait_for_function("(s) => Math.abs(document.querySelector('#player').currentTime - s) < 2", arg=at)
+    page.wait_for_function("() => document.querySelector('.w.now') !== null")
+    page.keyboard.press(" ")
+    page.wait_for_function("() => document.querySelector('#player').paused")
+    # ] goes to the next flag and plays its evidence
+    page.keyboard.press("]")
+    page.wait_for_function("() => document.querySelector('li.flag.active') !== null")
+
+    # Dismiss with a comment.
+    flag.locator("textarea").fill("Tone is firm but lawful: reviewed with the team lead.")
+    flag.locator("button.dismiss").click()
+    page.wait_for_function("(k) => document.querySelector(`li.flag[data-key=\"${k}\"]`)"
+                           "?.dataset.review === 'dismissed'", arg=threat["key"])
+    state = page.locator(f'li.flag[data-key="{threat["key"]}"] .review-state')
+    assert "Dismissed" in state.inner_text() and "reviewed with the team lead" in state.inner_text()
+    reviews = live.api("qa", "GET", f"/calls/{live.real_call}/reviews")
+    assert [h["decision"] for h in reviews["history"]] == ["dismissed"]
+    assert reviews["history"][0]["comment"].startswith("Tone is firm")
+
+    # Back in search (the same query): the new review status shows, and filters find it.
+    page.locator("#back").click()
+    assert page.locator("#f-q").input_value() == f'"{phrase}"'
+    hit = page.locator(f'li.hit[data-call="{live.real_call}"]')
+    hit.wait_for()
+    expected = live.api("qa", "GET", "/search", params={"q": f'"{phrase}"'})
+    status = next(h["review_status"] for h in expected["hits"] if h["call_id"] == live.real_call)
+    assert status in ("partial", "dismissed")
+    page.wait_for_function("(s) => document.querySelector('li.hit')?.dataset.review === s", arg=status)
+    assert hit.locator(f".badge.review-{status}").is_visible()
+    page.locator("#f-review_status").select_option(status)
+    page.wait_for_function("(s) => [...document.querySelectorAll('li.hit')].length > 0 && "
+                           "[...document.querySelectorAll('li.hit')].every(li => li.dataset.review === s)",
+                           arg=status)
+    assert hit.is_visible()
+    check_screenshot(page, live.shots / "search-reviewed.png")
+    page.locator("#f-review_status").select_option("unreviewed")
+    page.locator("#result-count", has_text=re.compile("No calls|calls")).wait_for()
+    page.wait_for_function("(id) => !document.querySelector(`li.hit[data-call=\"${id}\"]`)",
+                           arg=live.real_call)
+
+    # Saved search round trip.
+    page.locator("#f-review_status").select_option(status)
+    page.locator("#saved-name").fill("My dismissed threats")
+    page.locator("#saved-save").click()
+    page.locator("#saved-select option", has_text="My dismissed threats").wait_for(state="attached")
+    saved = live.api("qa", "GET", "/saved-searches")["items"]
+    assert [s["query"] for s in saved if s["name"] == "My dismissed threats"] == [
+        {"q": f'"{phrase}"', "review_status": status}]
+
+
+def test_manager_dashboard_charts_and_no_audio(page: Any, live: Live) -> None:
+    sign_in(page, live, "manager")
+    page.locator("h1", has_text="Manager dashboard").wait_for()
+    page.locator("#d-interval").select_option("month")
+    page.locator("#d-apply").click()
+    page.locator("#chart-rules svg g.bar").first.wait_for()
+    # the bars carry the API's numbers
+    totals = live.api("manager", "GET", "/trends",
+                      params={"metric": "violation", "interval": "month"})["totals"]
+    bars = page.locator("#chart-rules svg g.bar")
+    shown = {bars.nth(i).get_attribute("data-label"): float(bars.nth(i).get_attribute("data-value"))
+             for i in range(bars.count())}
+    assert shown == {k: float(v) for k, v in totals.items()} and shown
+    assert page.locator("#chart-intents svg polyline, #chart-intents svg circle").count() > 0
+    assert page.locator("#chart-sentiment svg circle").count() > 0
+    assert page.locator("#chart-teams svg g.bar").count() > 0
+    assert page.locator("#chart-agents svg g.bar").count() > 0
+    agents = live.api("manager", "GET", "/agents")["items"]
+    rows = page.locator("#scorecards tbody tr")
+    assert rows.count() == len(agents)
+    assert [rows.nth(i).get_attribute("data-agent") for i in range(rows.count())] == [
+        a["agent_id"] for a in agents]
+    assert page.locator("#nav-search").is_visible() and page.locator("#nav-dashboard").is_visible()
+    check_screenshot(page, live.shots / "dashboard.png")
+
+    # The manager's call page: redacted text, no audio player, no review buttons.
+    page.goto(f"{live.base}/ui/#/calls/{live.real_call}")
+    page.locator("#transcript li.utt").first.wait_for()
+    assert page.locator("audio").count() == 0
+    assert page.locator("#no-audio").is_visible() and page.locator("#redacted-note").is_visible()
+    assert page.locator("button.dismiss").count() == 0 and page.locator("#roles").count() == 0
+    assert page.locator("li.flag").count() > 0
+    check_screenshot(page, live.shots / "call-manager.png")
+
+
+def test_chinese_interface(page: Any, live: Live) -> None:
+    assert shutil.which("fc-list"), "fontconfig is missing"
+    fonts = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True).stdout
+    assert "Noto" in fonts, "fonts-noto-cjk is not installed: run scripts/bootstrap.sh --dev"
+    sign_in(page, live, "qa")
+    page.locator("#lang").select_option("zh")
+    page.locator("h1", has_text="搜索通话").wait_for()
+    assert page.locator("#search-submit").inner_text() == "搜索"
+    assert page.locator("#nav-search").inner_text() == "搜索"
+    assert page.locator("#signout").inner_text() == "退出登录"
+    assert page.evaluate("document.documentElement.lang") == "zh-CN"
+    assert page.get_by_label("复核状态").count() == 1
+    page.locator("#f-q").fill("法院")
+    page.locator("#f-q").press("Enter")
+    page.locator("li.hit mark").first.wait_for()
+    check_screenshot(page, live.shots / "search-zh.png")
+    page.locator("li.hit a.open").first.click()
+    page.locator("#flags-title", has_text="标记").wait_for()
+    assert page.locator("#summary-title").inner_text() == "摘要"
+    check_screenshot(page, live.shots / "call-zh.png")
+    # the choice is remembered
+    page.reload()
+    page.locator("#summary-title", has_text="摘要").wait_for()
+    # and the help dialog (?) is translated too
+    page.locator("h1").click()
+    page.keyboard.press("?")
+    assert page.locator("#shortcuts").is_visible()
+    assert "键盘快捷键" in page.locator("#shortcuts-title").inner_text()
+
+
+def test_role_correction(page: Any, live: Live) -> None:
+    call = SCRIPTED[-1]  # en-09: a clean call, nothing else looks at it
+    before = live.api("qa", "GET", f"/calls/{call}")["transcript"]["utterances"]
+    sign_in(page, live, "qa")
+    page.goto(f"{live.base}/ui/#/calls/{call}")
+    first = page.locator("#transcript li.utt").first
+    first.wait_for()
+    assert first.get_attribute("data-role") == before[0]["role"]
+    page.locator("#roles-swap").click()
+    flipped = {"agent": "customer", "customer": "agent"}[before[0]["role"]]
+    page.wait_for_function("(r) => document.querySelector('#transcript li.utt')?.dataset.role === r",
+                           arg=flipped, timeout=30_000)
+    after = live.api("qa", "GET", f"/calls/{call}")
+    assert [u["role"] for u in after["transcript"]["utterances"]] == [
+        {"agent": "customer", "customer": "agent"}[u["role"]] for u in before]
+    assert after["call"]["status"] == "indexed"
+
+
+def test_keyboard_review(page: Any, live: Live) -> None:
+    call = SCRIPTED[0]  # en-17: account details read before verification
+    flags = live.api("qa", "GET", f"/calls/{call}")["flags"]
+    assert flags
+    sign_in(page, live, "qa")
+    page.goto(f"{live.base}/ui/#/calls/{call}")
+    page.locator("li.flag").first.wait_for()
+    page.keyboard.press("]")  # the first flag
+    assert page.evaluate("() => document.activeElement.dataset.key") == flags[0]["key"]
+    page.keyboard.press("c")
+    page.wait_for_function("(k) => document.querySelector(`li.flag[data-key=\"${k}\"]`)"
+                           "?.dataset.review === 'confirmed'", arg=flags[0]["key"])
+    history = live.api("qa", "GET", f"/calls/{call}/reviews")["history"]
+    assert [(h["flag_key"], h["decision"]) for h in history] == [(flags[0]["key"], "confirmed")]
+
+
+def test_sign_in_errors_and_sign_out(page: Any, live: Live) -> None:
+    page.goto(live.base + "/ui/")
+    page.locator("#signin-key").fill("cqa_wrong")
+    page.locator("#signin-submit").click()
+    page.locator("#signin-error", has_text="not accepted").wait_for()
+    sign_in(page, live, "qa")
+    assert page.locator("#who").inner_text().startswith("ui-qa")
+    cookies = page.context.cookies()
+    session = next(c for c in cookies if c["name"] == "callqa_session")
+    assert session["httpOnly"] and session["sameSite"] == "Strict"
+    assert page.evaluate("document.cookie") == ""  # not readable by scripts
+    page.locator("#signout").click()
+    page.locator("#signin-key").wait_for()
+    assert not [c for c in page.context.cookies() if c["name"] == "callqa_session"]
+
+
+def test_assets_are_local_and_strings_complete(page: Any, live: Live) -> None:
+    allowed = {"http://www.w3.org/2000/svg"}  # the SVG namespace, not a fetch
+    for path in UI_DIR.rglob("*"):
+        if path.is_file():
+            found = set(re.findall(r"https?://[^\s'\"`)]+", path.read_text("utf-8"))) - allowed
+            assert not found, f"{path.name} refers to {found}"
+            assert "//cdn" not in path.read_text("utf-8")
+    response = httpx.get(live.base + "/", follow_redirects=False)
+    assert response.status_code in (307, 308) and response.headers["location"] == "/ui/"
+    index = httpx.get(live.base + "/ui/")
+    assert index.status_code == 200 and "default-src 'self'" in index.headers["content-security-policy"]
+    page.goto(live.base + "/ui/")
+    missing = page.evaluate("""async () => {
+        const m = await import('/ui/i18n.js'); const s = m._strings;
+        const en = Object.keys(s.en), zh = Object.keys(s.zh);
+        return [en.filter(k => !zh.includes(k)), zh.filter(k => !en.includes(k))]; }""")
+    assert missing == [[], []]
+    # every form control on the search page has a label
+    sign_in(page, live, "qa")
+    page.locator("#results li").first.wait_for()
+    unlabeled = page.evaluate("""() => [...document.querySelectorAll('input, select, textarea')]
+        .filter(el => !el.labels?.length && !el.getAttribute('aria-label')).map(el => el.id)""")
+    assert unlabeled == []
