@@ -11,7 +11,7 @@ import base64
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
@@ -30,6 +30,16 @@ FACET_FIELDS = KEYWORD_FIELDS + MULTI_FIELDS + PERIODS
 # Numeric document fields a facet can sum (averages are sum / count).
 METRIC_FIELDS = ("duration", "sentiment_score", "flag_count", "critical_flags", "risk",
                  "dead_air_s", "agent_talk_share")
+
+
+def utc_iso(value: str | datetime | None) -> str | None:
+    """Instants compare as strings only in one offset: backends store and report UTC."""
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat()
 
 
 class InvalidQuery(ValueError):

@@ -38,8 +38,8 @@ from search.base import (
     counts,
     decode_cursor,
     encode_cursor,
+    utc_iso,
 )
-from search.embedded import utc_iso
 from search.query import HL_END, HL_START, Clause, groups, parse
 
 log = logging.getLogger("callqa.search.elastic")

@@ -21,7 +21,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,6 +41,7 @@ from search.base import (
     counts,
     decode_cursor,
     encode_cursor,
+    utc_iso,
 )
 from search.query import HL_END, HL_START, UTTERANCE_BREAK, any_positive_fts5, parse, to_fts5
 
@@ -81,16 +82,6 @@ DOC_COLUMNS = ("call_id", "started_at", "started_key", "day", "week", "month", "
                "customer_id", "direction", "language", "duration", "primary_intent", "sentiment",
                "sentiment_score", "severity", "max_severity", "flag_count", "critical_flags",
                "risk", "review_status", "outcome", "dead_air_s", "agent_talk_share", "rule_ids")
-
-
-def utc_iso(value: str | datetime | None) -> str | None:
-    """Instants compare as strings only in one offset: everything is stored in UTC."""
-    if value is None:
-        return None
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat()
 
 
 def periods(started_utc: str | None, zone: ZoneInfo) -> tuple[str | None, str | None, str | None]:
@@ -181,12 +172,17 @@ class EmbeddedBackend:
         if not self.pointer.exists():  # the directory was removed: start an empty index
             self.directory.mkdir(parents=True, exist_ok=True)
             self._create(self._new_file_name())
-        name = self.pointer.read_text().strip()
-        if getattr(self._local, "name", None) != name:
-            old = getattr(self._local, "conn", None)
-            if old is not None:
-                old.close()
-            self._local.conn, self._local.name = self._open(self.directory / name), name
+        # A stat per query, the pointer read only when a rebuild replaced it.
+        info = self.pointer.stat()
+        stamp = (info.st_ino, info.st_mtime_ns)  # os.replace gives the pointer a new inode
+        if getattr(self._local, "stamp", None) != stamp:
+            name = self.pointer.read_text().strip()
+            if getattr(self._local, "name", None) != name:
+                old = getattr(self._local, "conn", None)
+                if old is not None:
+                    old.close()
+                self._local.conn, self._local.name = self._open(self.directory / name), name
+            self._local.stamp = stamp
         conn: sqlite3.Connection = self._local.conn
         return conn
 
@@ -194,7 +190,7 @@ class EmbeddedBackend:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
-            self._local.conn = self._local.name = None
+            self._local.conn = self._local.name = self._local.stamp = None
 
     # Writing -----------------------------------------------------------------------
     def _delete_rows(self, conn: sqlite3.Connection, call_id: str) -> int:

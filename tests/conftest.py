@@ -58,3 +58,12 @@ def rendered(rendered_dir: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "calls"
     shutil.copytree(rendered_dir, copy)
     return copy
+
+
+def closed_port() -> int:
+    """A 127.0.0.1 port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -5,7 +5,6 @@ runs on Elasticsearch whenever CALLQA_ELASTICSEARCH_URL is set."""
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import pytest
@@ -25,6 +24,7 @@ from search.elastic import (
     to_es_document,
 )
 from search.query import HL_END, HL_START
+from tests.conftest import closed_port
 from tests.search.conftest import Doc
 
 
@@ -107,16 +107,11 @@ def test_merge_highlights() -> None:
     assert merge_highlights("x", [a]) == a
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def test_unreachable_cluster_is_a_clear_error() -> None:
     from elasticsearch import Elasticsearch
 
-    url = f"http://127.0.0.1:{_closed_port()}"
+    url = f"http://127.0.0.1:{closed_port()}"
     backend = ElasticBackend(Elasticsearch(url, request_timeout=2, max_retries=0), "callqa-x",
                              url=url)
     with pytest.raises(SearchUnavailable, match="unreachable"):
