@@ -133,20 +133,15 @@ def ingest(
 
 def _load_outputs(call_id: str) -> tuple[Any, Any | None, Any | None]:
     from core.db import Call, session_scope
-    from core.schemas import Analysis, Transcript
-    from core.storage import get_store
+    from core.storage import get_store, load_outputs
 
-    store = get_store()
     with session_scope() as db:
         call = db.get(Call, call_id)
         if call is None:
             raise _fail(f"no call {call_id!r}")
         done = call.outputs()
         db.expunge(call)
-    transcript = (Transcript.model_validate(store.get_json(done["transcribe"]))
-                  if "transcribe" in done else None)
-    analysis = (Analysis.model_validate(store.get_json(done["analyze"]))
-                if "analyze" in done else None)
+    transcript, analysis = load_outputs(get_store(), done)
     return call, transcript, analysis
 
 

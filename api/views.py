@@ -12,6 +12,7 @@ from core.db import Call, Review
 from core.pipeline import STAGES
 from core.schemas import Analysis, Transcript
 from core.storage import ObjectStore
+from core.storage import load_outputs as stored_outputs
 from search.documents import review_status
 
 
@@ -38,18 +39,7 @@ def stage_statuses(call: Call) -> list[StageStatus]:
 
 
 def load_outputs(store: ObjectStore, call: Call) -> tuple[Transcript | None, Analysis | None]:
-    done = call.outputs()
-    transcript = (Transcript.model_validate(store.get_json(done["transcribe"]))
-                  if "transcribe" in done and store.exists(done["transcribe"]) else None)
-    analysis = (Analysis.model_validate(store.get_json(done["analyze"]))
-                if "analyze" in done and store.exists(done["analyze"]) else None)
-    return transcript, analysis
-
-
-def latest_reviews(db: Session, call_id: str) -> dict[str, Review]:
-    rows = db.scalars(select(Review).where(Review.call_id == call_id)
-                      .order_by(Review.created_at, Review.id))
-    return {r.flag_key: r for r in rows}
+    return stored_outputs(store, call.outputs())
 
 
 def review_history(db: Session, call_id: str) -> list[ReviewOut]:

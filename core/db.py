@@ -111,6 +111,12 @@ class Review(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+def latest_reviews(db: Session, call_id: str) -> dict[str, Review]:
+    """The latest review per flag key of a call: the flag's current decision."""
+    rows = db.query(Review).filter_by(call_id=call_id).order_by(Review.created_at, Review.id)
+    return {r.flag_key: r for r in rows}
+
+
 class ApiKey(Base):
     """Only the SHA-256 of a key is stored; the prefix lets people tell keys apart."""
 

@@ -96,3 +96,16 @@ def get_store() -> ObjectStore:
     from core.settings import get_settings
 
     return ObjectStore(get_settings().objects_dir)
+
+
+def load_outputs(store: ObjectStore, done: dict[str, str]) -> tuple[Any, Any]:
+    """(Transcript, Analysis) from a call's finished-stage keys (`Call.outputs()`); None
+    for a stage that has not finished or whose object is gone."""
+    from core.schemas import Analysis, Transcript
+
+    def read(stage: str, model: Any) -> Any:
+        key = done.get(stage)
+        return model.model_validate(store.get_json(key)) if key and store.exists(key) else None
+
+    return read("transcribe", Transcript), read("analyze", Analysis)
+

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from core.celery_app import celery_app
-from core.db import Call, Review, session_scope
+from core.db import Call, latest_reviews, session_scope
 from core.pipeline import run_stage, run_stage_task, single
-from core.schemas import Analysis, Transcript
 from core.settings import get_settings
-from core.storage import get_store
+from core.storage import get_store, load_outputs
 from search import get_backend
 from search.documents import build_document
 
@@ -23,14 +22,11 @@ def call_document(call_id: str) -> dict[str, Any]:
         if call is None:
             raise LookupError(f"call {call_id} is not registered")
         metadata, outputs = call.metadata_dict(), call.outputs()
-        # The latest decision per flag (rows come back oldest first).
-        decisions = {r.flag_key: r.decision for r in db.query(Review).filter_by(call_id=call_id)
-                     .order_by(Review.created_at, Review.id)}
-    missing = [stage for stage in ("transcribe", "analyze") if stage not in outputs]
-    if missing:
-        raise LookupError(f"call {call_id}: stage {missing[0]!r} has no output yet")
-    transcript = Transcript.model_validate(store.get_json(outputs["transcribe"]))
-    analysis = Analysis.model_validate(store.get_json(outputs["analyze"]))
+        decisions = {key: r.decision for key, r in latest_reviews(db, call_id).items()}
+    transcript, analysis = load_outputs(store, outputs)
+    for stage, output in (("transcribe", transcript), ("analyze", analysis)):
+        if output is None:
+            raise LookupError(f"call {call_id}: stage {stage!r} has no output yet")
     return build_document(metadata, transcript, analysis,
                           redact_pii=not get_settings().index_pii, decisions=decisions)
 

@@ -37,12 +37,11 @@ from api.views import (
     call_summary,
     flag_views,
     get_call,
-    latest_reviews,
     load_outputs,
     redact,
     stage_statuses,
 )
-from core.db import Call
+from core.db import Call, latest_reviews
 from core.pipeline import enqueue
 from core.schemas import CallStatus, Transcript
 from core.storage import ObjectStore

@@ -25,11 +25,10 @@ from api.views import (
     call_review_status,
     flag_views,
     get_call,
-    latest_reviews,
     load_outputs,
     review_history,
 )
-from core.db import Review
+from core.db import Review, latest_reviews
 from core.storage import ObjectStore
 
 log = logging.getLogger("callqa.api")
