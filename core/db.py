@@ -226,9 +226,30 @@ def migrate(url: str) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    with get_engine(url).begin() as conn:
+    # Processes starting together (API, workers, CLI) must not migrate at once: the
+    # second would create tables the first just made. One at a time, then a no-op.
+    with _migration_lock(url), get_engine(url).begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7243001)")  # till commit
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+@contextmanager
+def _migration_lock(url: str) -> Iterator[None]:
+    """An exclusive lock file beside a SQLite database (other databases lock in SQL)."""
+    path = url.split("///", 1)[-1] if url.startswith("sqlite") else ""
+    if not path or path == ":memory:":
+        yield
+        return
+    import fcntl
+
+    with open(f"{path}.migrate.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 _migrated: set[str] = set()

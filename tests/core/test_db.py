@@ -70,3 +70,19 @@ def test_calls_roundtrip_and_constraints(db_url: str) -> None:
         db.delete(db.get(Call, "c-1"))
     with session_scope(db_url) as db:
         assert db.query(StageRun).count() == 0
+
+
+def test_processes_starting_together_migrate_once(db_url: str) -> None:
+    """The API, workers and the CLI may all start on a fresh database at the same moment."""
+    import subprocess
+    import sys
+
+    code = "import sys; from core.db import migrate; migrate(sys.argv[1])"
+    procs = [subprocess.Popen([sys.executable, "-c", code, db_url], stderr=subprocess.PIPE,
+                              text=True) for _ in range(4)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, errors
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+    engine.dispose()
