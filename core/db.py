@@ -244,6 +244,7 @@ def _migration_lock(url: str) -> Iterator[None]:
         return
     import fcntl
 
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(f"{path}.migrate.lock", "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:

@@ -86,3 +86,9 @@ def test_processes_starting_together_migrate_once(db_url: str) -> None:
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
     engine.dispose()
+
+
+def test_migrate_creates_the_sqlite_folder(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'not' / 'yet' / 'callqa.db'}"
+    migrate(url)
+    assert (tmp_path / "not" / "yet" / "callqa.db").exists()
