@@ -105,15 +105,20 @@ def prepared(doc: dict[str, Any], zone: ZoneInfo) -> tuple[tuple[Any, ...], list
            doc.get("max_severity"), doc.get("flag_count", 0), doc.get("critical_flags", 0),
            doc.get("risk", 0.0), doc.get("review_status"), doc.get("outcome"),
            doc.get("dead_air_s"), doc.get("agent_talk_share"), " ".join(doc.get("rule_ids") or []))
-    utts = []
+    utts = [(doc["call_id"], u["i"], u["role"], u["start"], u["end"], u["text"],
+             index_text(u["text"])) for u in doc.get("utterances", [])]
+    return row, utts, role_texts((u[2], u[6]) for u in utts)
+
+
+def role_texts(role_bodies: Iterable[tuple[str, str]]) -> tuple[str, str, str]:
+    """The agent, customer and other FTS columns of a call from its (role, body) pairs in
+    order. Deleting a contentless FTS row needs exactly these values back, so insert and
+    delete both build them here."""
     by_role: dict[str, list[str]] = {"agent": [], "customer": [], "other": []}
-    for u in doc.get("utterances", []):
-        body = index_text(u["text"])
-        utts.append((doc["call_id"], u["i"], u["role"], u["start"], u["end"], u["text"], body))
-        by_role[ROLE_COLUMNS.get(u["role"], "other")].append(body)
+    for role, body in role_bodies:
+        by_role[ROLE_COLUMNS.get(role, "other")].append(body)
     sep = f" {UTTERANCE_BREAK} "
-    return row, utts, (sep.join(by_role["agent"]), sep.join(by_role["customer"]),
-                       sep.join(by_role["other"]))
+    return sep.join(by_role["agent"]), sep.join(by_role["customer"]), sep.join(by_role["other"])
 
 
 _WITH_MATCH = "WITH m AS MATERIALIZED (SELECT rowid AS id FROM calls_fts WHERE calls_fts MATCH ?) "
@@ -198,13 +203,10 @@ class EmbeddedBackend:
         if row is None:
             return 0
         # A contentless FTS5 row is deleted by giving back the values it was built from.
-        texts = {"agent": [], "customer": [], "other": []}  # type: dict[str, list[str]]
-        for u in conn.execute("SELECT role, body FROM utts WHERE call_id=? ORDER BY i", (call_id,)):
-            texts[ROLE_COLUMNS.get(u["role"], "other")].append(u["body"])
-        sep = f" {UTTERANCE_BREAK} "
+        bodies = conn.execute("SELECT role, body FROM utts WHERE call_id=? ORDER BY i", (call_id,))
         conn.execute("INSERT INTO calls_fts(calls_fts, rowid, agent, customer, other) "
                      "VALUES('delete', ?, ?, ?, ?)",
-                     (row["id"], *(sep.join(texts[c]) for c in ("agent", "customer", "other"))))
+                     (row["id"], *role_texts((u["role"], u["body"]) for u in bodies)))
         for table in ("utts", "terms", "docs"):
             conn.execute(f"DELETE FROM {table} WHERE call_id=?", (call_id,))
         conn.execute("DELETE FROM sources WHERE id=?", (row["id"],))
