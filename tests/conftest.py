@@ -18,6 +18,26 @@ os.environ.setdefault("CALLQA_ASR_MODEL", "tiny.en")
 os.environ.pop("CALLQA_BROKER_URL", None)
 os.environ.pop("CALLQA_ELASTICSEARCH_URL", None)
 
+# Markers follow from what a test uses, so a new test gets them without anyone
+# remembering: `pytest -m "not slow"` is the fast loop, `-m "not postgres and not redis"`
+# runs without the servers. Tests that are slow or need a server without one of
+# these fixtures carry the marker themselves.
+SLOW_FIXTURES = {"rendered_dir", "tiny_base", "tiny_pt", "checkpoint", "engine", "two_renders"}
+REDIS_FIXTURES = {"broker", "redis_url", "cluster"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & SLOW_FIXTURES:
+            item.add_marker(pytest.mark.slow)
+        if used & REDIS_FIXTURES:
+            item.add_marker(pytest.mark.redis)
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "postgresql" in callspec.params.values():
+            item.add_marker(pytest.mark.postgres)
+
+
 # The dialogues rendered once per test session (short, varied: hold, overtalk, violations).
 RENDERED = ["en-01-repayment-amount-due-date", "en-10-collections-threat-abrupt-end",
             "en-17-balance-read-before-verification"]

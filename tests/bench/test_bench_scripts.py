@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -33,6 +35,7 @@ def test_analysis_bench(tmp_path: Path) -> None:
     assert figures["calls"] == 44
 
 
+@pytest.mark.slow
 def test_asr_and_diarization_benches(tmp_path: Path) -> None:
     samples = tmp_path / "samples"
     asr = _run("asr", "--model", "tiny.en", "--limit", "1", "--samples", str(samples),
@@ -57,6 +60,7 @@ def test_search_bench(tmp_path: Path) -> None:
     assert figures["search_p50_ms"] <= figures["search_p95_ms"] <= figures["search_p99_ms"]  # type: ignore[operator]
 
 
+@pytest.mark.slow
 def test_pipeline_bench(tmp_path: Path) -> None:
     """One call through a private redis-server and real worker processes."""
     figures = _run("pipeline", "--calls", "1", "--model", "tiny.en", "--samples",

@@ -161,6 +161,7 @@ def test_reaper_requeues_the_stage_of_a_dead_worker(
         assert message["headers"]["argsrepr"] == repr([ids[0]])
 
 
+@pytest.mark.postgres
 def test_claim_lease_and_hand_over_on_postgresql(
         settings: Settings, rendered: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The conditional UPDATEs and row locks on the PostgreSQL server of the machine."""
