@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from api import errors
-from api.middleware import Metrics, RequestMetrics, UploadLimit
+from api.middleware import Metrics, RequestMetrics, SecurityHeaders, UploadLimit
 from api.routes import audit, calls, health, insight, reviews, rules, saved_searches, session
 from api.routes import webhooks as webhook_routes
 from api.webui import mount_ui
@@ -85,4 +85,5 @@ def create_app() -> FastAPI:
     # Outermost last: metrics see every response, the 413 included.
     app.add_middleware(UploadLimit)
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
+    app.add_middleware(SecurityHeaders)  # the 413 and every error carry them too
     return app

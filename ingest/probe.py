@@ -138,3 +138,25 @@ def _declared_duration(container: av.container.InputContainer, stream: av.audio.
     if container.duration is not None:
         return container.duration / av.time_base
     return 0.0
+
+
+
+# The Content-Type a recording is served with comes from what the decoder found, never
+# from the uploader's file name (an `evil.html` that decodes as WAV is served as audio/wav).
+_CONTAINER_TYPES = {"wav": ("audio/wav", ".wav"), "mp3": ("audio/mpeg", ".mp3"),
+                    "flac": ("audio/flac", ".flac"), "ogg": ("audio/ogg", ".ogg"),
+                    "amr": ("audio/amr", ".amr"), "au": ("audio/basic", ".au"),
+                    "aac": ("audio/aac", ".aac"), "asf": ("audio/x-ms-wma", ".wma"),
+                    "gsm": ("audio/gsm", ".gsm"), "matroska": ("audio/webm", ".webm"),
+                    "webm": ("audio/webm", ".webm"), "mov": ("audio/mp4", ".m4a"),
+                    "mp4": ("audio/mp4", ".m4a"), "m4a": ("audio/mp4", ".m4a")}
+
+
+def media_type(container: str | None) -> tuple[str, str]:
+    """(audio/* type, file suffix) for a probed container (FFmpeg's names, e.g.
+    'mov,mp4,m4a,3gp'); application/octet-stream, which nothing renders, when unknown."""
+    for name in (container or "").split(","):
+        found = _CONTAINER_TYPES.get(name.strip().lower())
+        if found:
+            return found
+    return "application/octet-stream", ".bin"

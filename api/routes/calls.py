@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import mimetypes
 import re
 import shutil
 import tempfile
@@ -46,6 +45,7 @@ from core.pipeline import enqueue
 from core.schemas import CallStatus, Transcript
 from core.storage import ObjectStore
 from ingest.metadata import MetadataError, parse_metadata
+from ingest.probe import media_type
 from ingest.service import register_file
 from search.documents import risk_score
 
@@ -55,6 +55,8 @@ router = APIRouter(prefix="/calls", tags=["calls"])
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 STATUSES = tuple(s.value for s in CallStatus)
 READ_ROLES = ("qa", "manager", "crm")
+PLAY_WINDOW_S = 600.0  # range requests of one key on one call within this are one playback
+AUDIO_CSP = "default-src 'none'; sandbox; frame-ancestors 'none'"
 
 
 def _store(settings: SettingsDep) -> ObjectStore:
@@ -244,12 +246,20 @@ def get_audio(call_id: str, request: Request, db: DB, settings: SettingsDep,
     path = _store(settings).path(call.audio_key)
     if not path.is_file():
         raise ApiError(404, "not_found", f"the audio of call {call_id!r} is missing from the store")
-    range_header = request.headers.get("range", "")
-    if not range_header or re.match(r"^\s*bytes\s*=\s*0-", range_header):
+    range_header = request.headers.get("range", "")[:200]
+    # Every fetch of the recording is a play unless this key already has one for the call
+    # in the last PLAY_WINDOW_S: a player's seeks add no entries, but `bytes=1-` or
+    # `bytes=-999999999` (the whole file without "from byte 0") can no longer skip the log.
+    if (not range_header or re.match(r"^\s*bytes\s*=\s*0-", range_header)
+            or not audit.recent(db, who, "play", f"call:{call.id}", PLAY_WINDOW_S)):
         audit.record(db, who, "play", f"call:{call.id}", {"range": range_header or None})
-    media = mimetypes.guess_type(call.source_name)[0] or mimetypes.guess_type(path.name)[0]
-    return FileResponse(path, media_type=media or "application/octet-stream",
-                        filename=call.source_name, content_disposition_type="inline")
+    # The type the decoder found at upload (audio/*), never the uploader's file name, and
+    # an attachment: a WAV with HTML in a chunk named evil.html is never rendered.
+    media, suffix = media_type(call.container)
+    return FileResponse(path, media_type=media, filename=f"{call.id}{suffix}",
+                        content_disposition_type="attachment",
+                        headers={"X-Content-Type-Options": "nosniff",
+                                 "Content-Security-Policy": AUDIO_CSP})
 
 
 @router.post("/{call_id}/reprocess", status_code=202, response_model=Accepted,
