@@ -11,7 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from core.db import Call, session_scope
 from core.schemas import CallMetadata, CallStatus
@@ -101,6 +103,22 @@ def new_batch_id() -> str:
     return f"b-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
+def _clash(db: Session, path: Path, digest: str, call_id: str) -> IngestResult | None:
+    """The answer when the audio or the id is registered already: the same audio is a
+    duplicate (whatever its id), another recording under this id is call_id_taken."""
+    taken = db.get(Call, call_id)
+    # By id first, then by hash: the winner of a race may commit between the two reads.
+    existing = taken if taken is not None and taken.sha256 == digest else db.scalar(
+        select(Call).where(Call.sha256 == digest))
+    if existing is not None:
+        return IngestResult(path, "duplicate", call_id=existing.id,
+                            message=f"{path.name}: same audio as call {existing.id}")
+    if taken is not None:
+        return IngestResult(path, "refused", reason="call_id_taken", message=(
+            f"{path.name}: call id {call_id} is already used by a different recording"))
+    return None
+
+
 def register_file(path: Path, settings: Settings, store: ObjectStore, manifest: Path | None = None,
                   pattern: str | None = None, batch_id: str | None = None) -> IngestResult:
     """Validate one file and register it as a queued call. Nothing is stored on refusal."""
@@ -124,18 +142,17 @@ def register_file(path: Path, settings: Settings, store: ObjectStore, manifest: 
                            else started.astimezone(UTC))
     digest = sha256_file(path)
     call_id = meta.call_id or f"c-{digest[:16]}"
-    with session_scope() as db:
-        existing = db.scalar(select(Call).where(Call.sha256 == digest))
-        if existing is not None:
-            return IngestResult(path, "duplicate", call_id=existing.id,
-                                message=f"{path.name}: same audio as call {existing.id}")
-        if db.get(Call, call_id) is not None:
-            return IngestResult(path, "refused", reason="call_id_taken", message=(
-                f"{path.name}: call id {call_id} is already used by a different recording"))
-        key = store.original_key(digest, path.suffix)
-        created = not store.exists(key)
-        store.put_original(path, digest)
-        try:
+    key = store.original_key(digest, path.suffix)
+    # The row goes in (and commits) before the original is written, and a refused or lost
+    # insert never touches the store: with the same file posted 20 times at once, a
+    # loser's cleanup used to delete the original the winner's row points to. The unique
+    # sha256 and primary key decide the race; a loser reads the winner's row and answers
+    # as if it had come second.
+    try:
+        with session_scope() as db:
+            clash = _clash(db, path, digest, call_id)
+            if clash is not None:
+                return clash
             db.add(Call(
                 id=call_id, sha256=digest, source_name=path.name, audio_key=key,
                 duration=info.duration, channels=info.channels, sample_rate=info.sample_rate,
@@ -146,10 +163,18 @@ def register_file(path: Path, settings: Settings, store: ObjectStore, manifest: 
                 batch_id=batch_id,
             ))
             db.flush()
-        except Exception:
-            if created:  # the row never landed: do not leave an orphan original behind
-                store.delete(key)
-            raise
+    except IntegrityError:
+        with session_scope() as db:
+            clash = _clash(db, path, digest, call_id)
+        if clash is not None:
+            return clash
+        raise
+    try:
+        store.put_original(path, digest)  # content-addressed: a second copy is a no-op
+    except BaseException:
+        with session_scope() as db:  # no row may point at an original that is not there
+            db.execute(delete(Call).where(Call.id == call_id, Call.sha256 == digest))
+        raise
     log.info("call registered", extra={"call_id": call_id, "file": path.name,
                                        "duration": info.duration, "channels": info.channels})
     return IngestResult(path, "accepted", call_id=call_id)

@@ -4,9 +4,17 @@ against the real API, database and decoder. The API fixtures are tests/api's."""
 from __future__ import annotations
 
 import struct
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pytest
+from sqlalchemy import create_engine, text
+
+from core import db as core_db
+from core.celery_app import configure_celery
+from core.settings import reset_settings
 
 from tests.api.conftest import World, fresh_world, world  # noqa: F401  (fixtures)
 
@@ -34,4 +42,40 @@ def write(path: Path, body: bytes) -> Path:
     return path
 
 
-__all__ = ["HTML", "World", "wav_bytes", "write"]
+__all__ = ["HTML", "World", "db_url", "wav_bytes", "write"]
+
+
+PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path,
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh data dir on SQLite, or a private schema on the real PostgreSQL server, as
+    CALLQA_DATABASE_URL."""
+    monkeypatch.setenv("CALLQA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("CALLQA_BROKER_URL", raising=False)
+    schema = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'data' / 'callqa.db'}"
+    else:
+        schema = f"t_{uuid.uuid4().hex[:10]}"
+        admin = create_engine(PG_ADMIN)
+        try:
+            with admin.begin() as conn:
+                conn.execute(text(f"CREATE SCHEMA {schema}"))
+        except Exception as exc:  # the server is part of the test environment
+            pytest.fail(f"PostgreSQL at 127.0.0.1:5432 is not reachable: {exc}")
+        url = f"{PG_ADMIN}?options=-csearch_path%3D{schema}"
+    monkeypatch.setenv("CALLQA_DATABASE_URL", url)
+    reset_settings()
+    core_db._migrated.clear()
+    configure_celery()
+    yield url
+    core_db.get_engine(url).dispose()
+    if schema is not None:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+    reset_settings()
+    configure_celery()
