@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from core.schemas import DateOutOfRange
 from search.base import SearchUnavailable
 
 log = logging.getLogger("callqa.api")
@@ -85,6 +86,10 @@ def install(app: FastAPI) -> None:
         return error_response(status, _CODES.get(status, f"http_{status}"), message,
                               None if isinstance(exc.detail, str) else exc.detail,
                               getattr(exc, "headers", None))
+
+    @app.exception_handler(DateOutOfRange)
+    async def _date_range(_request: Request, exc: DateOutOfRange) -> JSONResponse:
+        return error_response(422, "date_out_of_range", str(exc))
 
     @app.exception_handler(SearchUnavailable)
     async def _search_down(_request: Request, exc: SearchUnavailable) -> JSONResponse:

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from core.schemas import CallMetadata
 
 MANIFEST_NAMES = ("metadata.csv", "calls.csv")
+SIDECAR_MAX_BYTES = 64 * 1024  # a call's metadata is a few hundred bytes; not a 5 MB agent_id
 FILE_COLUMNS = ("file", "filename", "path")
 
 
@@ -72,6 +73,9 @@ def resolve_metadata(
     """Sidecar `<stem>.json` beats a CSV manifest row, which beats the file-name pattern."""
     sidecar = audio.with_suffix(".json")
     if sidecar.is_file():
+        if sidecar.stat().st_size > SIDECAR_MAX_BYTES:
+            raise MetadataError(f"{sidecar.name}: {sidecar.stat().st_size} bytes is over the "
+                                f"{SIDECAR_MAX_BYTES} byte limit for a sidecar")
         try:
             raw = json.loads(_read_text(sidecar))
         except json.JSONDecodeError as exc:

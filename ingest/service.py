@@ -135,11 +135,8 @@ def register_file(path: Path, settings: Settings, store: ObjectStore, manifest: 
     except MetadataError as exc:
         return IngestResult(path, "refused", reason="bad_metadata", message=f"{path.name}: {exc}")
 
-    if meta.started_at is not None:
-        # Stored in UTC: SQLite keeps no offset, and trends by day need one clock.
-        started = meta.started_at
-        meta.started_at = (started.replace(tzinfo=UTC) if started.tzinfo is None
-                           else started.astimezone(UTC))
+    # started_at is in UTC by now (CallMetadata): SQLite keeps no offset, and trends by
+    # day need one clock.
     digest = sha256_file(path)
     call_id = meta.call_id or f"c-{digest[:16]}"
     key = store.original_key(digest, path.suffix)

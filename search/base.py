@@ -74,6 +74,13 @@ class SearchQuery:
     cursor: str | None = None
 
     def validate(self) -> SearchQuery:
+        from core.schemas import DateOutOfRange, to_utc
+
+        try:  # one clock, and no date the backends cannot convert (a 500 before)
+            self.date_from = to_utc(self.date_from) if self.date_from else None
+            self.date_to = to_utc(self.date_to) if self.date_to else None
+        except DateOutOfRange as exc:
+            raise InvalidQuery(f"date: {exc}") from exc
         checks = [
             (self.role in (None, "agent", "customer"), f"role must be agent or customer, not {self.role!r}"),
             (self.sort in SORTS, f"sort must be one of {', '.join(SORTS)}, not {self.sort!r}"),

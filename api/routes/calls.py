@@ -42,7 +42,7 @@ from api.views import (
 )
 from core.db import Call, latest_reviews
 from core.pipeline import enqueue
-from core.schemas import CallStatus, Transcript
+from core.schemas import CALL_ID_PATTERN, CallStatus, Transcript
 from core.storage import ObjectStore
 from ingest.metadata import MetadataError, parse_metadata
 from ingest.probe import media_type
@@ -52,7 +52,7 @@ from search.documents import risk_score
 log = logging.getLogger("callqa.api")
 router = APIRouter(prefix="/calls", tags=["calls"])
 
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+ID_PATTERN = CALL_ID_PATTERN  # the one pattern the CLI's sidecars and manifests use too
 STATUSES = tuple(s.value for s in CallStatus)
 READ_ROLES = ("qa", "manager", "crm")
 PLAY_WINDOW_S = 600.0  # range requests of one key on one call within this are one playback
@@ -113,6 +113,9 @@ def upload_call(
         meta = parse_metadata(raw, "form")
     except MetadataError as exc:
         raise ApiError(422, "bad_metadata", str(exc)) from exc
+    if batch_id is not None and not re.fullmatch(CALL_ID_PATTERN, batch_id):
+        raise ApiError(422, "bad_metadata", "form: invalid metadata: batch_id: letters, digits "
+                       "and _.:- only")
     metrics = request.app.state.metrics
     if file.size is not None and file.size > settings.max_upload_bytes:
         metrics.uploads.labels("too_large").inc()
@@ -130,7 +133,7 @@ def upload_call(
         fields = meta.model_dump(mode="json", exclude_none=True)
         if fields:
             path.with_suffix(".json").write_text(json.dumps(fields), "utf-8")
-        result = register_file(path, settings, _store(settings))
+        result = register_file(path, settings, _store(settings), batch_id=batch_id)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         file.file.close()
@@ -148,8 +151,8 @@ def upload_call(
         response.status_code = 200
         return UploadResult(call_id=call.id, outcome="duplicate", status=call.status,
                             batch_id=call.batch_id, message=f"same audio as call {call.id}")
-    call.source_name = (Path(file.filename).name if file.filename else call.source_name)[:512]
-    call.batch_id = batch_id
+    if file.filename:  # shown, never trusted: no control characters (PostgreSQL refuses NUL)
+        call.source_name = re.sub(r"[\x00-\x1f\x7f]", "_", Path(file.filename).name)[:512]
     audit.record(db, who, "upload", f"call:{call.id}",
                  {"bytes": size, "batch_id": batch_id, "process": process})
     if process:

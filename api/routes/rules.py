@@ -128,7 +128,7 @@ def upload_rules(body: RuleFile, db: DB, settings: SettingsDep,
 def dry_run(body: DryRunRequest, db: DB, settings: SettingsDep,
             _who: Annotated[Principal, Depends(require(*READ))]) -> DryRunResult:
     ruleset = parse_rule_file(body.yaml) if body.yaml else active_rules()
-    if body.date_from and body.date_to and body.date_from >= body.date_to:
+    if body.date_from and body.date_to and utc(body.date_from) >= utc(body.date_to):
         raise ApiError(422, "validation_error", "date_from must be before date_to")
     stmt = (select(Call).join(StageRun).where(StageRun.stage == "transcribe",
                                               StageRun.status == "done")
