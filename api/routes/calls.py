@@ -190,8 +190,14 @@ def list_calls(
     if date_to is not None:
         conds.append(Call.started_at < utc(date_to))
     total = db.scalar(select(func.count()).select_from(Call).where(*conds)) or 0
-    rows = db.scalars(select(Call).where(*conds).order_by(Call.created_at.desc(), Call.id)
-                      .limit(limit).offset(offset))
+    rows = list(db.scalars(select(Call).where(*conds).order_by(Call.created_at.desc(), Call.id)
+                           .limit(limit).offset(offset)))
+    audit.record(db, who, "list", "calls", {
+        "filters": {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in (
+            ("status", status), ("agent_id", agent_id), ("team", team),
+            ("customer_id", customer_id), ("batch_id", batch_id), ("language", language),
+            ("date_from", date_from), ("date_to", date_to)) if v is not None},
+        "returned": len(rows), "offset": offset})
     return CallList(items=[call_summary(c) for c in rows], total=total, limit=limit, offset=offset)
 
 
