@@ -127,6 +127,10 @@ def is_transient(exc: BaseException) -> bool:
     """True for errors a retry may cure; bad input, missing calls and bugs are permanent."""
     if isinstance(exc, TransientError) or is_out_of_memory(exc):
         return True
+    from search.base import SearchUnavailable
+
+    if isinstance(exc, SearchUnavailable):  # an outage retries; a wrong mapping fails
+        return exc.transient
     try:
         import av
 

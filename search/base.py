@@ -47,7 +47,15 @@ class InvalidQuery(ValueError):
 
 
 class SearchUnavailable(RuntimeError):
-    """The search cluster cannot serve: unreachable, refusing, or its mapping is not ours."""
+    """The search cluster cannot serve: unreachable, refusing, or its mapping is not ours.
+
+    `transient`: an outage (unreachable, timed out, 429 or 5xx) that a retry with back-off
+    may outlast; False for what only a person can fix (a wrong mapping, a concrete index
+    under the alias, refused credentials, documents the mapping rejects)."""
+
+    def __init__(self, message: str, transient: bool = True) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 @dataclass
