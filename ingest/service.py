@@ -126,7 +126,7 @@ def register_file(path: Path, settings: Settings, store: ObjectStore, manifest: 
         if path.is_file() and path.stat().st_size > settings.max_upload_bytes:
             raise AudioRejected("too_large", f"{path.name}: {path.stat().st_size} bytes is over "
                                 f"the {settings.max_upload_bytes} byte limit")
-        info = probe(path)
+        info = probe(path, max_duration_s=settings.max_duration_s)
         _check_limits(path, info, settings)
         meta = resolve_metadata(path, manifest, pattern or settings.filename_pattern)
         channel_map = _channel_map(meta, info, settings)

@@ -40,8 +40,8 @@ from api.views import (
     redact,
     stage_statuses,
 )
-from core.db import Call, latest_reviews
-from core.pipeline import enqueue
+from core.db import Call, StageRun, latest_reviews, utcnow
+from core.pipeline import STAGES, enqueue, lease_alive
 from core.schemas import CALL_ID_PATTERN, CallStatus, Transcript
 from core.storage import ObjectStore
 from ingest.metadata import MetadataError, parse_metadata
@@ -278,15 +278,42 @@ def get_audio(call_id: str, request: Request, db: DB, settings: SettingsDep,
 def reprocess(call_id: str, body: ReprocessRequest, background: BackgroundTasks, db: DB,
               who: Annotated[Principal, Depends(require("qa"))]) -> Accepted:
     call = get_call(db, call_id)
+    _refuse_if_pending(call)
     need = {"analyze": "transcribe", "index": "analyze"}.get(body.from_stage)
     if need and need not in call.outputs():
         raise ApiError(409, "conflict", f"cannot start at {body.from_stage}: stage {need!r} has "
                        "no output yet", {"missing_stage": need})
     call.status, call.error = CallStatus.queued.value, None
+    _mark_queued(call, body.from_stage)
     audit.record(db, who, "reprocess", f"call:{call.id}", {"from_stage": body.from_stage})
     background.add_task(_run_pipeline, call.id, body.from_stage)
     return Accepted(call_id=call.id, status=call.status,
                     message=f"re-running from {body.from_stage}")
+
+
+def _refuse_if_pending(call: Call) -> None:
+    """409 while a stage of the call waits in the queue or runs under a live lease: 47
+    reprocesses of one call used to queue 47 transcriptions."""
+    pending = {r.stage: r.status for r in call.stages if r.status == "queued"
+               or (r.status == "running" and lease_alive(r))}
+    if pending:
+        stage, status = next(iter(pending.items()))
+        raise ApiError(409, "reprocess_pending", f"call {call.id} is already being processed "
+                       f"(stage {stage} is {status}); try again when it has finished",
+                       {"stages": sorted(pending)})
+
+
+def _mark_queued(call: Call, from_stage: str) -> None:
+    """The stages from `from_stage` on are queued now, in this request's transaction, so a
+    second request sees them (the background enqueue does the same again)."""
+    first = STAGES.index(from_stage)
+    for stage in STAGES[first:]:
+        run = call.stage(stage)
+        if run is None and stage == from_stage:
+            call.stages.append(StageRun(stage=stage, status="queued", attempts=0,
+                                        heartbeat_at=utcnow()))
+        elif run is not None:
+            run.status, run.error, run.worker, run.heartbeat_at = "queued", None, None, utcnow()
 
 
 def _speakers(transcript: Transcript) -> dict[str, str]:
