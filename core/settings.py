@@ -33,6 +33,10 @@ class Settings(BaseSettings):
         "belongs to a dead worker and is queued again.")
     reap_interval_s: float = Field(
         2.0, description="How often each worker looks for stages of dead workers; 0 = never.")
+    stage_queue_deadline_s: float = Field(
+        900.0, description="A stage queued (or retrying) this long without a worker claiming it "
+        "is published again by the reaper: its message was lost (Redis restarted empty, a "
+        "worker died holding it). Keep it above retry_backoff_max_s.")
     task_max_retries: int = Field(5, description="Retries of a transient error per stage.")
     retry_backoff_s: float = Field(2.0, description="First retry delay; doubles per retry.")
     retry_backoff_max_s: float = Field(120.0, description="Longest retry delay.")

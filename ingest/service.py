@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.db import Call, session_scope
+from core.db import Call, StageRun, session_scope, utcnow
 from core.schemas import CallMetadata, CallStatus
 from core.settings import Settings, get_settings
 from core.storage import ObjectStore, sha256_file
@@ -120,8 +120,11 @@ def _clash(db: Session, path: Path, digest: str, call_id: str) -> IngestResult |
 
 
 def register_file(path: Path, settings: Settings, store: ObjectStore, manifest: Path | None = None,
-                  pattern: str | None = None, batch_id: str | None = None) -> IngestResult:
-    """Validate one file and register it as a queued call. Nothing is stored on refusal."""
+                  pattern: str | None = None, batch_id: str | None = None,
+                  queue: bool = False) -> IngestResult:
+    """Validate one file and register it as a queued call. Nothing is stored on refusal.
+    `queue`: its transcription is about to be queued: the stage row is written with the
+    call, so a batch that crashes before queueing leaves rows the reaper re-sends."""
     try:
         if path.is_file() and path.stat().st_size > settings.max_upload_bytes:
             raise AudioRejected("too_large", f"{path.name}: {path.stat().st_size} bytes is over "
@@ -158,6 +161,8 @@ def register_file(path: Path, settings: Settings, store: ObjectStore, manifest: 
                 direction=meta.direction, channel_map=channel_map,
                 language=meta.language or settings.language, status=CallStatus.queued.value,
                 batch_id=batch_id,
+                stages=[StageRun(stage="transcribe", status="queued", attempts=0,
+                                 heartbeat_at=utcnow())] if queue else [],
             ))
             db.flush()
     except IntegrityError:
@@ -201,7 +206,7 @@ def ingest_paths(
     summary = IngestSummary(batch_id=batch_id or new_batch_id())
     for n, path in enumerate(files, 1):
         summary.results.append(register_file(path, settings, store, manifest, pattern,
-                                             summary.batch_id))
+                                             summary.batch_id, queue=process))
         if progress:
             progress("register", n, len(files), path.name)
     if process and summary.accepted:

@@ -8,7 +8,7 @@ import logging
 import re
 import shutil
 import tempfile
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -42,6 +42,7 @@ from api.views import (
 )
 from core.db import Call, StageRun, latest_reviews, utcnow
 from core.pipeline import STAGES, enqueue, lease_alive
+from core.settings import get_settings
 from core.schemas import CALL_ID_PATTERN, CallStatus, Transcript
 from core.storage import ObjectStore
 from ingest.metadata import MetadataError, parse_metadata
@@ -133,7 +134,8 @@ def upload_call(
         fields = meta.model_dump(mode="json", exclude_none=True)
         if fields:
             path.with_suffix(".json").write_text(json.dumps(fields), "utf-8")
-        result = register_file(path, settings, _store(settings), batch_id=batch_id)
+        result = register_file(path, settings, _store(settings), batch_id=batch_id,
+                               queue=process)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         file.file.close()
@@ -294,7 +296,11 @@ def reprocess(call_id: str, body: ReprocessRequest, background: BackgroundTasks,
 def _refuse_if_pending(call: Call) -> None:
     """409 while a stage of the call waits in the queue or runs under a live lease: 47
     reprocesses of one call used to queue 47 transcriptions."""
-    pending = {r.stage: r.status for r in call.stages if r.status == "queued"
+    # A queued row past the reaper's deadline has lost its message: re-running it is fine.
+    recent = utcnow() - timedelta(seconds=get_settings().stage_queue_deadline_s)
+    pending = {r.stage: r.status for r in call.stages
+               if (r.status == "queued" and r.heartbeat_at is not None
+                   and utc(r.heartbeat_at) > recent)
                or (r.status == "running" and lease_alive(r))}
     if pending:
         stage, status = next(iter(pending.items()))
