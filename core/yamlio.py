@@ -34,7 +34,7 @@ class TooDeep(yaml.YAMLError):
     def __init__(self, line: int, limit: int) -> None:
         super().__init__(f"nested deeper than {limit} levels")
         self.problem = f"nested deeper than {limit} levels"
-        self.problem_mark = yaml.Mark("<yaml>", 0, line, 0, None, None)
+        self.problem_mark = yaml.Mark("<yaml>", 0, line, 0, "", 0)
 
 
 def check_depth(text: str, limit: int = MAX_DEPTH) -> None:
@@ -46,7 +46,7 @@ def check_depth(text: str, limit: int = MAX_DEPTH) -> None:
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > limit:
-                raise TooDeep(event.start_mark.line, limit)
+                raise TooDeep(event.start_mark.line if event.start_mark else 0, limit)
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
 

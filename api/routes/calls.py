@@ -42,8 +42,8 @@ from api.views import (
 )
 from core.db import Call, StageRun, latest_reviews, utcnow
 from core.pipeline import STAGES, enqueue, lease_alive
-from core.settings import get_settings
 from core.schemas import CALL_ID_PATTERN, CallStatus, Transcript
+from core.settings import get_settings
 from core.storage import ObjectStore
 from ingest.metadata import MetadataError, parse_metadata
 from ingest.probe import media_type

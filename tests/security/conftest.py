@@ -15,7 +15,6 @@ from sqlalchemy import create_engine, text
 from core import db as core_db
 from core.celery_app import configure_celery
 from core.settings import reset_settings
-
 from tests.api.conftest import World, fresh_world, world  # noqa: F401  (fixtures)
 
 HTML = b"<html><script>fetch('/session').then(r=>r.text()).then(alert)</script></html>"

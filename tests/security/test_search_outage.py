@@ -34,7 +34,7 @@ class FakeCluster(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if self.path.startswith("/_alias/"):
             self._send(200, {"callqa-x-v1-1": {"aliases": {"callqa-x": {}}}})
         elif "/_mapping" in self.path:
@@ -43,13 +43,13 @@ class FakeCluster(BaseHTTPRequestHandler):
         else:
             self._send(503, {"error": {"type": "unavailable"}, "status": 503})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self._send(self.bulk_status, {"error": {"type": "cluster_block_exception",
                                                 "reason": "no master"},
                                       "status": self.bulk_status})
 
-    do_PUT = do_POST  # noqa: N815
+    do_PUT = do_POST
 
     def log_message(self, *_: Any) -> None:
         pass
