@@ -46,10 +46,24 @@ def _check_key(headers: dict[bytes, bytes]) -> Response | None:
     qa or admin key can make the server spool a file."""
     from api.deps import UPLOAD_ROLES, check_role, principal_from
 
+    from http.cookies import CookieError, SimpleCookie
+
+    from api.deps import SESSION_COOKIE, UI_HEADER
+
     key = headers.get(b"x-api-key", b"").decode("latin-1")
     auth = headers.get(b"authorization", b"").decode("latin-1")
     if not key and auth.lower().startswith("bearer "):
         key = auth[7:].strip()
+    if not key and b"cookie" in headers:  # the web UI's session works here as everywhere
+        try:
+            jar = SimpleCookie(headers[b"cookie"].decode("latin-1"))
+        except CookieError:
+            jar = SimpleCookie()
+        if SESSION_COOKIE in jar:
+            if headers.get(UI_HEADER.lower().encode(), b"") != b"1":
+                return error_response(403, "forbidden", f"requests that change data with the "
+                                      f"session cookie need the {UI_HEADER}: 1 header")
+            key = jar[SESSION_COOKIE].value
     try:
         check_role(principal_from(key or None), UPLOAD_ROLES)
     except ApiError as exc:

@@ -67,6 +67,13 @@ def load_manifest(path: Path) -> dict[str, dict[str, str]]:
     return _read_manifest(path.resolve(), path.stat().st_mtime)
 
 
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or a.samefile(b)
+    except OSError:
+        return False
+
+
 def resolve_metadata(
     audio: Path, manifest: Path | None = None, pattern: str | None = None
 ) -> CallMetadata:
@@ -85,7 +92,8 @@ def resolve_metadata(
         return parse_metadata(raw, sidecar.name)
     manifests = [manifest] if manifest else [audio.parent / n for n in MANIFEST_NAMES]
     for candidate in manifests:
-        if candidate is not None and candidate.is_file():
+        # A recording named calls.csv is not its own manifest.
+        if candidate is not None and candidate.is_file() and not _same(candidate, audio):
             row = load_manifest(candidate).get(audio.name)
             if row is not None:
                 return parse_metadata(row, f"{candidate.name} row {audio.name}")
