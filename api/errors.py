@@ -98,6 +98,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        from core.db import is_db_busy
+
+        if is_db_busy(exc):  # write-locked (SQLite) or unreachable: not a bug, say when
+            log.warning("database busy", extra={"path": request.url.path, "error": str(exc)})
+            return error_response(503, "database_busy", "the database is busy or unreachable; "
+                                  "try again shortly", headers={"Retry-After": "5"})
         log.exception("unhandled error", extra={"path": request.url.path})
         return error_response(500, "internal_error", "internal error; see the server log")
 

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
         "belongs to a dead worker and is queued again.")
     reap_interval_s: float = Field(
         2.0, description="How often each worker looks for stages of dead workers; 0 = never.")
+    sqlite_busy_timeout_s: float = Field(
+        30.0, description="SQLite: how long a write waits for another process's write lock "
+        "before giving up (the API then answers 503 with Retry-After).")
     stage_queue_deadline_s: float = Field(
         900.0, description="A stage queued (or retrying) this long without a worker claiming it "
         "is published again by the reaper: its message was lost (Redis restarted empty, a "

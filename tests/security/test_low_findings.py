@@ -35,3 +35,38 @@ def test_the_session_cookie_can_upload(world: World) -> None:
     assert bare.status_code == 403, bare.text
     browser.cookies.clear()
     assert browser.post("/calls", files=files, headers={UI_HEADER: "1"}).status_code == 401
+
+
+def test_a_write_locked_database_is_503_with_retry_after(
+        fresh_world: World, monkeypatch: object) -> None:
+    import sqlite3
+
+    import pytest
+
+    mp: pytest.MonkeyPatch = monkeypatch  # type: ignore[assignment]
+    w = fresh_world
+    mp.setenv("CALLQA_SQLITE_BUSY_TIMEOUT_S", "0.5")
+    from core import db as core_db
+    from core.settings import reset_settings
+
+    reset_settings()
+    core_db.get_engine.cache_clear()  # new connections with the short timeout
+    assert w.client.get("/readyz").json()["checks"]["database"] == "ok"
+    holder = sqlite3.connect(str(get_settings().data_dir / "callqa.db"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        ready = w.client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["checks"]["database"] == "write_locked"
+        up = w.client.post("/calls", headers=w.as_("qa"), data={"process": "false"},
+                           files={"file": ("l.wav", wav_bytes(seed=54), "audio/wav")})
+        assert up.status_code == 503, up.text
+        assert up.headers["retry-after"] == "5"
+        assert up.json()["error"]["code"] == "database_busy"
+        review = w.client.post(f"/calls/{w.calls[0]}/reprocess", headers=w.as_("qa"),
+                               json={"from_stage": "index"})
+        assert review.status_code == 503, review.text
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert w.client.get("/readyz").status_code == 200
+    core_db.get_engine.cache_clear()
