@@ -44,11 +44,9 @@ class _TooLarge(Exception):
 def _check_key(headers: dict[bytes, bytes]) -> Response | None:
     """An upload's key and role are checked before its body is read: no one without a
     qa or admin key can make the server spool a file."""
-    from api.deps import UPLOAD_ROLES, check_role, principal_from
-
     from http.cookies import CookieError, SimpleCookie
 
-    from api.deps import SESSION_COOKIE, UI_HEADER
+    from api.deps import SESSION_COOKIE, UI_HEADER, UPLOAD_ROLES, check_role, principal_from
 
     key = headers.get(b"x-api-key", b"").decode("latin-1")
     auth = headers.get(b"authorization", b"").decode("latin-1")

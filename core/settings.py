@@ -33,6 +33,10 @@ class Settings(BaseSettings):
         "belongs to a dead worker and is queued again.")
     reap_interval_s: float = Field(
         2.0, description="How often each worker looks for stages of dead workers; 0 = never.")
+    api_header_timeout_s: float = Field(
+        10.0, description="`callqa serve`: a request's headers must arrive within this.")
+    api_body_idle_timeout_s: float = Field(
+        30.0, description="A request body that stalls this long between chunks gets 408.")
     sqlite_busy_timeout_s: float = Field(
         30.0, description="SQLite: how long a write waits for another process's write lock "
         "before giving up (the API then answers 503 with Retry-After).")

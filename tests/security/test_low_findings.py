@@ -70,3 +70,76 @@ def test_a_write_locked_database_is_503_with_retry_after(
         holder.close()
     assert w.client.get("/readyz").status_code == 200
     core_db.get_engine.cache_clear()
+
+
+def _serve(monkeypatch: object) -> tuple[object, int, object]:
+    import threading
+
+    import uvicorn
+
+    from api.app import create_app
+    from api.server import TimedH11Protocol
+    from bench.cluster import free_port
+
+    mp: object = monkeypatch
+    mp.setenv("CALLQA_API_HEADER_TIMEOUT_S", "1")  # type: ignore[attr-defined]
+    mp.setenv("CALLQA_API_BODY_IDLE_TIMEOUT_S", "1")  # type: ignore[attr-defined]
+    from core.settings import reset_settings
+
+    reset_settings()
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app, factory=True, host="127.0.0.1",
+                                           port=port, http=TimedH11Protocol, lifespan="off",
+                                           log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    import time
+
+    deadline = time.time() + 20
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert server.started
+    return server, port, thread
+
+
+def test_slow_headers_and_stalled_bodies_are_cut_off(world: World, monkeypatch: object) -> None:
+    import socket
+    import time
+
+    server, port, thread = _serve(monkeypatch)
+    try:
+        # Slowloris: a header line every 0.4 s, never the blank line.
+        slow = socket.create_connection(("127.0.0.1", port), timeout=10)
+        slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        started = time.monotonic()
+        closed = False
+        while time.monotonic() - started < 8:
+            try:
+                slow.sendall(b"X-Slow: 1\r\n")
+                slow.settimeout(0.4)
+                if slow.recv(1024) == b"":
+                    closed = True
+                    break
+            except TimeoutError:
+                continue
+            except OSError:
+                closed = True
+                break
+        assert closed, "the server kept a slowloris connection open"
+        assert time.monotonic() - started < 4
+        # A body that stops after 10 of its 1000 bytes: 408.
+        stalled = socket.create_connection(("127.0.0.1", port), timeout=10)
+        stalled.sendall(b"POST /rules/validate HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                        b"application/json\r\nContent-Length: 1000\r\nX-API-Key: "
+                        + world.keys["qa"].encode() + b"\r\n\r\n{\"yaml\": \"a")
+        answer = stalled.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        # An ordinary request still works.
+        ok = socket.create_connection(("127.0.0.1", port), timeout=10)
+        ok.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert ok.recv(4096).startswith(b"HTTP/1.1 200")
+        for s in (slow, stalled, ok):
+            s.close()
+    finally:
+        server.should_exit = True  # type: ignore[attr-defined]
+        thread.join(timeout=10)  # type: ignore[attr-defined]
