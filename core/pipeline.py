@@ -587,6 +587,7 @@ def reap_stale() -> list[tuple[str, str]]:
     for done in stranded:  # done, but its worker died before queueing the next stage
         nxt = STAGES.index(done.stage) + 1 if done.stage in STAGES else len(STAGES)
         if nxt < len(STAGES):
+            mark_queued([done.call_id], STAGES[nxt])
             publish(STAGES[nxt], [done.call_id])
         handed_over(done.call_id, done.stage, done.worker)
         log.warning("next stage queued for a dead worker", extra={

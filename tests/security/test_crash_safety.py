@@ -89,3 +89,26 @@ def test_a_lost_analyze_message_is_sent_again(broker: redis.Redis, tmp_path: Pat
         assert run is not None and run.status == "queued"
         call = db.get(Call, call_id)
         assert call is not None
+
+
+@pytest.mark.slow
+def test_a_redis_restart_and_a_cpu_worker_kill_lose_nothing(tmp_path: Path) -> None:
+    """One trial each of bench/crash_trials.py with real workers (the bench runs 20)."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "trials.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLQA_")}
+    result = subprocess.run(
+        [sys.executable, str(root / "bench" / "crash_trials.py"), "--trials", "1", "--kinds",
+         "redis,cpu", "--samples", str(tmp_path / "samples"), "--json", str(out)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    for kind in ("redis", "cpu"):
+        got = figures["results"][kind]
+        assert (got["trials"], got["lost"], got["stuck"], got["indexed_twice"]) == (1, 0, 0, 0), got
+        assert got["index_documents"] == got["calls"] == 2
+    assert figures["index_count"] == figures["calls_indexed"] == 4
