@@ -35,6 +35,31 @@ from core.yamlio import load_yaml
 DEFAULT_RULES = Path(__file__).parent / "config" / "rules"
 
 
+REGEX_MAX_LEN = 2000
+
+
+@lru_cache(maxsize=4096)
+def compile_regex(pattern: str) -> Any:
+    """A rule regex, case-insensitive, compiled by RE2: matching is linear in the text
+    whatever the pattern, so a rule like `(\\w+\\s?)+;` cannot hang a worker or the API
+    (Python's backtracking `re` takes exponential time on it). RE2 has no lookaround or
+    backreferences; such a pattern is refused with its reason. ValueError if invalid."""
+    import re2
+
+    if len(pattern) > REGEX_MAX_LEN:
+        raise ValueError(f"longer than {REGEX_MAX_LEN} characters")
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False
+    options.max_mem = 8 << 20  # a huge counted repetition is refused, not built
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise ValueError(f"{reason} (rule regexes use RE2 syntax: linear time, no "
+                         "lookaround or backreferences)") from exc
+
+
 class RuleError(ValueError):
     """A rule file that does not validate; the message names the file and line."""
 
@@ -117,15 +142,15 @@ class Rule(BaseModel):
         for lang, patterns in self.regex.items():
             for pattern in patterns:
                 try:
-                    re.compile(pattern)
-                except re.error as exc:
+                    compile_regex(pattern)
+                except ValueError as exc:
                     raise ValueError(f"regex.{lang}: {pattern!r} is not a valid regex: {exc}"
                                      ) from exc
         return self
 
     @cached_property
-    def compiled(self) -> dict[str, list[re.Pattern[str]]]:
-        return {lang: [re.compile(p, re.IGNORECASE) for p in ps] for lang, ps in self.regex.items()}
+    def compiled(self) -> dict[str, list[Any]]:
+        return {lang: [compile_regex(p) for p in ps] for lang, ps in self.regex.items()}
 
     @cached_property
     def normalized_phrases(self) -> dict[str, list[str]]:
@@ -151,8 +176,8 @@ def _line_of(node: yaml.Node, index: int) -> int:
 
 def parse_rules(text: str, source: str = "<rules>") -> list[Rule]:
     try:
+        data = load_yaml(text)  # first: it refuses nesting the recursive composer cannot take
         root = yaml.compose(text)
-        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""

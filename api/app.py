@@ -11,9 +11,10 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from api import errors
-from api.middleware import Metrics, RequestMetrics, UploadLimit
+from api.middleware import Metrics, RequestMetrics, SecurityHeaders, UploadLimit
 from api.routes import audit, calls, health, insight, reviews, rules, saved_searches, session
 from api.routes import webhooks as webhook_routes
+from api.server import BodyTimeout
 from api.webui import mount_ui
 from core import webhooks
 from core.db import session_scope
@@ -84,5 +85,7 @@ def create_app() -> FastAPI:
     mount_ui(app)  # the web UI at /ui/ (api/ui)
     # Outermost last: metrics see every response, the 413 included.
     app.add_middleware(UploadLimit)
+    app.add_middleware(BodyTimeout)  # a stalled body: 408, before the upload limit reads it
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
+    app.add_middleware(SecurityHeaders)  # the 413 and every error carry them too
     return app

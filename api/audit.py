@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.keys import Principal
-from core.db import AuditEntry, session_scope
+from core.db import AuditEntry, session_scope, utcnow
 
 log = logging.getLogger("callqa.audit")
 
 ACTIONS = ("view", "play", "search", "export", "insight", "upload", "reprocess", "change_roles",
            "delete", "review", "rules_upload", "webhook_test", "key_create", "key_revoke",
-           "sign_in", "sign_out")
+           "sign_in", "sign_out", "dry_run", "list", "phrases", "saved_search")
 
 
 def record(db: Session | None, who: Principal | str, action: str, resource: str,
@@ -30,3 +32,12 @@ def record(db: Session | None, who: Principal | str, action: str, resource: str,
             own.add(entry)
     else:
         db.add(entry)
+
+
+def recent(db: Session, who: Principal, action: str, resource: str, within_s: float) -> bool:
+    """True if this key has an `action` entry on `resource` in the last `within_s` seconds."""
+    since = utcnow() - timedelta(seconds=within_s)
+    found = db.scalar(select(AuditEntry.id).where(
+        AuditEntry.actor == who.actor, AuditEntry.action == action,
+        AuditEntry.resource == resource[:256], AuditEntry.at >= since).limit(1))
+    return found is not None

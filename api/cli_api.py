@@ -102,10 +102,12 @@ def serve(
     import uvicorn
 
     from api.app import PREPARED_ENV, prepare
+    from api.server import TimedH11Protocol
 
     settings = get_settings()
     prepare()  # here, once, not in each worker
     os.environ[PREPARED_ENV] = "1"
     uvicorn.run("api.app:create_app", factory=True, host=host or settings.api_host,
                 port=port or settings.api_port, workers=workers, log_config=None,
-                proxy_headers=False, server_header=False)
+                proxy_headers=False, server_header=False,
+                http=TimedH11Protocol, timeout_keep_alive=5)  # slow clients are cut off

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from core.schemas import DateOutOfRange
 from search.base import SearchUnavailable
 
 log = logging.getLogger("callqa.api")
@@ -86,6 +87,10 @@ def install(app: FastAPI) -> None:
                               None if isinstance(exc.detail, str) else exc.detail,
                               getattr(exc, "headers", None))
 
+    @app.exception_handler(DateOutOfRange)
+    async def _date_range(_request: Request, exc: DateOutOfRange) -> JSONResponse:
+        return error_response(422, "date_out_of_range", str(exc))
+
     @app.exception_handler(SearchUnavailable)
     async def _search_down(_request: Request, exc: SearchUnavailable) -> JSONResponse:
         log.error("search unavailable", extra={"error": str(exc)})
@@ -93,6 +98,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        from core.db import is_db_busy
+
+        if is_db_busy(exc):  # write-locked (SQLite) or unreachable: not a bug, say when
+            log.warning("database busy", extra={"path": request.url.path, "error": str(exc)})
+            return error_response(503, "database_busy", "the database is busy or unreachable; "
+                                  "try again shortly", headers={"Retry-After": "5"})
         log.exception("unhandled error", extra={"path": request.url.path})
         return error_response(500, "internal_error", "internal error; see the server log")
 

@@ -44,12 +44,24 @@ class _TooLarge(Exception):
 def _check_key(headers: dict[bytes, bytes]) -> Response | None:
     """An upload's key and role are checked before its body is read: no one without a
     qa or admin key can make the server spool a file."""
-    from api.deps import UPLOAD_ROLES, check_role, principal_from
+    from http.cookies import CookieError, SimpleCookie
+
+    from api.deps import SESSION_COOKIE, UI_HEADER, UPLOAD_ROLES, check_role, principal_from
 
     key = headers.get(b"x-api-key", b"").decode("latin-1")
     auth = headers.get(b"authorization", b"").decode("latin-1")
     if not key and auth.lower().startswith("bearer "):
         key = auth[7:].strip()
+    if not key and b"cookie" in headers:  # the web UI's session works here as everywhere
+        try:
+            jar = SimpleCookie(headers[b"cookie"].decode("latin-1"))
+        except CookieError:
+            jar = SimpleCookie()
+        if SESSION_COOKIE in jar:
+            if headers.get(UI_HEADER.lower().encode(), b"") != b"1":
+                return error_response(403, "forbidden", f"requests that change data with the "
+                                      f"session cookie need the {UI_HEADER}: 1 header")
+            key = jar[SESSION_COOKIE].value
     try:
         check_role(principal_from(key or None), UPLOAD_ROLES)
     except ApiError as exc:
@@ -148,3 +160,45 @@ class RequestMetrics:
             method = scope["method"]
             self.metrics.requests.labels(method, template, str(status["code"])).inc()
             self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)
+
+
+# Every response gets these unless it set its own (the web UI's static files carry theirs,
+# the audio route a sandbox). The API answers JSON and files: nothing of it needs to run
+# scripts, so the default policy allows nothing at all.
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+# The interactive docs (/docs, /redoc) are FastAPI's pages: their scripts and styles come
+# from its CDN and one inline bootstrap script.
+DOCS_CSP = ("default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+            "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
+            "https://cdn.redoc.ly; connect-src 'self'; worker-src blob:; frame-ancestors 'none'; "
+            "base-uri 'none'; object-src 'none'")
+DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
+
+
+class SecurityHeaders:
+    """nosniff, a Content-Security-Policy, no referrer and no framing on every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        csp = (DOCS_CSP if scope.get("path") in DOCS_PATHS else API_CSP).encode()
+
+        async def add_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers") or [])
+                present = {name.lower() for name, _ in headers}
+                for name, value in ((b"content-security-policy", csp),
+                                    (b"x-content-type-options", b"nosniff"),
+                                    (b"referrer-policy", b"no-referrer"),
+                                    (b"x-frame-options", b"DENY")):
+                    if name not in present:
+                        headers.append((name, value))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, add_headers)

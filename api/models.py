@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from core.schemas import Analysis, Transcript
+from core.schemas import Analysis, Transcript, to_utc
 
 
 def utc(value: datetime) -> datetime:
-    """SQLite hands back UTC times without their offset: say so."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    """SQLite hands back UTC times without their offset: say so. DateOutOfRange (a 422)
+    for dates no UTC clock holds."""
+    return to_utc(value)
 
 
 Instant = Annotated[datetime, AfterValidator(utc)]

@@ -25,11 +25,11 @@ def free_port() -> int:
 class RedisServer:
     """`redis-server` on a free port of 127.0.0.1, no persistence, stopped on exit."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int | None = None) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed: run scripts/bootstrap.sh --dev")
-        self.port = free_port()
+        self.port = port or free_port()  # a port again: the same server restarted empty
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",

@@ -195,6 +195,39 @@ class StageRun(Base):
     call: Mapped[Call] = relationship(back_populates="stages")
 
 
+def _busy_timeout_ms() -> int:
+    from core.settings import get_settings
+
+    return int(get_settings().sqlite_busy_timeout_s * 1000)
+
+
+def is_db_busy(exc: BaseException) -> bool:
+    """The database is locked by another writer, or not reachable: a retry later may work."""
+    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    return isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeout)
+
+
+def sqlite_write_locked(url: str) -> bool:
+    """True while another connection holds the SQLite write lock (readiness): tries to
+    take it for an instant on a connection of its own, without waiting."""
+    import sqlite3
+
+    path = url.split("///", 1)[-1]
+    if not url.startswith("sqlite") or not path or path == ":memory:" or not Path(path).exists():
+        return False
+    conn = sqlite3.connect(path, timeout=0.05, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        conn.close()
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
@@ -202,7 +235,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # With WAL, NORMAL syncs at checkpoints, not at every commit: still safe against
     # corruption and application crashes; an OS crash may lose the last commits.
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={_busy_timeout_ms()}")
     cur.close()
 
 
@@ -212,7 +245,7 @@ def get_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": _busy_timeout_ms() / 1000})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True)

@@ -24,6 +24,11 @@ Crash safety (docs/deploy.md has the reasoning and the measurements):
   is queued and the marker cleared. A worker that dies in between leaves a done
   row with a marker and an old heartbeat: the reaper queues the next stage. Indexing
   upserts by call id, so a call is never indexed twice.
+- A stage is recorded `queued` (heartbeat_at = when) before its message is published:
+  the next stage before a finished one hands over, the first at registration or
+  re-run. A message lost after that (Redis restarted without persistence, a worker
+  killed holding a message it had not claimed yet) leaves a queued row the reaper
+  publishes again after CALLQA_STAGE_QUEUE_DEADLINE_S; a duplicate is dropped on claim.
 - Transient errors (connections, storage, database locks, GPU out of memory) are
   retried with exponential back-off; anything else fails the call for good, with
   its error on the call and on the stage row.
@@ -127,6 +132,10 @@ def is_transient(exc: BaseException) -> bool:
     """True for errors a retry may cure; bad input, missing calls and bugs are permanent."""
     if isinstance(exc, TransientError) or is_out_of_memory(exc):
         return True
+    from search.base import SearchUnavailable
+
+    if isinstance(exc, SearchUnavailable):  # an outage retries; a wrong mapping fails
+        return exc.transient
     try:
         import av
 
@@ -287,8 +296,8 @@ def finish(ctx: StageContext, status: str, seconds: float, error: str | None = N
         elif status == "failed":
             run.worker = None
             call.status, call.error = CallStatus.failed.value, f"{ctx.stage}: {error}"
-        else:  # queued again for a retry
-            run.worker = None
+        else:  # queued again for a retry; the reaper re-sends it if the retry is lost
+            run.worker, run.heartbeat_at = None, utcnow()
             call.error = f"{ctx.stage}: {error}"
     return True
 
@@ -422,6 +431,7 @@ def run_stage_task(task: Any, stage: str, call_ids: Sequence[str], work: Work,
                 continue
             nxt = STAGES.index(stage) + 1
             if nxt < len(STAGES) and not _eager():
+                mark_queued([call_id], STAGES[nxt])  # recorded before the message exists
                 publish(STAGES[nxt], [call_id])  # after `done`: the next stage finds its input
             handed_over(call_id, stage, token)
             done.append(call_id)
@@ -460,17 +470,40 @@ def run_stage_task(task: Any, stage: str, call_ids: Sequence[str], work: Work,
 # Enqueueing ------------------------------------------------------------------------------
 
 
+def mark_queued(call_ids: Sequence[str], stage: str) -> None:
+    """Record `stage` as queued (now) for these calls, before its message is published, so
+    that a lost message leaves a row the reaper finds. A row running under a live lease
+    is left alone."""
+    now = utcnow()
+    with session_scope() as db:
+        for call_id in call_ids:
+            call = db.get(Call, call_id)
+            if call is None:
+                continue
+            run = call.stage(stage)
+            if run is None:
+                call.stages.append(StageRun(stage=stage, status="queued", attempts=0,
+                                            heartbeat_at=now))
+            elif not (run.status == "running" and lease_alive(run, now)):
+                run.status, run.error, run.worker, run.heartbeat_at = "queued", None, None, now
+
+
 def _reset(call_ids: Sequence[str], from_stage: str) -> None:
-    """Stages from `from_stage` on are queued again (an explicit (re-)run)."""
+    """Stages from `from_stage` on are queued again (an explicit (re-)run), the first one
+    recorded even if it never ran."""
     first = STAGES.index(from_stage)
+    now = utcnow()
     with session_scope() as db:
         for call_id in call_ids:
             call = db.get(Call, call_id)
             if call is None:
                 raise LookupError(f"call {call_id} is not registered")
+            if call.stage(from_stage) is None:
+                call.stages.append(StageRun(stage=from_stage, status="queued", attempts=0,
+                                            heartbeat_at=now))
             for run in call.stages:
                 if run.stage in STAGES and STAGES.index(run.stage) >= first:
-                    run.status, run.error, run.worker, run.heartbeat_at = "queued", None, None, None
+                    run.status, run.error, run.worker, run.heartbeat_at = "queued", None, None, now
             call.status = (CallStatus.queued if first == 0 else STAGE_STATUS[from_stage]).value
             call.error = None
 
@@ -554,18 +587,20 @@ def reap_stale() -> list[tuple[str, str]]:
     for done in stranded:  # done, but its worker died before queueing the next stage
         nxt = STAGES.index(done.stage) + 1 if done.stage in STAGES else len(STAGES)
         if nxt < len(STAGES):
+            mark_queued([done.call_id], STAGES[nxt])
             publish(STAGES[nxt], [done.call_id])
         handed_over(done.call_id, done.stage, done.worker)
         log.warning("next stage queued for a dead worker", extra={
             "call_id": done.call_id, "stage": done.stage, "worker": done.worker})
     reaped: list[tuple[str, str]] = []
+    reaped += _resend_lost(db_cutoff=utcnow() - timedelta(seconds=settings.stage_queue_deadline_s))
     for row in stale:
         publish(row.stage, [row.call_id])
         with session_scope() as db:
             won = db.execute(update(StageRun)
                              .where(StageRun.id == row.id, StageRun.status == "running",
                                     StageRun.attempts == row.attempts)
-                             .values(status="queued", worker=None, heartbeat_at=None,
+                             .values(status="queued", worker=None, heartbeat_at=utcnow(),
                                      error=f"worker {row.worker} lost: no heartbeat for "
                                            f"{settings.stage_lease_s:.0f} s; queued again")
                              .execution_options(synchronize_session=False))
@@ -574,6 +609,36 @@ def reap_stale() -> list[tuple[str, str]]:
             log.warning("stage of a dead worker queued again", extra={
                 "call_id": row.call_id, "stage": row.stage, "worker": row.worker})
     return reaped
+
+
+def _resend_lost(db_cutoff: datetime) -> list[tuple[str, str]]:
+    """Publish again the stages queued before `db_cutoff` that no worker has claimed: their
+    message was lost. The row's time is moved on first (a conditional update, so of
+    several reapers one sends), then the message goes out: a crash in between leaves the
+    row for the next deadline, never a second message now."""
+    with session_scope() as db:
+        lost = db.execute(select(StageRun.id, StageRun.call_id, StageRun.stage,
+                                 StageRun.heartbeat_at)
+                          .where(StageRun.status == "queued",
+                                 func.coalesce(StageRun.heartbeat_at, StageRun.finished_at,
+                                               StageRun.started_at) < db_cutoff)
+                          .limit(1000)).all()
+    sent: list[tuple[str, str]] = []
+    for row in lost:
+        with session_scope() as db:
+            won = db.execute(update(StageRun)
+                             .where(StageRun.id == row.id, StageRun.status == "queued",
+                                    StageRun.heartbeat_at.is_(None) if row.heartbeat_at is None
+                                    else StageRun.heartbeat_at == row.heartbeat_at)
+                             .values(heartbeat_at=utcnow())
+                             .execution_options(synchronize_session=False))
+        if won.rowcount != 1:  # type: ignore[attr-defined]
+            continue
+        publish(row.stage, [row.call_id])
+        sent.append((row.call_id, row.stage))
+        log.warning("queued stage published again: its message was lost", extra={
+            "call_id": row.call_id, "stage": row.stage})
+    return sent
 
 
 _reaper: threading.Thread | None = None

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 Role = Literal["agent", "customer", "unknown"]
 ROLES: tuple[str, ...] = ("agent", "customer")
@@ -21,19 +21,56 @@ class CallStatus(StrEnum):
     failed = "failed"
 
 
+# One id pattern and one set of field limits for every way in (API form, sidecar JSON,
+# CSV manifest, file-name pattern): an id is a single path segment, never "../x" or "a/b".
+CALL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+FIELD_MAX = 128
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+class DateOutOfRange(ValueError):
+    """A date that cannot be stored or compared in UTC (year 1 with an offset, 9999...)."""
+
+
+def to_utc(value: datetime) -> datetime:
+    """The instant in UTC (naive means UTC); DateOutOfRange outside 1900-2199, where
+    `0001-01-01T00:00:00+01:00` cannot even be converted."""
+    try:
+        moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError as exc:
+        raise DateOutOfRange(f"{value.isoformat()} is out of range") from exc
+    if not EARLIEST <= moment < LATEST:
+        raise DateOutOfRange(f"{value.isoformat()} is outside the years 1900 to 2199")
+    return moment
+
+
 class CallMetadata(BaseModel):
     """What the switch or the CRM knows about a call before anyone listens to it."""
 
-    call_id: str | None = None
-    agent_id: str | None = None
-    team: str | None = None
-    customer_id: str | None = None
+    call_id: str | None = Field(None, pattern=CALL_ID_PATTERN)
+    agent_id: str | None = Field(None, max_length=FIELD_MAX)
+    team: str | None = Field(None, max_length=FIELD_MAX)
+    customer_id: str | None = Field(None, max_length=FIELD_MAX)
     started_at: datetime | None = None
     direction: Literal["inbound", "outbound"] | None = None
     channel_map: list[Role] | None = Field(
         None, description="Role of each channel in order, e.g. ['agent', 'customer']."
     )
-    language: str | None = Field(None, description="Language hint: en or zh.")
+    language: str | None = Field(None, max_length=16, description="Language hint: en or zh.")
+
+    @field_validator("agent_id", "team", "customer_id", "language")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        # PostgreSQL refuses NUL in text (a 500 after the call was half registered).
+        if value is not None and any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise ValueError("control characters (NUL, newline, ...) are not allowed")
+        return value
+
+    @field_validator("started_at")
+    @classmethod
+    def _in_range(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else to_utc(value)
 
 
 class Word(BaseModel):

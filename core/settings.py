@@ -33,6 +33,17 @@ class Settings(BaseSettings):
         "belongs to a dead worker and is queued again.")
     reap_interval_s: float = Field(
         2.0, description="How often each worker looks for stages of dead workers; 0 = never.")
+    api_header_timeout_s: float = Field(
+        10.0, description="`callqa serve`: a request's headers must arrive within this.")
+    api_body_idle_timeout_s: float = Field(
+        30.0, description="A request body that stalls this long between chunks gets 408.")
+    sqlite_busy_timeout_s: float = Field(
+        30.0, description="SQLite: how long a write waits for another process's write lock "
+        "before giving up (the API then answers 503 with Retry-After).")
+    stage_queue_deadline_s: float = Field(
+        900.0, description="A stage queued (or retrying) this long without a worker claiming it "
+        "is published again by the reaper: its message was lost (Redis restarted empty, a "
+        "worker died holding it). Keep it above retry_backoff_max_s.")
     task_max_retries: int = Field(5, description="Retries of a transient error per stage.")
     retry_backoff_s: float = Field(2.0, description="First retry delay; doubles per retry.")
     retry_backoff_max_s: float = Field(120.0, description="Longest retry delay.")

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from core.schemas import CallMetadata
 
 MANIFEST_NAMES = ("metadata.csv", "calls.csv")
+SIDECAR_MAX_BYTES = 64 * 1024  # a call's metadata is a few hundred bytes; not a 5 MB agent_id
 FILE_COLUMNS = ("file", "filename", "path")
 
 
@@ -66,12 +67,22 @@ def load_manifest(path: Path) -> dict[str, dict[str, str]]:
     return _read_manifest(path.resolve(), path.stat().st_mtime)
 
 
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or a.samefile(b)
+    except OSError:
+        return False
+
+
 def resolve_metadata(
     audio: Path, manifest: Path | None = None, pattern: str | None = None
 ) -> CallMetadata:
     """Sidecar `<stem>.json` beats a CSV manifest row, which beats the file-name pattern."""
     sidecar = audio.with_suffix(".json")
     if sidecar.is_file():
+        if sidecar.stat().st_size > SIDECAR_MAX_BYTES:
+            raise MetadataError(f"{sidecar.name}: {sidecar.stat().st_size} bytes is over the "
+                                f"{SIDECAR_MAX_BYTES} byte limit for a sidecar")
         try:
             raw = json.loads(_read_text(sidecar))
         except json.JSONDecodeError as exc:
@@ -81,7 +92,8 @@ def resolve_metadata(
         return parse_metadata(raw, sidecar.name)
     manifests = [manifest] if manifest else [audio.parent / n for n in MANIFEST_NAMES]
     for candidate in manifests:
-        if candidate is not None and candidate.is_file():
+        # A recording named calls.csv is not its own manifest.
+        if candidate is not None and candidate.is_file() and not _same(candidate, audio):
             row = load_manifest(candidate).get(audio.name)
             if row is not None:
                 return parse_metadata(row, f"{candidate.name} row {audio.name}")

@@ -37,7 +37,20 @@ def _dbfs(value: float) -> float:
     return 20 * math.log10(value) if value > 0 else -math.inf
 
 
-def probe(path: Path, window_s: float = 0.1) -> ProbeResult:
+# Telephone audio is 8 kHz, wideband 16 kHz, studio gear up to 192 kHz. Outside that a
+# header lies (a 1 Hz WAV made the probe crawl for 35 s), so it is refused before decoding.
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 4000, 192_000
+# No speech codec goes below ~600 bytes a second (AMR-NB 4.75 kbit/s; with DTX silence
+# ~30 B/s). A file far under this is a decompression bomb (67 KB of FLAC claiming 3.9 h).
+MIN_BYTES_PER_S = 50.0
+BOMB_MIN_S = 600.0  # judged only for recordings longer than this
+
+
+def probe(path: Path, window_s: float = 0.1, max_duration_s: float | None = None
+          ) -> ProbeResult:
+    """Decode the whole stream once (levels, true duration). With `max_duration_s`, a
+    header claiming more is refused before decoding, and decoding stops (too_long) as
+    soon as the samples pass it: time and memory stay bounded whatever the header says."""
     if not path.is_file():
         raise AudioRejected("not_found", f"{path}: no such file")
     if path.stat().st_size == 0:
@@ -57,6 +70,20 @@ def probe(path: Path, window_s: float = 0.1) -> ProbeResult:
         channels = int(ctx.channels or 0)
         if not sample_rate or not channels:
             raise AudioRejected("unsupported", f"{path.name}: codec {codec!r} has no usable format")
+        if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+            raise AudioRejected("unsupported", f"{path.name}: sample rate {sample_rate} Hz is "
+                                f"outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz")
+        if channels > 8:
+            raise AudioRejected("unsupported", f"{path.name}: {channels} channels")
+        size = path.stat().st_size
+        if max_duration_s is not None and declared > max_duration_s * 1.02 + 1:
+            raise AudioRejected("too_long", f"{path.name}: the header says {declared:.0f} s, "
+                                f"longer than the {max_duration_s:.0f} s limit "
+                                "(CALLQA_MAX_DURATION_S)")
+        if declared > BOMB_MIN_S and size / declared < MIN_BYTES_PER_S:
+            raise AudioRejected("implausible", f"{path.name}: {size} bytes cannot hold the "
+                                f"{declared:.0f} s the header claims")
+        cap = None if max_duration_s is None else int((max_duration_s * 1.02 + 1) * sample_rate)
         samples = 0
         loudest = 0.0
         peak = 0.0
@@ -69,6 +96,14 @@ def probe(path: Path, window_s: float = 0.1) -> ProbeResult:
                 for out in resampler.resample(frame):
                     level = np.abs(out.to_ndarray()).max(axis=0)
                     samples += out.samples
+                    if cap is not None and samples > cap:
+                        raise AudioRejected("too_long", f"{path.name}: more than the "
+                                            f"{max_duration_s:.0f} s limit decodes "
+                                            "(CALLQA_MAX_DURATION_S)")
+                    if samples > sample_rate * BOMB_MIN_S and size / (
+                            samples / sample_rate) < MIN_BYTES_PER_S:
+                        raise AudioRejected("implausible", f"{path.name}: {size} bytes decode "
+                                            f"to over {samples / sample_rate:.0f} s")
                     peak = max(peak, float(level.max(initial=0.0)))
                     # RMS over fixed windows: a click is not speech, a window of it is.
                     pending = np.concatenate([pending, level])
@@ -138,3 +173,25 @@ def _declared_duration(container: av.container.InputContainer, stream: av.audio.
     if container.duration is not None:
         return container.duration / av.time_base
     return 0.0
+
+
+
+# The Content-Type a recording is served with comes from what the decoder found, never
+# from the uploader's file name (an `evil.html` that decodes as WAV is served as audio/wav).
+_CONTAINER_TYPES = {"wav": ("audio/wav", ".wav"), "mp3": ("audio/mpeg", ".mp3"),
+                    "flac": ("audio/flac", ".flac"), "ogg": ("audio/ogg", ".ogg"),
+                    "amr": ("audio/amr", ".amr"), "au": ("audio/basic", ".au"),
+                    "aac": ("audio/aac", ".aac"), "asf": ("audio/x-ms-wma", ".wma"),
+                    "gsm": ("audio/gsm", ".gsm"), "matroska": ("audio/webm", ".webm"),
+                    "webm": ("audio/webm", ".webm"), "mov": ("audio/mp4", ".m4a"),
+                    "mp4": ("audio/mp4", ".m4a"), "m4a": ("audio/mp4", ".m4a")}
+
+
+def media_type(container: str | None) -> tuple[str, str]:
+    """(audio/* type, file suffix) for a probed container (FFmpeg's names, e.g.
+    'mov,mp4,m4a,3gp'); application/octet-stream, which nothing renders, when unknown."""
+    for name in (container or "").split(","):
+        found = _CONTAINER_TYPES.get(name.strip().lower())
+        if found:
+            return found
+    return "application/octet-stream", ".bin"

@@ -11,9 +11,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from core.db import Call, session_scope
+from core.db import Call, StageRun, session_scope, utcnow
 from core.schemas import CallMetadata, CallStatus
 from core.settings import Settings, get_settings
 from core.storage import ObjectStore, sha256_file
@@ -101,14 +103,33 @@ def new_batch_id() -> str:
     return f"b-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
+def _clash(db: Session, path: Path, digest: str, call_id: str) -> IngestResult | None:
+    """The answer when the audio or the id is registered already: the same audio is a
+    duplicate (whatever its id), another recording under this id is call_id_taken."""
+    taken = db.get(Call, call_id)
+    # By id first, then by hash: the winner of a race may commit between the two reads.
+    existing = taken if taken is not None and taken.sha256 == digest else db.scalar(
+        select(Call).where(Call.sha256 == digest))
+    if existing is not None:
+        return IngestResult(path, "duplicate", call_id=existing.id,
+                            message=f"{path.name}: same audio as call {existing.id}")
+    if taken is not None:
+        return IngestResult(path, "refused", reason="call_id_taken", message=(
+            f"{path.name}: call id {call_id} is already used by a different recording"))
+    return None
+
+
 def register_file(path: Path, settings: Settings, store: ObjectStore, manifest: Path | None = None,
-                  pattern: str | None = None, batch_id: str | None = None) -> IngestResult:
-    """Validate one file and register it as a queued call. Nothing is stored on refusal."""
+                  pattern: str | None = None, batch_id: str | None = None,
+                  queue: bool = False) -> IngestResult:
+    """Validate one file and register it as a queued call. Nothing is stored on refusal.
+    `queue`: its transcription is about to be queued: the stage row is written with the
+    call, so a batch that crashes before queueing leaves rows the reaper re-sends."""
     try:
         if path.is_file() and path.stat().st_size > settings.max_upload_bytes:
             raise AudioRejected("too_large", f"{path.name}: {path.stat().st_size} bytes is over "
                                 f"the {settings.max_upload_bytes} byte limit")
-        info = probe(path)
+        info = probe(path, max_duration_s=settings.max_duration_s)
         _check_limits(path, info, settings)
         meta = resolve_metadata(path, manifest, pattern or settings.filename_pattern)
         channel_map = _channel_map(meta, info, settings)
@@ -117,25 +138,21 @@ def register_file(path: Path, settings: Settings, store: ObjectStore, manifest: 
     except MetadataError as exc:
         return IngestResult(path, "refused", reason="bad_metadata", message=f"{path.name}: {exc}")
 
-    if meta.started_at is not None:
-        # Stored in UTC: SQLite keeps no offset, and trends by day need one clock.
-        started = meta.started_at
-        meta.started_at = (started.replace(tzinfo=UTC) if started.tzinfo is None
-                           else started.astimezone(UTC))
+    # started_at is in UTC by now (CallMetadata): SQLite keeps no offset, and trends by
+    # day need one clock.
     digest = sha256_file(path)
     call_id = meta.call_id or f"c-{digest[:16]}"
-    with session_scope() as db:
-        existing = db.scalar(select(Call).where(Call.sha256 == digest))
-        if existing is not None:
-            return IngestResult(path, "duplicate", call_id=existing.id,
-                                message=f"{path.name}: same audio as call {existing.id}")
-        if db.get(Call, call_id) is not None:
-            return IngestResult(path, "refused", reason="call_id_taken", message=(
-                f"{path.name}: call id {call_id} is already used by a different recording"))
-        key = store.original_key(digest, path.suffix)
-        created = not store.exists(key)
-        store.put_original(path, digest)
-        try:
+    key = store.original_key(digest, path.suffix)
+    # The row goes in (and commits) before the original is written, and a refused or lost
+    # insert never touches the store: with the same file posted 20 times at once, a
+    # loser's cleanup used to delete the original the winner's row points to. The unique
+    # sha256 and primary key decide the race; a loser reads the winner's row and answers
+    # as if it had come second.
+    try:
+        with session_scope() as db:
+            clash = _clash(db, path, digest, call_id)
+            if clash is not None:
+                return clash
             db.add(Call(
                 id=call_id, sha256=digest, source_name=path.name, audio_key=key,
                 duration=info.duration, channels=info.channels, sample_rate=info.sample_rate,
@@ -144,12 +161,22 @@ def register_file(path: Path, settings: Settings, store: ObjectStore, manifest: 
                 direction=meta.direction, channel_map=channel_map,
                 language=meta.language or settings.language, status=CallStatus.queued.value,
                 batch_id=batch_id,
+                stages=[StageRun(stage="transcribe", status="queued", attempts=0,
+                                 heartbeat_at=utcnow())] if queue else [],
             ))
             db.flush()
-        except Exception:
-            if created:  # the row never landed: do not leave an orphan original behind
-                store.delete(key)
-            raise
+    except IntegrityError:
+        with session_scope() as db:
+            clash = _clash(db, path, digest, call_id)
+        if clash is not None:
+            return clash
+        raise
+    try:
+        store.put_original(path, digest)  # content-addressed: a second copy is a no-op
+    except BaseException:
+        with session_scope() as db:  # no row may point at an original that is not there
+            db.execute(delete(Call).where(Call.id == call_id, Call.sha256 == digest))
+        raise
     log.info("call registered", extra={"call_id": call_id, "file": path.name,
                                        "duration": info.duration, "channels": info.channels})
     return IngestResult(path, "accepted", call_id=call_id)
@@ -179,7 +206,7 @@ def ingest_paths(
     summary = IngestSummary(batch_id=batch_id or new_batch_id())
     for n, path in enumerate(files, 1):
         summary.results.append(register_file(path, settings, store, manifest, pattern,
-                                             summary.batch_id))
+                                             summary.batch_id, queue=process))
         if progress:
             progress("register", n, len(files), path.name)
     if process and summary.accepted:

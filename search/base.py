@@ -47,7 +47,15 @@ class InvalidQuery(ValueError):
 
 
 class SearchUnavailable(RuntimeError):
-    """The search cluster cannot serve: unreachable, refusing, or its mapping is not ours."""
+    """The search cluster cannot serve: unreachable, refusing, or its mapping is not ours.
+
+    `transient`: an outage (unreachable, timed out, 429 or 5xx) that a retry with back-off
+    may outlast; False for what only a person can fix (a wrong mapping, a concrete index
+    under the alias, refused credentials, documents the mapping rejects)."""
+
+    def __init__(self, message: str, transient: bool = True) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 @dataclass
@@ -74,6 +82,13 @@ class SearchQuery:
     cursor: str | None = None
 
     def validate(self) -> SearchQuery:
+        from core.schemas import DateOutOfRange, to_utc
+
+        try:  # one clock, and no date the backends cannot convert (a 500 before)
+            self.date_from = to_utc(self.date_from) if self.date_from else None
+            self.date_to = to_utc(self.date_to) if self.date_to else None
+        except DateOutOfRange as exc:
+            raise InvalidQuery(f"date: {exc}") from exc
         checks = [
             (self.role in (None, "agent", "customer"), f"role must be agent or customer, not {self.role!r}"),
             (self.sort in SORTS, f"sort must be one of {', '.join(SORTS)}, not {self.sort!r}"),

@@ -50,6 +50,11 @@ INDEX_ONLY = ("severity",)
 UTTERANCE_INDEX_ONLY = ("body",)
 
 
+def _transient_status(status: Any) -> bool:
+    """Statuses an outage answers with: too many requests, server errors, gateways."""
+    return isinstance(status, int) and (status == 429 or status >= 500)
+
+
 def analysis_settings(smartcn: bool) -> dict[str, Any]:
     if smartcn:
         analyzer = {"type": "custom", "tokenizer": "smartcn_tokenizer",
@@ -233,7 +238,8 @@ class ElasticBackend:
                 raise InvalidQuery(f"Elasticsearch refused the query while {what}: "
                                    f"{exc.message}") from exc
             raise SearchUnavailable(f"Elasticsearch error while {what}: {exc.meta.status} "
-                                    f"{exc.message}") from exc
+                                    f"{exc.message}", transient=_transient_status(exc.meta.status)
+                                    ) from exc
         except TransportError as exc:  # no HTTP answer: down, refused, timed out, TLS
             raise SearchUnavailable(
                 f"Elasticsearch at {self.url or 'the configured URL'} is unreachable while "
@@ -266,7 +272,7 @@ class ElasticBackend:
                           index=self.alias).body:
                 raise SearchUnavailable(
                     f"{self.alias!r} is a concrete index, not an alias: callqa needs the name "
-                    f"for its alias; delete or rename that index")
+                    f"for its alias; delete or rename that index", transient=False)
             name = self._create_index()
             self._call("creating the alias", self.client.indices.update_aliases,
                        actions=[{"add": {"index": name, "alias": self.alias,
@@ -280,7 +286,7 @@ class ElasticBackend:
                 raise SearchUnavailable(
                     f"the index behind {self.alias!r} has mapping version {sorted(map(str, versions))}, "
                     f"this callqa needs {MAPPING_VERSION}: run `callqa reindex` to rebuild it "
-                    f"without downtime")
+                    f"without downtime", transient=False)
         self._ready = True
 
     # Writing -----------------------------------------------------------------------
@@ -300,8 +306,13 @@ class ElasticBackend:
             self._call("refreshing", self.client.indices.refresh, index=index)
         if errors:
             first = next(iter(errors[0].values()))
+            # Rejected by the mapping (400) is permanent; still refused after the bulk
+            # helper's own 429 back-off, or a shard down, is an outage.
             raise SearchUnavailable(f"{len(errors)} document(s) were not indexed; first: "
-                                    f"{first.get('_id')}: {first.get('error')}")
+                                    f"{first.get('_id')}: {first.get('error')}",
+                                    transient=all(_transient_status(next(iter(e.values()))
+                                                                    .get("status"))
+                                                  for e in errors))
         return done
 
     def index(self, documents: list[dict[str, Any]], refresh: bool = True) -> int:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
-import mimetypes
 import re
 import shutil
 import tempfile
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -41,20 +40,24 @@ from api.views import (
     redact,
     stage_statuses,
 )
-from core.db import Call, latest_reviews
-from core.pipeline import enqueue
-from core.schemas import CallStatus, Transcript
+from core.db import Call, StageRun, latest_reviews, utcnow
+from core.pipeline import STAGES, enqueue, lease_alive
+from core.schemas import CALL_ID_PATTERN, CallStatus, Transcript
+from core.settings import get_settings
 from core.storage import ObjectStore
 from ingest.metadata import MetadataError, parse_metadata
+from ingest.probe import media_type
 from ingest.service import register_file
 from search.documents import risk_score
 
 log = logging.getLogger("callqa.api")
 router = APIRouter(prefix="/calls", tags=["calls"])
 
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+ID_PATTERN = CALL_ID_PATTERN  # the one pattern the CLI's sidecars and manifests use too
 STATUSES = tuple(s.value for s in CallStatus)
 READ_ROLES = ("qa", "manager", "crm")
+PLAY_WINDOW_S = 600.0  # range requests of one key on one call within this are one playback
+AUDIO_CSP = "default-src 'none'; sandbox; frame-ancestors 'none'"
 
 
 def _store(settings: SettingsDep) -> ObjectStore:
@@ -111,6 +114,9 @@ def upload_call(
         meta = parse_metadata(raw, "form")
     except MetadataError as exc:
         raise ApiError(422, "bad_metadata", str(exc)) from exc
+    if batch_id is not None and not re.fullmatch(CALL_ID_PATTERN, batch_id):
+        raise ApiError(422, "bad_metadata", "form: invalid metadata: batch_id: letters, digits "
+                       "and _.:- only")
     metrics = request.app.state.metrics
     if file.size is not None and file.size > settings.max_upload_bytes:
         metrics.uploads.labels("too_large").inc()
@@ -128,7 +134,8 @@ def upload_call(
         fields = meta.model_dump(mode="json", exclude_none=True)
         if fields:
             path.with_suffix(".json").write_text(json.dumps(fields), "utf-8")
-        result = register_file(path, settings, _store(settings))
+        result = register_file(path, settings, _store(settings), batch_id=batch_id,
+                               queue=process)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         file.file.close()
@@ -146,8 +153,8 @@ def upload_call(
         response.status_code = 200
         return UploadResult(call_id=call.id, outcome="duplicate", status=call.status,
                             batch_id=call.batch_id, message=f"same audio as call {call.id}")
-    call.source_name = (Path(file.filename).name if file.filename else call.source_name)[:512]
-    call.batch_id = batch_id
+    if file.filename:  # shown, never trusted: no control characters (PostgreSQL refuses NUL)
+        call.source_name = re.sub(r"[\x00-\x1f\x7f]", "_", Path(file.filename).name)[:512]
     audit.record(db, who, "upload", f"call:{call.id}",
                  {"bytes": size, "batch_id": batch_id, "process": process})
     if process:
@@ -185,8 +192,14 @@ def list_calls(
     if date_to is not None:
         conds.append(Call.started_at < utc(date_to))
     total = db.scalar(select(func.count()).select_from(Call).where(*conds)) or 0
-    rows = db.scalars(select(Call).where(*conds).order_by(Call.created_at.desc(), Call.id)
-                      .limit(limit).offset(offset))
+    rows = list(db.scalars(select(Call).where(*conds).order_by(Call.created_at.desc(), Call.id)
+                           .limit(limit).offset(offset)))
+    audit.record(db, who, "list", "calls", {
+        "filters": {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in (
+            ("status", status), ("agent_id", agent_id), ("team", team),
+            ("customer_id", customer_id), ("batch_id", batch_id), ("language", language),
+            ("date_from", date_from), ("date_to", date_to)) if v is not None},
+        "returned": len(rows), "offset": offset})
     return CallList(items=[call_summary(c) for c in rows], total=total, limit=limit, offset=offset)
 
 
@@ -244,12 +257,20 @@ def get_audio(call_id: str, request: Request, db: DB, settings: SettingsDep,
     path = _store(settings).path(call.audio_key)
     if not path.is_file():
         raise ApiError(404, "not_found", f"the audio of call {call_id!r} is missing from the store")
-    range_header = request.headers.get("range", "")
-    if not range_header or re.match(r"^\s*bytes\s*=\s*0-", range_header):
+    range_header = request.headers.get("range", "")[:200]
+    # Every fetch of the recording is a play unless this key already has one for the call
+    # in the last PLAY_WINDOW_S: a player's seeks add no entries, but `bytes=1-` or
+    # `bytes=-999999999` (the whole file without "from byte 0") can no longer skip the log.
+    if (not range_header or re.match(r"^\s*bytes\s*=\s*0-", range_header)
+            or not audit.recent(db, who, "play", f"call:{call.id}", PLAY_WINDOW_S)):
         audit.record(db, who, "play", f"call:{call.id}", {"range": range_header or None})
-    media = mimetypes.guess_type(call.source_name)[0] or mimetypes.guess_type(path.name)[0]
-    return FileResponse(path, media_type=media or "application/octet-stream",
-                        filename=call.source_name, content_disposition_type="inline")
+    # The type the decoder found at upload (audio/*), never the uploader's file name, and
+    # an attachment: a WAV with HTML in a chunk named evil.html is never rendered.
+    media, suffix = media_type(call.container)
+    return FileResponse(path, media_type=media, filename=f"{call.id}{suffix}",
+                        content_disposition_type="attachment",
+                        headers={"X-Content-Type-Options": "nosniff",
+                                 "Content-Security-Policy": AUDIO_CSP})
 
 
 @router.post("/{call_id}/reprocess", status_code=202, response_model=Accepted,
@@ -259,15 +280,46 @@ def get_audio(call_id: str, request: Request, db: DB, settings: SettingsDep,
 def reprocess(call_id: str, body: ReprocessRequest, background: BackgroundTasks, db: DB,
               who: Annotated[Principal, Depends(require("qa"))]) -> Accepted:
     call = get_call(db, call_id)
+    _refuse_if_pending(call)
     need = {"analyze": "transcribe", "index": "analyze"}.get(body.from_stage)
     if need and need not in call.outputs():
         raise ApiError(409, "conflict", f"cannot start at {body.from_stage}: stage {need!r} has "
                        "no output yet", {"missing_stage": need})
     call.status, call.error = CallStatus.queued.value, None
+    _mark_queued(call, body.from_stage)
     audit.record(db, who, "reprocess", f"call:{call.id}", {"from_stage": body.from_stage})
     background.add_task(_run_pipeline, call.id, body.from_stage)
     return Accepted(call_id=call.id, status=call.status,
                     message=f"re-running from {body.from_stage}")
+
+
+def _refuse_if_pending(call: Call) -> None:
+    """409 while a stage of the call waits in the queue or runs under a live lease: 47
+    reprocesses of one call used to queue 47 transcriptions."""
+    # A queued row past the reaper's deadline has lost its message: re-running it is fine.
+    recent = utcnow() - timedelta(seconds=get_settings().stage_queue_deadline_s)
+    pending = {r.stage: r.status for r in call.stages
+               if (r.status == "queued" and r.heartbeat_at is not None
+                   and utc(r.heartbeat_at) > recent)
+               or (r.status == "running" and lease_alive(r))}
+    if pending:
+        stage, status = next(iter(pending.items()))
+        raise ApiError(409, "reprocess_pending", f"call {call.id} is already being processed "
+                       f"(stage {stage} is {status}); try again when it has finished",
+                       {"stages": sorted(pending)})
+
+
+def _mark_queued(call: Call, from_stage: str) -> None:
+    """The stages from `from_stage` on are queued now, in this request's transaction, so a
+    second request sees them (the background enqueue does the same again)."""
+    first = STAGES.index(from_stage)
+    for stage in STAGES[first:]:
+        run = call.stage(stage)
+        if run is None and stage == from_stage:
+            call.stages.append(StageRun(stage=stage, status="queued", attempts=0,
+                                        heartbeat_at=utcnow()))
+        elif run is not None:
+            run.status, run.error, run.worker, run.heartbeat_at = "queued", None, None, utcnow()
 
 
 def _speakers(transcript: Transcript) -> dict[str, str]:

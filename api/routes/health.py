@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 from api.deps import Backend, SettingsDep, current_key
 from api.keys import Principal
 from api.models import Health
-from core.db import Call, WebhookDelivery, session_scope
+from core.db import Call, WebhookDelivery, session_scope, sqlite_write_locked
 
 log = logging.getLogger("callqa.api")
 router = APIRouter(tags=["health"])
@@ -33,7 +33,10 @@ def readyz(response: Response, settings: SettingsDep, backend: Backend) -> Healt
     try:
         with session_scope() as db:
             db.execute(text("SELECT 1"))
-        checks["database"] = "ok"
+        # Reads work while another process holds SQLite's write lock; writes wait, then
+        # fail: not ready.
+        checks["database"] = ("write_locked" if sqlite_write_locked(settings.sqlalchemy_url)
+                              else "ok")
     except Exception as exc:
         log.warning("readiness: database", extra={"error": str(exc)})
         checks["database"] = "unavailable"
@@ -55,6 +58,7 @@ def readyz(response: Response, settings: SettingsDep, backend: Backend) -> Healt
     ok = all(v == "ok" for v in checks.values())
     if not ok:
         response.status_code = 503
+        response.headers["Retry-After"] = "5"
     return Health(status="ok" if ok else "unavailable", checks=checks)
 
 

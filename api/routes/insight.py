@@ -140,7 +140,7 @@ def export(query: Query_, backend: Backend, db: DB,
             result = backend.search(current)
             for hit in result.hits[:limit - sent]:
                 data = dataclasses.asdict(hit)
-                writer.writerow([";".join(data[c]) if c == "rule_ids" else data[c]
+                writer.writerow([csv_cell(";".join(data[c]) if c == "rule_ids" else data[c])
                                  for c in EXPORT_COLUMNS])
                 sent += 1
             yield buf.getvalue()
@@ -153,6 +153,17 @@ def export(query: Query_, backend: Backend, db: DB,
 
     return StreamingResponse(rows(), media_type="text/csv",
                              headers={"Content-Disposition": 'attachment; filename="calls.csv"'})
+
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula (=HYPERLINK(...) in a customer id)
+    gets a leading apostrophe (OWASP's CSV-injection advice); numbers are left alone."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
 
 
 def _insight(call: Any, *args: Any, **kwargs: Any) -> Any:
@@ -204,10 +215,11 @@ def scorecard(agent: str, query: Query_, backend: Backend, db: DB,
             summary="What customers say in calls of an intent",
             description="Phrases significantly more frequent in this intent's calls.",
             responses=responses())
-def phrases(intent_id: str, query: Query_, backend: Backend,
-            _who: Annotated[Principal, Depends(require(*INSIGHT_ROLES))],
+def phrases(intent_id: str, query: Query_, backend: Backend, db: DB,
+            who: Annotated[Principal, Depends(require(*INSIGHT_ROLES))],
             size: Annotated[int, Query(ge=1, le=100)] = 20) -> PhraseList:
     found = _insight(insight.top_phrases, backend, intent_id, query, size)
+    audit.record(db, who, "phrases", f"intent:{intent_id}", {"query": _params(query)})
     return PhraseList(intent=intent_id, phrases=found)
 
 

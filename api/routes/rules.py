@@ -126,9 +126,9 @@ def upload_rules(body: RuleFile, db: DB, settings: SettingsDep,
              "stored transcripts? Nothing is re-transcribed and nothing is changed.",
              responses=responses())
 def dry_run(body: DryRunRequest, db: DB, settings: SettingsDep,
-            _who: Annotated[Principal, Depends(require(*READ))]) -> DryRunResult:
+            who: Annotated[Principal, Depends(require(*READ))]) -> DryRunResult:
     ruleset = parse_rule_file(body.yaml) if body.yaml else active_rules()
-    if body.date_from and body.date_to and body.date_from >= body.date_to:
+    if body.date_from and body.date_to and utc(body.date_from) >= utc(body.date_to):
         raise ApiError(422, "validation_error", "date_from must be before date_to")
     stmt = (select(Call).join(StageRun).where(StageRun.stage == "transcribe",
                                               StageRun.status == "done")
@@ -152,6 +152,10 @@ def dry_run(body: DryRunRequest, db: DB, settings: SettingsDep,
             yield transcript, current
 
     outcomes = run_dry(ruleset, calls())
+    # It returns transcript quotes: audited like a view.
+    audit.record(db, who, "dry_run", "rules", {
+        "rules": [r.id for r in ruleset.rules][:200], "calls": len(stored),
+        "custom": body.yaml is not None})
     return DryRunResult(calls=len(stored), rules=[
         DryRunRule(rule_id=o.rule_id, title=o.title, flagged=o.flagged,
                    newly_flagged=o.newly_flagged, no_longer_flagged=o.no_longer,

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from api import audit
 from api.deps import DB, require
 from api.errors import ApiError, not_found, responses
 from api.keys import Principal
@@ -79,8 +80,9 @@ def _out(row: SavedSearch) -> SavedSearchOut:
             description="The saved searches of the calling key's name, by name.",
             responses=responses())
 def list_saved(db: DB, who: Annotated[Principal, Depends(require(*ROLES))]) -> SavedSearchList:
-    rows = db.scalars(select(SavedSearch).where(SavedSearch.owner == who.name)
-                      .order_by(SavedSearch.name, SavedSearch.id))
+    rows = list(db.scalars(select(SavedSearch).where(SavedSearch.owner == who.name)
+                           .order_by(SavedSearch.name, SavedSearch.id)))
+    audit.record(db, who, "saved_search", "saved-searches", {"listed": len(rows)})
     return SavedSearchList(items=[_out(r) for r in rows])
 
 
@@ -107,6 +109,8 @@ def save(body: SavedSearchIn, db: DB,
     else:
         row.query = query
     db.flush()
+    audit.record(db, who, "saved_search", f"saved-search:{row.id}", {"name": name,
+                                                                      "query": query})
     return _out(row)
 
 
@@ -119,4 +123,5 @@ def delete_saved(search_id: Annotated[int, Path(ge=1, le=2**31)], db: DB,
     if row is None or row.owner != who.name:
         raise not_found(f"saved search {search_id}")
     db.delete(row)
+    audit.record(db, who, "saved_search", f"saved-search:{search_id}", {"deleted": True})
     return Response(status_code=204)
