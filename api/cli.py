@@ -609,17 +609,45 @@ def _flag_marks(call: dict[str, Any]) -> str:
     return ", ".join(marks) or "-"
 
 
+def _write_zh_transcripts(target: Path, limit: int | None) -> list[str]:
+    """The Chinese sample dialogues as transcript files, with their expected findings."""
+    from samples.dialogue import load_dialogues, transcript_document
+
+    folder, truth = target / "transcripts" / "zh", target / "truth"
+    folder.mkdir(parents=True, exist_ok=True)
+    truth.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for dialogue in load_dialogues(language="zh")[:limit]:
+        path = folder / f"{dialogue.id}.json"
+        path.write_text(json.dumps(transcript_document(dialogue), ensure_ascii=False, indent=1),
+                        "utf-8")
+        (truth / f"{dialogue.id}.json").write_text(json.dumps(
+            {"id": dialogue.id, "expected": dialogue.expected.model_dump()}, ensure_ascii=False),
+            "utf-8")
+        paths.append(str(path))
+    return paths
+
+
 @app.command()
 def demo(
     out_dir: Annotated[Path | None, typer.Option("--out", help="Where to render samples.")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N sample calls.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    language: Annotated[str, typer.Option(
+        help="en: render the English samples to audio and transcribe them; zh: import the "
+             "Chinese sample dialogues as transcripts (no Mandarin audio needed).")] = "en",
 ) -> None:
     """The main job: render the sample calls, ingest and process them, print what was found."""
     settings = get_settings()
+    if language not in ("en", "zh"):
+        raise _fail(f"--language {language!r}: one of en, zh", 2)
     target = out_dir or settings.data_dir / "samples"
-    samples_render(None, target, limit)
-    summary = _run_ingest([str(target / "stereo")], None, None, True)
+    if language == "zh":
+        inputs = _write_zh_transcripts(target, limit)
+    else:
+        samples_render(None, target, limit)
+        inputs = [str(target / "stereo")]
+    summary = _run_ingest(inputs, None, None, True)
     _print_ingest_summary(summary)
     ids = [r.call_id for r in summary.results if r.call_id]
     findings = _findings(ids)

@@ -19,6 +19,7 @@ from core.settings import Settings, get_settings
 from core.storage import ObjectStore, sha256_file
 from ingest.metadata import MetadataError, resolve_metadata
 from ingest.probe import AudioRejected, ProbeResult, probe
+from ingest.transcripts import is_transcript_file, register_transcript
 
 log = logging.getLogger("callqa.ingest")
 
@@ -60,9 +61,11 @@ def expand_paths(inputs: Iterable[str | Path]) -> list[Path]:
             found += sorted(p for p in path.rglob("*")
                             if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
         elif any(ch in str(item) for ch in "*?["):
-            # A glob over a folder of calls also matches their sidecars: audio only.
+            # A glob over a folder of calls also matches their sidecars: audio only, unless
+            # the glob itself asks for .json (transcripts to import).
+            wanted = {".json"} if str(item).lower().endswith(".json") else AUDIO_SUFFIXES
             found += sorted(Path(p) for p in glob.glob(str(item), recursive=True)
-                            if Path(p).is_file() and Path(p).suffix.lower() in AUDIO_SUFFIXES)
+                            if Path(p).is_file() and Path(p).suffix.lower() in wanted)
         else:
             found.append(path)
     unique: dict[Path, None] = {}
@@ -177,14 +180,27 @@ def ingest_paths(
     store = ObjectStore(settings.objects_dir)
     files = expand_paths(inputs)
     summary = IngestSummary(batch_id=batch_id or new_batch_id())
+    imported: set[str] = set()  # transcript files: their calls start at analysis
     for n, path in enumerate(files, 1):
-        summary.results.append(register_file(path, settings, store, manifest, pattern,
-                                             summary.batch_id))
+        if is_transcript_file(path):
+            result = register_transcript(path, settings, store, summary.batch_id)
+            if result.outcome == "accepted" and result.call_id:
+                imported.add(result.call_id)
+            summary.results.append(result)
+        else:
+            summary.results.append(register_file(path, settings, store, manifest, pattern,
+                                                 summary.batch_id))
         if progress:
             progress("register", n, len(files), path.name)
     if process and summary.accepted:
         # With a broker: queued (transcription in batches of calls); without: run now.
         ids = [r.call_id for r in summary.accepted if r.call_id is not None]
-        enqueue_batch(ids, progress=(lambda n, call_id: progress("process", n, len(ids), call_id))
-                      if progress else None)
+        offset = 0
+        for group, stage in (([i for i in ids if i not in imported], "transcribe"),
+                             ([i for i in ids if i in imported], "analyze")):
+            if group:
+                enqueue_batch(group, stage, progress=(
+                    lambda n, call_id, k=offset: progress("process", k + n, len(ids), call_id))
+                    if progress else None)
+                offset += len(group)
     return summary
