@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -13,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api import errors
 from api.middleware import Metrics, RequestMetrics, UploadLimit
 from api.routes import audit, calls, health, insight, reviews, rules, saved_searches, session
+from api.routes import transcripts as transcript_routes
 from api.routes import webhooks as webhook_routes
 from api.webui import mount_ui
 from core import webhooks
@@ -73,14 +75,35 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
+def _extra_schemas(app: FastAPI) -> None:
+    """Bodies a route reads itself (to report file lines) are still described in the schema."""
+    from pydantic.json_schema import models_json_schema
+
+    from ingest.transcripts import TranscriptIn
+
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        _, defs = models_json_schema([(TranscriptIn, "validation")],
+                                     ref_template="#/components/schemas/{model}")
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app() -> FastAPI:
     app = FastAPI(title="callqa API", version="1.0.0", description=DESCRIPTION,
                   openapi_tags=TAGS, lifespan=lifespan)
     app.state.metrics = Metrics()
     errors.install(app)
     for module in (calls, insight, saved_searches, reviews, rules, webhook_routes, audit, health,
-                   session):
+                   session, transcript_routes):
         app.include_router(module.router)
+    _extra_schemas(app)
     mount_ui(app)  # the web UI at /ui/ (api/ui)
     # Outermost last: metrics see every response, the 413 included.
     app.add_middleware(UploadLimit)

@@ -47,6 +47,7 @@ from core.schemas import CallStatus, Transcript
 from core.storage import ObjectStore
 from ingest.metadata import MetadataError, parse_metadata
 from ingest.service import register_file
+from ingest.transcripts import has_audio
 from search.documents import risk_score
 
 log = logging.getLogger("callqa.api")
@@ -226,7 +227,8 @@ def get_call_detail(
         call=call_summary(call), stages=stage_statuses(call), redacted=masked,
         review_status=status,
         insight=insight, flags=flags, transcript=transcript, analysis=analysis,
-        audio_url=f"/calls/{call.id}/audio" if who.role in ("qa", "admin") else None)
+        audio_url=f"/calls/{call.id}/audio" if who.role in ("qa", "admin") and has_audio(call)
+        else None)
 
 
 @router.get(
@@ -241,6 +243,9 @@ def get_call_detail(
 def get_audio(call_id: str, request: Request, db: DB, settings: SettingsDep,
               who: Annotated[Principal, Depends(require("qa"))]) -> FileResponse:
     call = get_call(db, call_id)
+    if not has_audio(call):
+        raise ApiError(404, "no_audio", f"call {call_id!r} was imported as a transcript: it "
+                       "has no audio")
     path = _store(settings).path(call.audio_key)
     if not path.is_file():
         raise ApiError(404, "not_found", f"the audio of call {call_id!r} is missing from the store")
@@ -259,6 +264,9 @@ def get_audio(call_id: str, request: Request, db: DB, settings: SettingsDep,
 def reprocess(call_id: str, body: ReprocessRequest, background: BackgroundTasks, db: DB,
               who: Annotated[Principal, Depends(require("qa"))]) -> Accepted:
     call = get_call(db, call_id)
+    if body.from_stage == "transcribe" and not has_audio(call):
+        raise ApiError(409, "conflict", "the call was imported as a transcript: there is no "
+                       "audio to transcribe; re-run from analyze", {"missing_stage": "audio"})
     need = {"analyze": "transcribe", "index": "analyze"}.get(body.from_stage)
     if need and need not in call.outputs():
         raise ApiError(409, "conflict", f"cannot start at {body.from_stage}: stage {need!r} has "
