@@ -6,9 +6,11 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api import errors
@@ -75,6 +77,54 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
+DOCS_STATIC = "/docs-static"
+
+
+@lru_cache(maxsize=1)
+def _redoc_js(static: str) -> bytes:
+    code = (Path(static) / "redoc.standalone.js").read_text("utf-8")
+    return code.replace("https://cdn.redoc.ly/redoc/logo-mini.svg",
+                        f"{DOCS_STATIC}/favicon.png").encode()
+
+
+def mount_docs(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc with their scripts served from the fastapi-offline
+    package: FastAPI's defaults load them from a CDN, which leaves the pages blank on an
+    offline network."""
+    import fastapi_offline
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    from starlette.responses import HTMLResponse
+
+    static = Path(fastapi_offline.__file__).parent / "static"
+    app.mount(DOCS_STATIC, StaticFiles(directory=static), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{root}{DOCS_STATIC}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_STATIC}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_STATIC}/favicon.png",
+            # No badge from the online validator (validator.swagger.io).
+            swagger_ui_parameters={"validatorUrl": None})
+
+    @app.get(f"{DOCS_STATIC}-redoc.js", include_in_schema=False)
+    async def redoc_js() -> Response:
+        # ReDoc's menu footer shows a logo from cdn.redoc.ly: the packaged icon instead.
+        return Response(_redoc_js(str(static)), media_type="text/javascript",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(
+            openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}{DOCS_STATIC}-redoc.js",
+            redoc_favicon_url=f"{root}{DOCS_STATIC}/favicon.png", with_google_fonts=False)
+
+
 def _extra_schemas(app: FastAPI) -> None:
     """Bodies a route reads itself (to report file lines) are still described in the schema."""
     from pydantic.json_schema import models_json_schema
@@ -97,7 +147,8 @@ def _extra_schemas(app: FastAPI) -> None:
 
 def create_app() -> FastAPI:
     app = FastAPI(title="callqa API", version="1.0.0", description=DESCRIPTION,
-                  openapi_tags=TAGS, lifespan=lifespan)
+                  openapi_tags=TAGS, lifespan=lifespan, docs_url=None, redoc_url=None)
+    mount_docs(app)
     app.state.metrics = Metrics()
     errors.install(app)
     for module in (calls, insight, saved_searches, reviews, rules, webhook_routes, audit, health,

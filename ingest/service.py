@@ -161,6 +161,13 @@ def register_file(path: Path, settings: Settings, store: ObjectStore, manifest: 
 ProgressHook = Callable[[str, int, int, str], None]
 
 
+def _process_hook(progress: ProgressHook | None, offset: int, total: int
+                  ) -> Callable[[int, str], None] | None:
+    if progress is None:
+        return None
+    return lambda n, call_id: progress("process", offset + n, total, call_id)
+
+
 def ingest_paths(
     inputs: Iterable[str | Path],
     manifest: Path | None = None,
@@ -199,8 +206,6 @@ def ingest_paths(
         for group, stage in (([i for i in ids if i not in imported], "transcribe"),
                              ([i for i in ids if i in imported], "analyze")):
             if group:
-                enqueue_batch(group, stage, progress=(
-                    lambda n, call_id, k=offset: progress("process", k + n, len(ids), call_id))
-                    if progress else None)
+                enqueue_batch(group, stage, progress=_process_hook(progress, offset, len(ids)))
                 offset += len(group)
     return summary

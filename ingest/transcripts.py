@@ -82,7 +82,7 @@ class TranscriptIn(BaseModel):
              "text": "您好，这里是信用卡中心，本次通话将被录音。"},
             {"speaker": "B", "role": "customer", "start": 3.5, "end": 6.0,
              "text": "你好，我想问一下这个月要还多少钱。"}]}]})
-    format: Literal["callqa.transcript/1"] = FORMAT
+    format: Literal["callqa.transcript/1"] = "callqa.transcript/1"
     source: str | None = Field(None, max_length=64, description="Who made the transcript, "
                                "e.g. the vendor; recorded as the engine.")
     metadata: CallMetadata = Field(default_factory=CallMetadata)
@@ -213,7 +213,7 @@ def to_transcript(doc: TranscriptIn, call_id: str, default_language: str | None 
                                 language)
         roles, role_source, confidence = dict(decision.roles), "content", decision.confidence
     utterances = [Utterance(
-        speaker=speaker, role=roles.get(speaker, u.role or "unknown"),  # type: ignore[arg-type]
+        speaker=speaker, role=roles.get(speaker, u.role or "unknown"),
         start=u.start, end=u.end, text=u.text.strip(), confidence=u.confidence,
         channel=u.channel,
         words=[Word(start=w.start, end=w.end, text=w.text, probability=w.probability)

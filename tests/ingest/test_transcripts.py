@@ -89,7 +89,7 @@ def test_unknown_field_and_bad_role_are_refused() -> None:
 def test_roles_from_content_when_no_utterance_has_one() -> None:
     dialogue = load_dialogue(DIALOGUES_DIR / "zh" / f"{ZH}.yaml")
     doc = transcript_document(dialogue)
-    for n, u in enumerate(doc["utterances"]):  # type: ignore[attr-defined]
+    for u in doc["utterances"]:  # type: ignore[attr-defined]
         u.pop("role")
         u["speaker"] = f"spk_{0 if u['speaker'] == 'agent' else 1}"
     doc["metadata"].pop("language")  # type: ignore[attr-defined]
