@@ -10,10 +10,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api import errors
+from api.deps import known_query_only
 from api.middleware import Metrics, RequestMetrics, UploadLimit
 from api.routes import audit, calls, health, insight, reviews, rules, saved_searches, session
 from api.routes import transcripts as transcript_routes
@@ -147,7 +148,8 @@ def _extra_schemas(app: FastAPI) -> None:
 
 def create_app() -> FastAPI:
     app = FastAPI(title="callqa API", version="1.0.0", description=DESCRIPTION,
-                  openapi_tags=TAGS, lifespan=lifespan, docs_url=None, redoc_url=None)
+                  openapi_tags=TAGS, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  dependencies=[Depends(known_query_only)])
     mount_docs(app)
     app.state.metrics = Metrics()
     errors.install(app)

@@ -177,12 +177,14 @@ def scorecard(
 def customer(
     customer_id: Annotated[str, typer.Argument(help="Customer id.")],
     as_json: AsJson = False,
+    limit: Annotated[int, typer.Option(min=1, help="Calls per page.")] = 50,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many calls (newest first).")] = 0,
 ) -> None:
     """A customer's calls, intents over time, unresolved needs and latest summary."""
     from search import get_backend
     from search.insight import customer_summary
 
-    summary = _run(customer_summary, get_backend(), customer_id)
+    summary = _run(customer_summary, get_backend(), customer_id, limit, offset)
     if summary is None:
         raise _fail(f"no indexed calls for customer {customer_id!r}")
     if as_json:

@@ -193,15 +193,31 @@ def agent_scorecard(backend: SearchBackend, agent_id: str, query: SearchQuery | 
     return card
 
 
-def customer_summary(backend: SearchBackend, customer_id: str, limit: int = 200
+def _all_hits(backend: SearchBackend, query: SearchQuery, page: int = 500) -> list[Any]:
+    """Every hit of the query (cursor pages): no silent cap."""
+    hits: list[Any] = []
+    current = dataclasses.replace(query, size=page, offset=0, cursor=None)
+    while True:
+        result = backend.search(current)
+        hits += result.hits
+        if not result.next_cursor or not result.hits or len(hits) >= result.total:
+            return hits
+        current = dataclasses.replace(current, cursor=result.next_cursor)
+
+
+def customer_summary(backend: SearchBackend, customer_id: str, limit: int = 50, offset: int = 0
                      ) -> dict[str, Any] | None:
-    """All of a customer's calls (newest first, up to `limit`), intents over time, needs
-    not yet resolved, the last sentiment and the latest call's summary."""
-    q = SearchQuery(customer_id=customer_id, sort="date", size=min(limit, 1000))
-    result = backend.search(q)
-    if not result.total:
+    """A customer's calls (newest first, a page of `limit` from `offset`), intents over
+    time, needs not yet resolved, the last sentiment and the latest call's summary. Needs,
+    flags and the first/last call are over all the customer's calls, whatever the page."""
+    q = SearchQuery(customer_id=customer_id, sort="date")
+    hits = _all_hits(backend, q)
+    if not hits:
         return None
-    docs = backend.get_many([h.call_id for h in result.hits])
+    ids = [h.call_id for h in hits]
+    docs: list[dict[str, Any]] = []
+    for i in range(0, len(ids), 500):
+        docs += backend.get_many(ids[i:i + 500])
     calls = [{"call_id": d["call_id"], "started_at": d.get("started_at"),
               "agent_id": d.get("agent_id"), "language": d.get("language"),
               "primary_intent": d.get("primary_intent"), "intents": d.get("intents", []),
@@ -221,8 +237,11 @@ def customer_summary(backend: SearchBackend, customer_id: str, limit: int = 200
                             calls=need["calls"] + 1)
     latest = docs[0]
     over_time = backend.facets(["month", "intents"], SearchQuery(customer_id=customer_id))
+    page = calls[offset:offset + limit]
     return {
-        "customer_id": customer_id, "total_calls": result.total, "calls": calls,
+        "customer_id": customer_id, "total_calls": len(calls), "limit": limit, "offset": offset,
+        "next_offset": offset + limit if offset + limit < len(calls) else None,
+        "calls": page,
         "first_call_at": calls[-1]["started_at"], "last_call_at": calls[0]["started_at"],
         "intents_over_time": [{"month": b.key["month"], "intent": b.key["intents"],
                                "calls": b.count} for b in over_time],
@@ -230,6 +249,7 @@ def customer_summary(backend: SearchBackend, customer_id: str, limit: int = 200
         "last_sentiment": {"label": latest.get("sentiment"), "score": latest.get("sentiment_score"),
                            "call_id": latest["call_id"]},
         "latest_summary": {"call_id": latest["call_id"], "started_at": latest.get("started_at"),
-                           "summary": latest.get("summary"), "outcome": latest.get("outcome")},
+                           "summary": latest.get("summary"), "outcome": latest.get("outcome"),
+                           "language": latest.get("language")},
         "flags": sum(c["flag_count"] for c in calls),
     }

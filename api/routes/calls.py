@@ -3,6 +3,7 @@ range requests, reprocess, fix roles, delete."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import mimetypes
@@ -15,7 +16,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from api import audit
 from api.deps import DB, UPLOAD_ROLES, Backend, SettingsDep, require
@@ -170,8 +171,14 @@ def list_calls(
     language: Annotated[str | None, Query(max_length=16)] = None,
     date_from: Annotated[datetime | None, Query(description="started_at on or after")] = None,
     date_to: Annotated[datetime | None, Query(description="started_at before")] = None,
+    updated_since: Annotated[datetime | None, Query(
+        description="Only calls changed (registered, processed, failed) at or after this "
+        "instant, oldest change first: an incremental pull. RFC 3339; UTC if no offset.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the "
+                                        "previous page (offset is then ignored).")] = None,
 ) -> CallList:
     if who.role == "crm" and not customer_id:
         raise ApiError(403, "forbidden", "crm keys list calls of one customer: add customer_id=")
@@ -185,10 +192,39 @@ def list_calls(
         conds.append(Call.started_at >= utc(date_from))
     if date_to is not None:
         conds.append(Call.started_at < utc(date_to))
+    if updated_since is not None:
+        conds.append(Call.updated_at >= utc(updated_since))
     total = db.scalar(select(func.count()).select_from(Call).where(*conds)) or 0
-    rows = db.scalars(select(Call).where(*conds).order_by(Call.created_at.desc(), Call.id)
-                      .limit(limit).offset(offset))
-    return CallList(items=[call_summary(c) for c in rows], total=total, limit=limit, offset=offset)
+    # Incremental pulls page oldest change first, so a client resumes from its last item.
+    column = Call.updated_at if updated_since is not None else Call.created_at
+    ascending = updated_since is not None
+    query = select(Call).where(*conds)
+    if cursor:
+        at, after_id = decode_cursor(cursor)
+        query = query.where(or_(column > at, and_(column == at, Call.id > after_id))
+                            if ascending else
+                            or_(column < at, and_(column == at, Call.id > after_id)))
+        offset = 0
+    order = column.asc() if ascending else column.desc()
+    rows = list(db.scalars(query.order_by(order, Call.id).limit(limit).offset(offset)))
+    more = len(rows) == limit and (cursor is not None or offset + limit < total)
+    last = rows[-1] if rows else None
+    next_cursor = (encode_cursor(getattr(last, column.key), last.id)
+                   if more and last is not None else None)
+    return CallList(items=[call_summary(c) for c in rows], total=total, limit=limit, offset=offset,
+                    next_cursor=next_cursor)
+
+
+def encode_cursor(at: datetime, call_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([utc(at).isoformat(), call_id]).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        at, call_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return utc(datetime.fromisoformat(at)), str(call_id)
+    except (ValueError, TypeError) as exc:
+        raise ApiError(422, "validation_error", "cursor: not a cursor this API gave out") from exc
 
 
 @router.get(
