@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from api import errors
 from api.deps import known_query_only
 from api.middleware import Metrics, RequestMetrics, UploadLimit
-from api.routes import audit, calls, health, insight, reviews, rules, saved_searches, session
+from api.routes import audit, calls, catalogue, health, insight, reviews, rules, saved_searches, session
 from api.routes import transcripts as transcript_routes
 from api.routes import webhooks as webhook_routes
 from api.webui import mount_ui
@@ -126,6 +126,24 @@ def mount_docs(app: FastAPI) -> None:
             redoc_favicon_url=f"{root}{DOCS_STATIC}/favicon.png", with_google_fonts=False)
 
 
+def _model_examples() -> dict[str, list[Any]]:
+    from pydantic import BaseModel
+
+    from api import errors as error_models
+    from api import models
+    from api.routes import catalogue as catalogue_models
+    from ingest import transcripts as transcript_models
+
+    out: dict[str, list[Any]] = {}
+    for module in (models, error_models, catalogue_models, transcript_models):
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, BaseModel):
+                extra = value.model_config.get("json_schema_extra")
+                if isinstance(extra, dict) and "examples" in extra:
+                    out[value.__name__] = list(extra["examples"])  # type: ignore[arg-type]
+    return out
+
+
 def _extra_schemas(app: FastAPI) -> None:
     """Bodies a route reads itself (to report file lines) are still described in the schema."""
     from pydantic.json_schema import models_json_schema
@@ -140,7 +158,13 @@ def _extra_schemas(app: FastAPI) -> None:
         schema = build()
         _, defs = models_json_schema([(TranscriptIn, "validation")],
                                      ref_template="#/components/schemas/{model}")
-        schema.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(defs["$defs"])
+        # FastAPI drops null values from examples; a client reads the example as the shape
+        # of the response, so the nulls are put back from the models' own examples.
+        for name, examples in _model_examples().items():
+            if name in components and "examples" in components[name]:
+                components[name]["examples"] = examples
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -154,7 +178,7 @@ def create_app() -> FastAPI:
     app.state.metrics = Metrics()
     errors.install(app)
     for module in (calls, insight, saved_searches, reviews, rules, webhook_routes, audit, health,
-                   session, transcript_routes):
+                   session, transcript_routes, catalogue):
         app.include_router(module.router)
     _extra_schemas(app)
     mount_ui(app)  # the web UI at /ui/ (api/ui)

@@ -42,6 +42,12 @@ CALL_EXAMPLE = {
     "updated_at": "2026-11-03T09:20:40+00:00"}
 
 
+def _stage(name: str, seconds: float, version: str, start: str, end: str) -> dict[str, Any]:
+    return {"stage": name, "status": "done", "attempts": 1, "seconds": seconds, "error": None,
+            "version": version, "started_at": f"2026-11-03T{start}+00:00",
+            "finished_at": f"2026-11-03T{end}+00:00", "worker": None, "heartbeat_at": None}
+
+
 def _examples(*items: Any) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": list(items)})
 
@@ -121,16 +127,17 @@ class CallInsight(BaseModel):
 class CallDetail(BaseModel):
     model_config = _examples({
         "call": CALL_EXAMPLE,
-        "stages": [{"stage": "transcribe", "status": "done", "attempts": 1, "seconds": 18.4},
-                   {"stage": "analyze", "status": "done", "attempts": 1, "seconds": 0.02},
-                   {"stage": "index", "status": "done", "attempts": 1, "seconds": 0.01}],
+        "stages": [_stage("transcribe", 18.4, "faster-whisper-1.1.1", "09:20:12", "09:20:30"),
+                   _stage("analyze", 0.02, "a7-3c9a0f12ab34", "09:20:30", "09:20:31"),
+                   _stage("index", 0.01, "i3", "09:20:31", "09:20:31")],
         "redacted": False, "review_status": "unreviewed",
         "insight": {"primary_intent": "repayment_amount", "customer_sentiment": "neutral",
                     "outcome": "resolved", "summary": "Customer asked for the amount due.",
                     "risk": 3.0},
         "flags": [{"key": "recording_disclosure_missing@call", "rule_id":
                    "recording_disclosure_missing", "title": "No recording notice",
-                   "severity": "medium", "start": None, "quote": None, "review": None}],
+                   "severity": "medium", "start": None, "quote": None, "review": None,
+                   "review_comment": None, "reviewer": None}],
         "transcript": None, "analysis": None, "audio_url": "/calls/c-3f9a1c2e5b7d4e10/audio"})
     call: CallSummary
     stages: list[StageStatus]
