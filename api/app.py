@@ -176,6 +176,9 @@ def create_app() -> FastAPI:
                   dependencies=[Depends(known_query_only)])
     mount_docs(app)
     app.state.metrics = Metrics()
+    from core.metrics import PipelineCollector
+
+    app.state.metrics.registry.register(PipelineCollector())  # stage durations, queue depth
     errors.install(app)
     for module in (calls, insight, saved_searches, reviews, rules, webhook_routes, audit, health,
                    session, transcript_routes, catalogue):

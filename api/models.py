@@ -45,7 +45,8 @@ CALL_EXAMPLE = {
 def _stage(name: str, seconds: float, version: str, start: str, end: str) -> dict[str, Any]:
     return {"stage": name, "status": "done", "attempts": 1, "seconds": seconds, "error": None,
             "version": version, "started_at": f"2026-11-03T{start}+00:00",
-            "finished_at": f"2026-11-03T{end}+00:00", "worker": None, "heartbeat_at": None}
+            "finished_at": f"2026-11-03T{end}+00:00", "worker": None, "heartbeat_at": None,
+            "ran_on": "gpu-1:4121:9f0c1a2b" if name == "transcribe" else "cpu-1:3880:51d2e0aa"}
 
 
 def _examples(*items: Any) -> ConfigDict:
@@ -99,6 +100,8 @@ class StageStatus(BaseModel):
     finished_at: Instant | None = None
     worker: str | None = Field(None, description="The worker (host:pid:run) holding the stage "
                                "while it runs.")
+    ran_on: str | None = Field(None, description="The worker that ran the last finished "
+                               "attempt.")
     heartbeat_at: Instant | None = Field(None, description="Last lease renewal of a running "
                                          "stage.")
 

@@ -277,6 +277,7 @@ def finish(ctx: StageContext, status: str, seconds: float, error: str | None = N
             return False
         run.status, run.error, run.finished_at = status, error, utcnow()
         run.seconds = round(seconds, 3)
+        run.ran_on = ctx.token
         run.heartbeat_at = None
         if status == "done":
             run.output_key, run.version = ctx.output_key, ctx.version
