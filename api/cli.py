@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,6 +18,33 @@ from rich.table import Table
 from api.cli_api import keys_app, serve
 from core.logging import configure_logging
 from core.settings import get_settings
+
+def _help_types_as_words() -> None:
+    """`--help` names option types as words (TEXT, INTEGER, YYYY-MM-DD) and shows none for
+    flags, instead of typer's `<str>`, `<int range>`, `<bool>`."""
+    from typer.core import _TyperParameter
+
+    words = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "int range": "INTEGER",
+             "float range": "NUMBER", "datetime": "YYYY-MM-DD[THH:MM:SS]", "Path": "PATH",
+             "list[str]": "TEXT", "list[Path]": "PATH", "file": "PATH", "directory": "FOLDER"}
+    typer_type = _TyperParameter.display_type
+    if getattr(typer_type, "callqa_words", False):  # `python -m api.cli` imports us twice
+        return
+
+    def display_type(self: Any, ctx: Any) -> str | None:
+        if getattr(self, "is_flag", False):
+            return None
+        label = typer_type(self, ctx)
+        inner = label[1:-1] if label.startswith("<") and label.endswith(">") else label
+        if "%Y" in inner:  # datetime formats
+            return "YYYY-MM-DD[THH:MM:SS]"
+        return words.get(inner, inner.upper())
+
+    display_type.callqa_words = True  # type: ignore[attr-defined]
+    _TyperParameter.display_type = display_type  # type: ignore[method-assign,assignment]
+
+
+_help_types_as_words()
 
 app = typer.Typer(help="callqa: speech-analytics quality inspection for call centres.",
                   no_args_is_help=True, add_completion=False)
@@ -188,24 +215,65 @@ def show(
     out.print(f"summary: {analysis.summary}")
 
 
+CALL_STATUSES = ("queued", "transcribing", "analyzing", "indexing", "indexed", "failed")
+LANGUAGES = ("en", "zh")
+
+
+def check_choice(option: str, value: str | None, valid: tuple[str, ...]) -> None:
+    """An invalid filter value is an error naming the valid ones (exit 2), not an empty list."""
+    if value is not None and value not in valid:
+        raise _fail(f"{option} {value!r}: one of {', '.join(valid)}", 2)
+
+
+INSTANT_FORMAT = "YYYY-MM-DD[THH:MM[:SS]][+HH:MM]"
+
+
+def parse_instant(value: str) -> datetime:
+    """A date or an ISO 8601 instant; the error says the format expected."""
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        # UTC when no offset is given, as the API reads it (and comparable with one that has).
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date or time: expected {INSTANT_FORMAT}, "
+                                 "e.g. 2026-11-03 or 2026-11-03T09:00+08:00") from None
+
+
+def _iso(value: datetime | None) -> str | None:
+    from api.models import utc
+
+    return utc(value).isoformat() if value is not None else None
+
+
 @app.command()
 def calls(
-    status: Annotated[str | None, typer.Option(help="Only calls in this status.")] = None,
+    status: Annotated[str | None, typer.Option(
+        help=f"Only calls in this status: {', '.join(CALL_STATUSES)}.")] = None,
     limit: Annotated[int, typer.Option(min=1)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List registered calls with their processing status."""
     from sqlalchemy import select
 
     from core.db import Call, session_scope
 
+    check_choice("--status", status, CALL_STATUSES)
     table = Table("call id", "status", "duration", "agent", "customer", "started", "error")
+    rows = []
     with session_scope() as db:
         stmt = select(Call).order_by(Call.created_at.desc()).limit(limit)
         if status:
             stmt = stmt.where(Call.status == status)
         for c in db.scalars(stmt):
+            rows.append({"call_id": c.id, "status": c.status, "duration": c.duration,
+                         "agent_id": c.agent_id, "customer_id": c.customer_id,
+                         "started_at": _iso(c.started_at), "batch_id": c.batch_id,
+                         "error": c.error})
             table.add_row(c.id, c.status, f"{c.duration:.1f}", c.agent_id or "",
                           c.customer_id or "", str(c.started_at or ""), (c.error or "")[:60])
+    if as_json:
+        out.print_json(data=rows)
+        return
     out.print(table)
 
 
@@ -213,9 +281,11 @@ def calls(
 
 
 @samples_app.command("list")
-def samples_list(language: Annotated[str | None, typer.Option()] = None) -> None:
+def samples_list(language: Annotated[str | None, typer.Option(help="en or zh.")] = None) -> None:
     """List the bundled dialogues with their expected intents and violations."""
     from samples.dialogue import load_dialogues
+
+    check_choice("--language", language, LANGUAGES)
 
     table = Table("id", "lang", "intents", "sentiment", "violations")
     for d in load_dialogues(language=language):
@@ -256,13 +326,22 @@ def samples_render(
 
 
 @models_app.command("list")
-def models_list() -> None:
+def models_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
     """Show installed, usable models and the engine that runs each."""
     from core.models import list_models
 
     settings = get_settings()
     table = Table("name", "engine", "usable", "path", "note")
-    for m in list_models(settings.model_dir):
+    found = list_models(settings.model_dir)
+    if as_json:
+        out.print_json(data={"models": [
+            {"name": m.name, "engine": m.engine, "usable": m.usable,
+             "path": str(m.path) if m.path else None, "note": m.note} for m in found],
+            "configured": {"model": settings.asr_model, "engine": settings.asr_engine}})
+        return
+    for m in found:
         table.add_row(m.name, m.engine, "yes" if m.usable else "no", str(m.path or ""), m.note)
     out.print(table)
     out.print("CTranslate2 models also serve openai-whisper: converted once into "
@@ -341,11 +420,18 @@ def _load_rule_file(path: Path) -> Any:
 
 
 @rules_app.command("check")
-def rules_check(path: Annotated[Path, typer.Argument(help="Rule file or folder.")]) -> None:
+def rules_check(
+    path: Annotated[Path, typer.Argument(help="Rule file or folder.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
     """Validate a rule file; errors name the file and line."""
     from analysis.rules import rules_summary
 
     ruleset = _load_rule_file(path)
+    if as_json:
+        out.print_json(data={"valid": True, "version": ruleset.version,
+                             "rules": rules_summary(ruleset)})
+        return
     table = Table("id", "type", "severity", "version", "title")
     for r in rules_summary(ruleset):
         table.add_row(r["id"], r["type"], r["severity"], str(r["version"]), r["title"])
@@ -356,8 +442,12 @@ def rules_check(path: Annotated[Path, typer.Argument(help="Rule file or folder."
 @rules_app.command("test")
 def rules_test(
     path: Annotated[Path, typer.Argument(help="Rule file or folder to try.")],
-    date_from: Annotated[datetime | None, typer.Option("--from", help="Calls started on or after.")] = None,
-    date_to: Annotated[datetime | None, typer.Option("--to", help="Calls started before.")] = None,
+    date_from: Annotated[datetime | None, typer.Option(
+        "--from", help="Calls started on or after.", parser=parse_instant,
+        metavar=INSTANT_FORMAT)] = None,
+    date_to: Annotated[datetime | None, typer.Option(
+        "--to", help="Calls started before.", parser=parse_instant,
+        metavar=INSTANT_FORMAT)] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Dry-run rules over stored transcripts ("what would this have flagged last month?").
@@ -639,8 +729,7 @@ def demo(
 ) -> None:
     """The main job: render the sample calls, ingest and process them, print what was found."""
     settings = get_settings()
-    if language not in ("en", "zh"):
-        raise _fail(f"--language {language!r}: one of en, zh", 2)
+    check_choice("--language", language, LANGUAGES)
     target = out_dir or settings.data_dir / "samples"
     if language == "zh":
         inputs = _write_zh_transcripts(target, limit)
@@ -735,4 +824,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m api.cli`: run the imported module's app, on which cli_search and
+    # cli_pipeline registered their commands (not this __main__ copy's).
+    from api.cli import main as imported_main
+
+    imported_main()

@@ -161,6 +161,10 @@ def status(
     rows = call_rows(call_ids, batch, limit)
     if call_ids and not rows:
         raise _fail(f"no such call: {', '.join(call_ids)}")
+    if batch and not rows:
+        known = [b["batch_id"] for b in recent_batches(5)]
+        raise _fail(f"no batch {batch!r}; recent batches: {', '.join(known) or 'none'} "
+                    "(callqa status lists them)", 2)
     counts = Counter(r["status"] for r in rows)
     if as_json:
         out.print_json(json.dumps({"calls": rows, "counts": dict(counts)}, default=str))
