@@ -19,6 +19,7 @@ from api.cli_api import keys_app, serve
 from core.logging import configure_logging
 from core.settings import get_settings
 
+
 def _help_types_as_words() -> None:
     """`--help` names option types as words (TEXT, INTEGER, YYYY-MM-DD) and shows none for
     flags, instead of typer's `<str>`, `<int range>`, `<bool>`."""
@@ -81,7 +82,7 @@ def _fmt_time(seconds: float) -> str:
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {message}", soft_wrap=True)  # one line, whatever the width
     return typer.Exit(code)
 
 
@@ -94,15 +95,47 @@ def _run_ingest(paths: list[str], metadata: Path | None, pattern: str | None,
 
     with _progress() as progress:
         tasks: dict[str, Any] = {}
+        audio = {"done": 0.0}
 
         def hook(phase: str, done: int, total: int, name: str) -> None:
+            if phase == "process":
+                # Processing advances by audio seconds: a 20-minute call moves the bar
+                # forty times as far as a 30-second one.
+                if phase not in tasks:
+                    tasks[phase] = progress.add_task("processing (s of audio)",
+                                                     total=_audio_seconds(), item="")
+                audio["done"] += _call_seconds(name)
+                progress.update(tasks[phase], completed=audio["done"], item=name)
+                return
             if phase not in tasks:
-                label = "registering" if phase == "register" else "processing "
-                tasks[phase] = progress.add_task(label, total=total, item="")
+                tasks[phase] = progress.add_task("registering", total=total, item="")
             progress.update(tasks[phase], completed=done, item=name)
 
-        return ingest_paths(paths, manifest=metadata, pattern=pattern, process=process,
-                            progress=hook)
+        def _audio_seconds() -> float:
+            from core.db import Call, session_scope
+
+            ids = [r.call_id for r in registered if r.outcome == "accepted"]
+            with session_scope() as db:
+                return float(sum(c.duration for c in db.query(Call).filter(Call.id.in_(ids))))
+
+        registered: list[Any] = []
+
+        from ingest.service import process_registered
+
+        summary = ingest_paths(paths, manifest=metadata, pattern=pattern, process=False,
+                               progress=hook)
+        registered.extend(summary.results)
+        if process:
+            process_registered(summary, hook)
+        return summary
+
+
+def _call_seconds(call_id: str) -> float:
+    from core.db import Call, session_scope
+
+    with session_scope() as db:
+        call = db.get(Call, call_id)
+        return float(call.duration) if call is not None else 0.0
 
 
 def _print_ingest_summary(summary: Any) -> None:
@@ -139,8 +172,16 @@ def ingest(
         help="With a broker: show a progress bar until the workers have indexed (or "
              "failed) every call of this batch; exit 1 if any failed.")] = False,
 ) -> None:
-    """Probe, validate, dedupe, store and register recordings, then process them."""
-    summary = _run_ingest(paths, metadata, pattern, process)
+    """Probe, validate, dedupe, store and register recordings (or import transcript .json
+    files, docs/transcripts.md), then process them."""
+    from core.pipeline import BrokerUnavailable, check_broker
+
+    try:
+        if process:
+            check_broker()  # before anything is registered: no call left queued forever
+        summary = _run_ingest(paths, metadata, pattern, process)
+    except BrokerUnavailable as exc:
+        raise _fail(str(exc), 2) from None
     _print_ingest_summary(summary)
     if summary.results and not summary.accepted and not summary.of("duplicate"):
         raise typer.Exit(2)

@@ -181,31 +181,33 @@ def ingest_paths(
 
     `progress(phase, done, total, name)` is called after each file in each phase.
     """
-    from core.pipeline import enqueue_batch
-
     settings = settings or get_settings()
     store = ObjectStore(settings.objects_dir)
     files = expand_paths(inputs)
     summary = IngestSummary(batch_id=batch_id or new_batch_id())
-    imported: set[str] = set()  # transcript files: their calls start at analysis
     for n, path in enumerate(files, 1):
-        if is_transcript_file(path):
-            result = register_transcript(path, settings, store, summary.batch_id)
-            if result.outcome == "accepted" and result.call_id:
-                imported.add(result.call_id)
-            summary.results.append(result)
+        if is_transcript_file(path):  # imported transcripts: their calls start at analysis
+            summary.results.append(register_transcript(path, settings, store, summary.batch_id))
         else:
             summary.results.append(register_file(path, settings, store, manifest, pattern,
                                                  summary.batch_id))
         if progress:
             progress("register", n, len(files), path.name)
-    if process and summary.accepted:
-        # With a broker: queued (transcription in batches of calls); without: run now.
-        ids = [r.call_id for r in summary.accepted if r.call_id is not None]
-        offset = 0
-        for group, stage in (([i for i in ids if i not in imported], "transcribe"),
-                             ([i for i in ids if i in imported], "analyze")):
-            if group:
-                enqueue_batch(group, stage, progress=_process_hook(progress, offset, len(ids)))
-                offset += len(group)
+    if process:
+        process_registered(summary, progress)
     return summary
+
+
+def process_registered(summary: IngestSummary, progress: ProgressHook | None = None) -> None:
+    """Queue the accepted calls of a run (with a broker, transcription in batches of calls;
+    without, run now); imported transcripts start at analysis."""
+    from core.pipeline import enqueue_batch
+
+    ids = [r.call_id for r in summary.accepted if r.call_id is not None]
+    imported = {r.call_id for r in summary.accepted if is_transcript_file(r.path)}
+    offset = 0
+    for group, stage in (([i for i in ids if i not in imported], "transcribe"),
+                         ([i for i in ids if i in imported], "analyze")):
+        if group:
+            enqueue_batch(group, stage, progress=_process_hook(progress, offset, len(ids)))
+            offset += len(group)
