@@ -489,6 +489,9 @@ class LatestSummary(BaseModel):
     summary: str | None = None
     outcome: str | None = None
     language: str | None = Field(None, description="The language the summary is in.")
+    translated: bool = Field(False, description="True when the summary was rebuilt in the "
+                             "requested language from the analysis (intents, outcome, "
+                             "sentiment, flags): the call was in another language.")
 
 
 class CustomerSummaryResponse(BaseModel):
@@ -509,7 +512,7 @@ class CustomerSummaryResponse(BaseModel):
         "latest_summary": {"call_id": "c-3f9a1c2e5b7d4e10",
                            "started_at": "2026-11-03T09:14:00+00:00",
                            "summary": "Customer asked for the amount due.", "outcome": "resolved",
-                           "language": "en"},
+                           "language": "en", "translated": False},
         "flags": 3})
     customer_id: str
     total_calls: int

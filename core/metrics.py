@@ -76,7 +76,7 @@ def broker_queue_lengths() -> dict[str, int]:
         import redis
 
         client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
-        return {q: int(client.llen(q)) for q in BROKER_QUEUES}  # type: ignore[arg-type]
+        return {q: int(client.llen(q)) for q in BROKER_QUEUES}
     except Exception as exc:  # a scrape must not fail because the broker is down
         log.warning("metrics: broker unreachable", extra={"error": str(exc)})
         return {}

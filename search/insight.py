@@ -205,8 +205,45 @@ def _all_hits(backend: SearchBackend, query: SearchQuery, page: int = 500) -> li
         current = dataclasses.replace(current, cursor=result.next_cursor)
 
 
-def customer_summary(backend: SearchBackend, customer_id: str, limit: int = 50, offset: int = 0
-                     ) -> dict[str, Any] | None:
+_OUTCOME_TEXT = {
+    "en": {"follow_up": "follow-up pending.", "unresolved": "unresolved, customer dissatisfied.",
+           "resolved": "handled in the call."},
+    "zh": {"follow_up": "待跟进", "unresolved": "未解决，客户不满", "resolved": "通话中已处理"},
+}
+_MOOD_ZH = {"negative": "负面", "neutral": "中性", "positive": "正面"}
+
+
+def summary_in(doc: dict[str, Any], language: str) -> str:
+    """A call's summary in another language than the call's, from what analysis found
+    (intents, outcome, sentiment, flagged rules) with the taxonomy's and the rules' titles
+    in that language. Amounts and the agent's words stay out: they were said in the call's
+    language, and nothing here translates free text."""
+    from analysis.intents import DEFAULT_INTENTS, CueIntentClassifier
+    from analysis.rules import localized
+    from analysis.tasks import active_rules
+    from core.settings import get_settings
+
+    titles = CueIntentClassifier(get_settings().intents_path or DEFAULT_INTENTS).titles
+    rules = {r.id: r.title for r in active_rules().rules}
+    needs = [localized(titles.get(i, i), language) for i in (doc.get("intents") or [])[:3]]
+    flags = [localized(rules.get(r, r), language) for r in doc.get("rule_ids") or []]
+    outcome = doc.get("outcome") or "resolved"
+    sentiment = doc.get("sentiment") or "neutral"
+    if language == "zh":
+        return "".join([
+            f"客户诉求：{'、'.join(needs) if needs else '未识别'}。",
+            f"处理结果：{_OUTCOME_TEXT['zh'].get(outcome, outcome)}。",
+            f"客户情绪：{_MOOD_ZH.get(sentiment, sentiment)}。",
+            f"质检问题：{'、'.join(flags)}。" if flags else "质检问题：无。"])
+    return " ".join([
+        f"Customer needs: {', '.join(needs) if needs else 'not identified'}.",
+        f"Outcome: {_OUTCOME_TEXT['en'].get(outcome, outcome)}",
+        f"Customer sentiment: {sentiment}.",
+        f"Flags: {', '.join(flags)}." if flags else "Flags: none."])
+
+
+def customer_summary(backend: SearchBackend, customer_id: str, limit: int = 50, offset: int = 0,
+                     language: str | None = None) -> dict[str, Any] | None:
     """A customer's calls (newest first, a page of `limit` from `offset`), intents over
     time, needs not yet resolved, the last sentiment and the latest call's summary. Needs,
     flags and the first/last call are over all the customer's calls, whatever the page."""
@@ -248,8 +285,15 @@ def customer_summary(backend: SearchBackend, customer_id: str, limit: int = 50, 
         "unresolved_needs": sorted(open_needs.values(), key=lambda n: n["since"] or ""),
         "last_sentiment": {"label": latest.get("sentiment"), "score": latest.get("sentiment_score"),
                            "call_id": latest["call_id"]},
-        "latest_summary": {"call_id": latest["call_id"], "started_at": latest.get("started_at"),
-                           "summary": latest.get("summary"), "outcome": latest.get("outcome"),
-                           "language": latest.get("language")},
+        "latest_summary": _latest_summary(latest, language),
         "flags": sum(c["flag_count"] for c in calls),
     }
+
+
+def _latest_summary(latest: dict[str, Any], language: str | None) -> dict[str, Any]:
+    out = {"call_id": latest["call_id"], "started_at": latest.get("started_at"),
+           "summary": latest.get("summary"), "outcome": latest.get("outcome"),
+           "language": latest.get("language"), "translated": False}
+    if language and latest.get("language") and language != latest.get("language"):
+        out.update(summary=summary_in(latest, language), language=language, translated=True)
+    return out

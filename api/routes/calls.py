@@ -196,20 +196,20 @@ def list_calls(
         conds.append(Call.updated_at >= utc(updated_since))
     total = db.scalar(select(func.count()).select_from(Call).where(*conds)) or 0
     # Incremental pulls page oldest change first, so a client resumes from its last item.
-    column = Call.updated_at if updated_since is not None else Call.created_at
+    sort_col = Call.updated_at if updated_since is not None else Call.created_at
     ascending = updated_since is not None
     query = select(Call).where(*conds)
     if cursor:
         at, after_id = decode_cursor(cursor)
-        query = query.where(or_(column > at, and_(column == at, Call.id > after_id))
+        query = query.where(or_(sort_col > at, and_(sort_col == at, Call.id > after_id))
                             if ascending else
-                            or_(column < at, and_(column == at, Call.id > after_id)))
+                            or_(sort_col < at, and_(sort_col == at, Call.id > after_id)))
         offset = 0
-    order = column.asc() if ascending else column.desc()
+    order = sort_col.asc() if ascending else sort_col.desc()
     rows = list(db.scalars(query.order_by(order, Call.id).limit(limit).offset(offset)))
     more = len(rows) == limit and (cursor is not None or offset + limit < total)
     last = rows[-1] if rows else None
-    next_cursor = (encode_cursor(getattr(last, column.key), last.id)
+    next_cursor = (encode_cursor(getattr(last, sort_col.key), last.id)
                    if more and last is not None else None)
     return CallList(items=[call_summary(c) for c in rows], total=total, limit=limit, offset=offset,
                     next_cursor=next_cursor)

@@ -221,8 +221,11 @@ def customer(customer_id: str, backend: Backend, db: DB,
              who: Annotated[Principal, Depends(require("crm"))],
              limit: Annotated[int, Query(ge=1, le=500, description="Calls per page.")] = 50,
              offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+             language: Annotated[Literal["en", "zh"] | None, Query(
+                 description="The latest summary in this language, rebuilt from the analysis "
+                 "when the call was in the other one.")] = None,
              ) -> CustomerSummaryResponse:
-    summary = _insight(insight.customer_summary, backend, customer_id, limit, offset)
+    summary = _insight(insight.customer_summary, backend, customer_id, limit, offset, language)
     if summary is None:
         raise not_found(f"indexed calls of customer {customer_id!r}")
     audit.record(db, who, "insight", f"customer:{customer_id}")

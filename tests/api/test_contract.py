@@ -196,3 +196,14 @@ def test_customer_summary_pages(world: World) -> None:
     assert (first["next_offset"] == 1) == (whole["total_calls"] > 1)
     assert world.client.get(f"/customers/{customer}/summary", params={"limit": 0},
                             headers=world.as_("crm")).status_code == 422
+
+
+def test_customer_summary_in_the_requested_language(world: World) -> None:
+    detail = _get(world, f"/calls/{world.calls[0]}", "qa")
+    customer, lang = detail["call"]["customer_id"], detail["call"]["language"]
+    other = "zh" if lang == "en" else "en"
+    latest = _get(world, f"/customers/{customer}/summary", "crm", language=other)["latest_summary"]
+    assert latest["translated"] and latest["language"] == other
+    assert ("客户诉求" in latest["summary"]) == (other == "zh")
+    same = _get(world, f"/customers/{customer}/summary", "crm", language=lang)["latest_summary"]
+    assert not same["translated"] and same["language"] == lang
