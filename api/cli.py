@@ -17,7 +17,13 @@ from rich.table import Table
 
 from api.cli_api import keys_app, serve
 from core.logging import configure_logging
-from core.settings import get_settings
+
+
+def get_settings() -> Any:
+    """core.settings.get_settings, imported on first use: `callqa --help` stays fast."""
+    from core.settings import get_settings as settings
+
+    return settings()
 
 
 def _help_types_as_words() -> None:
@@ -66,6 +72,8 @@ err = Console(stderr=True)
 def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs.")] = False,
 ) -> None:
+    if "--help" in sys.argv[1:]:  # nothing will log: skip loading the settings
+        return
     settings = get_settings()
     configure_logging("DEBUG" if verbose else settings.log_level, settings.log_format)
 

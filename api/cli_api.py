@@ -11,7 +11,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.settings import get_settings
+
+def get_settings() -> Any:
+    """core.settings.get_settings, imported on first use: `callqa --help` stays fast."""
+    from core.settings import get_settings as settings
+
+    return settings()
+
 
 keys_app = typer.Typer(help="API keys for the REST API (stored hashed).", no_args_is_help=True)
 out = Console(width=None if sys.stdout.isatty() else 160)
