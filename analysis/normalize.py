@@ -26,7 +26,11 @@ def _t2s() -> Any:
 
 @lru_cache(maxsize=1)
 def _jieba() -> Any:
-    import jieba
+    import warnings
+
+    with warnings.catch_warnings():  # jieba imports the deprecated pkg_resources
+        warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+        import jieba
 
     jieba.setLogLevel(logging.WARNING)
     jieba.initialize()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,7 +17,41 @@ from rich.table import Table
 
 from api.cli_api import keys_app, serve
 from core.logging import configure_logging
-from core.settings import get_settings
+
+
+def get_settings() -> Any:
+    """core.settings.get_settings, imported on first use: `callqa --help` stays fast."""
+    from core.settings import get_settings as settings
+
+    return settings()
+
+
+def _help_types_as_words() -> None:
+    """`--help` names option types as words (TEXT, INTEGER, YYYY-MM-DD) and shows none for
+    flags, instead of typer's `<str>`, `<int range>`, `<bool>`."""
+    from typer.core import _TyperParameter
+
+    words = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "int range": "INTEGER",
+             "float range": "NUMBER", "datetime": "YYYY-MM-DD[THH:MM:SS]", "Path": "PATH",
+             "list[str]": "TEXT", "list[Path]": "PATH", "file": "PATH", "directory": "FOLDER"}
+    typer_type = _TyperParameter.display_type
+    if getattr(typer_type, "callqa_words", False):  # `python -m api.cli` imports us twice
+        return
+
+    def display_type(self: Any, ctx: Any) -> str | None:
+        if getattr(self, "is_flag", False):
+            return None
+        label = typer_type(self, ctx)
+        inner = label[1:-1] if label.startswith("<") and label.endswith(">") else label
+        if "%Y" in inner:  # datetime formats
+            return "YYYY-MM-DD[THH:MM:SS]"
+        return words.get(inner, inner.upper())
+
+    display_type.callqa_words = True  # type: ignore[attr-defined]
+    _TyperParameter.display_type = display_type  # type: ignore[method-assign,assignment]
+
+
+_help_types_as_words()
 
 app = typer.Typer(help="callqa: speech-analytics quality inspection for call centres.",
                   no_args_is_help=True, add_completion=False)
@@ -38,6 +72,8 @@ err = Console(stderr=True)
 def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs.")] = False,
 ) -> None:
+    if "--help" in sys.argv[1:]:  # nothing will log: skip loading the settings
+        return
     settings = get_settings()
     configure_logging("DEBUG" if verbose else settings.log_level, settings.log_format)
 
@@ -54,7 +90,7 @@ def _fmt_time(seconds: float) -> str:
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {message}", soft_wrap=True)  # one line, whatever the width
     return typer.Exit(code)
 
 
@@ -67,15 +103,47 @@ def _run_ingest(paths: list[str], metadata: Path | None, pattern: str | None,
 
     with _progress() as progress:
         tasks: dict[str, Any] = {}
+        audio = {"done": 0.0}
 
         def hook(phase: str, done: int, total: int, name: str) -> None:
+            if phase == "process":
+                # Processing advances by audio seconds: a 20-minute call moves the bar
+                # forty times as far as a 30-second one.
+                if phase not in tasks:
+                    tasks[phase] = progress.add_task("processing (s of audio)",
+                                                     total=_audio_seconds(), item="")
+                audio["done"] += _call_seconds(name)
+                progress.update(tasks[phase], completed=audio["done"], item=name)
+                return
             if phase not in tasks:
-                label = "registering" if phase == "register" else "processing "
-                tasks[phase] = progress.add_task(label, total=total, item="")
+                tasks[phase] = progress.add_task("registering", total=total, item="")
             progress.update(tasks[phase], completed=done, item=name)
 
-        return ingest_paths(paths, manifest=metadata, pattern=pattern, process=process,
-                            progress=hook)
+        def _audio_seconds() -> float:
+            from core.db import Call, session_scope
+
+            ids = [r.call_id for r in registered if r.outcome == "accepted"]
+            with session_scope() as db:
+                return float(sum(c.duration for c in db.query(Call).filter(Call.id.in_(ids))))
+
+        registered: list[Any] = []
+
+        from ingest.service import process_registered
+
+        summary = ingest_paths(paths, manifest=metadata, pattern=pattern, process=False,
+                               progress=hook)
+        registered.extend(summary.results)
+        if process:
+            process_registered(summary, hook)
+        return summary
+
+
+def _call_seconds(call_id: str) -> float:
+    from core.db import Call, session_scope
+
+    with session_scope() as db:
+        call = db.get(Call, call_id)
+        return float(call.duration) if call is not None else 0.0
 
 
 def _print_ingest_summary(summary: Any) -> None:
@@ -112,8 +180,16 @@ def ingest(
         help="With a broker: show a progress bar until the workers have indexed (or "
              "failed) every call of this batch; exit 1 if any failed.")] = False,
 ) -> None:
-    """Probe, validate, dedupe, store and register recordings, then process them."""
-    summary = _run_ingest(paths, metadata, pattern, process)
+    """Probe, validate, dedupe, store and register recordings (or import transcript .json
+    files, docs/transcripts.md), then process them."""
+    from core.pipeline import BrokerUnavailable, check_broker
+
+    try:
+        if process:
+            check_broker()  # before anything is registered: no call left queued forever
+        summary = _run_ingest(paths, metadata, pattern, process)
+    except BrokerUnavailable as exc:
+        raise _fail(str(exc), 2) from None
     _print_ingest_summary(summary)
     if summary.results and not summary.accepted and not summary.of("duplicate"):
         raise typer.Exit(2)
@@ -188,24 +264,65 @@ def show(
     out.print(f"summary: {analysis.summary}")
 
 
+CALL_STATUSES = ("queued", "transcribing", "analyzing", "indexing", "indexed", "failed")
+LANGUAGES = ("en", "zh")
+
+
+def check_choice(option: str, value: str | None, valid: tuple[str, ...]) -> None:
+    """An invalid filter value is an error naming the valid ones (exit 2), not an empty list."""
+    if value is not None and value not in valid:
+        raise _fail(f"{option} {value!r}: one of {', '.join(valid)}", 2)
+
+
+INSTANT_FORMAT = "YYYY-MM-DD[THH:MM[:SS]][+HH:MM]"
+
+
+def parse_instant(value: str) -> datetime:
+    """A date or an ISO 8601 instant; the error says the format expected."""
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        # UTC when no offset is given, as the API reads it (and comparable with one that has).
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date or time: expected {INSTANT_FORMAT}, "
+                                 "e.g. 2026-11-03 or 2026-11-03T09:00+08:00") from None
+
+
+def _iso(value: datetime | None) -> str | None:
+    from api.models import utc
+
+    return utc(value).isoformat() if value is not None else None
+
+
 @app.command()
 def calls(
-    status: Annotated[str | None, typer.Option(help="Only calls in this status.")] = None,
+    status: Annotated[str | None, typer.Option(
+        help=f"Only calls in this status: {', '.join(CALL_STATUSES)}.")] = None,
     limit: Annotated[int, typer.Option(min=1)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List registered calls with their processing status."""
     from sqlalchemy import select
 
     from core.db import Call, session_scope
 
+    check_choice("--status", status, CALL_STATUSES)
     table = Table("call id", "status", "duration", "agent", "customer", "started", "error")
+    rows = []
     with session_scope() as db:
         stmt = select(Call).order_by(Call.created_at.desc()).limit(limit)
         if status:
             stmt = stmt.where(Call.status == status)
         for c in db.scalars(stmt):
+            rows.append({"call_id": c.id, "status": c.status, "duration": c.duration,
+                         "agent_id": c.agent_id, "customer_id": c.customer_id,
+                         "started_at": _iso(c.started_at), "batch_id": c.batch_id,
+                         "error": c.error})
             table.add_row(c.id, c.status, f"{c.duration:.1f}", c.agent_id or "",
                           c.customer_id or "", str(c.started_at or ""), (c.error or "")[:60])
+    if as_json:
+        out.print_json(data=rows)
+        return
     out.print(table)
 
 
@@ -213,9 +330,11 @@ def calls(
 
 
 @samples_app.command("list")
-def samples_list(language: Annotated[str | None, typer.Option()] = None) -> None:
+def samples_list(language: Annotated[str | None, typer.Option(help="en or zh.")] = None) -> None:
     """List the bundled dialogues with their expected intents and violations."""
     from samples.dialogue import load_dialogues
+
+    check_choice("--language", language, LANGUAGES)
 
     table = Table("id", "lang", "intents", "sentiment", "violations")
     for d in load_dialogues(language=language):
@@ -256,13 +375,22 @@ def samples_render(
 
 
 @models_app.command("list")
-def models_list() -> None:
+def models_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
     """Show installed, usable models and the engine that runs each."""
     from core.models import list_models
 
     settings = get_settings()
     table = Table("name", "engine", "usable", "path", "note")
-    for m in list_models(settings.model_dir):
+    found = list_models(settings.model_dir)
+    if as_json:
+        out.print_json(data={"models": [
+            {"name": m.name, "engine": m.engine, "usable": m.usable,
+             "path": str(m.path) if m.path else None, "note": m.note} for m in found],
+            "configured": {"model": settings.asr_model, "engine": settings.asr_engine}})
+        return
+    for m in found:
         table.add_row(m.name, m.engine, "yes" if m.usable else "no", str(m.path or ""), m.note)
     out.print(table)
     out.print("CTranslate2 models also serve openai-whisper: converted once into "
@@ -341,11 +469,18 @@ def _load_rule_file(path: Path) -> Any:
 
 
 @rules_app.command("check")
-def rules_check(path: Annotated[Path, typer.Argument(help="Rule file or folder.")]) -> None:
+def rules_check(
+    path: Annotated[Path, typer.Argument(help="Rule file or folder.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
     """Validate a rule file; errors name the file and line."""
     from analysis.rules import rules_summary
 
     ruleset = _load_rule_file(path)
+    if as_json:
+        out.print_json(data={"valid": True, "version": ruleset.version,
+                             "rules": rules_summary(ruleset)})
+        return
     table = Table("id", "type", "severity", "version", "title")
     for r in rules_summary(ruleset):
         table.add_row(r["id"], r["type"], r["severity"], str(r["version"]), r["title"])
@@ -356,8 +491,12 @@ def rules_check(path: Annotated[Path, typer.Argument(help="Rule file or folder."
 @rules_app.command("test")
 def rules_test(
     path: Annotated[Path, typer.Argument(help="Rule file or folder to try.")],
-    date_from: Annotated[datetime | None, typer.Option("--from", help="Calls started on or after.")] = None,
-    date_to: Annotated[datetime | None, typer.Option("--to", help="Calls started before.")] = None,
+    date_from: Annotated[datetime | None, typer.Option(
+        "--from", help="Calls started on or after.", parser=parse_instant,
+        metavar=INSTANT_FORMAT)] = None,
+    date_to: Annotated[datetime | None, typer.Option(
+        "--to", help="Calls started before.", parser=parse_instant,
+        metavar=INSTANT_FORMAT)] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Dry-run rules over stored transcripts ("what would this have flagged last month?").
@@ -609,17 +748,44 @@ def _flag_marks(call: dict[str, Any]) -> str:
     return ", ".join(marks) or "-"
 
 
+def _write_zh_transcripts(target: Path, limit: int | None) -> list[str]:
+    """The Chinese sample dialogues as transcript files, with their expected findings."""
+    from samples.dialogue import load_dialogues, transcript_document
+
+    folder, truth = target / "transcripts" / "zh", target / "truth"
+    folder.mkdir(parents=True, exist_ok=True)
+    truth.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for dialogue in load_dialogues(language="zh")[:limit]:
+        path = folder / f"{dialogue.id}.json"
+        path.write_text(json.dumps(transcript_document(dialogue), ensure_ascii=False, indent=1),
+                        "utf-8")
+        (truth / f"{dialogue.id}.json").write_text(json.dumps(
+            {"id": dialogue.id, "expected": dialogue.expected.model_dump()}, ensure_ascii=False),
+            "utf-8")
+        paths.append(str(path))
+    return paths
+
+
 @app.command()
 def demo(
     out_dir: Annotated[Path | None, typer.Option("--out", help="Where to render samples.")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N sample calls.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    language: Annotated[str, typer.Option(
+        help="en: render the English samples to audio and transcribe them; zh: import the "
+             "Chinese sample dialogues as transcripts (no Mandarin audio needed).")] = "en",
 ) -> None:
     """The main job: render the sample calls, ingest and process them, print what was found."""
     settings = get_settings()
+    check_choice("--language", language, LANGUAGES)
     target = out_dir or settings.data_dir / "samples"
-    samples_render(None, target, limit)
-    summary = _run_ingest([str(target / "stereo")], None, None, True)
+    if language == "zh":
+        inputs = _write_zh_transcripts(target, limit)
+    else:
+        samples_render(None, target, limit)
+        inputs = [str(target / "stereo")]
+    summary = _run_ingest(inputs, None, None, True)
     _print_ingest_summary(summary)
     ids = [r.call_id for r in summary.results if r.call_id]
     findings = _findings(ids)
@@ -707,4 +873,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m api.cli`: run the imported module's app, on which cli_search and
+    # cli_pipeline registered their commands (not this __main__ copy's).
+    from api.cli import main as imported_main
+
+    imported_main()

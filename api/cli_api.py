@@ -5,13 +5,19 @@ from __future__ import annotations
 import getpass
 import json
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.settings import get_settings
+
+def get_settings() -> Any:
+    """core.settings.get_settings, imported on first use: `callqa --help` stays fast."""
+    from core.settings import get_settings as settings
+
+    return settings()
+
 
 keys_app = typer.Typer(help="API keys for the REST API (stored hashed).", no_args_is_help=True)
 out = Console(width=None if sys.stdout.isatty() else 160)
@@ -55,13 +61,25 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(
     all_keys: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List keys (prefix, role, last use); never the keys themselves."""
     from api.keys import list_keys
+    from api.models import utc
     from core.db import session_scope
 
     table = Table("id", "name", "role", "prefix", "created", "last used", "revoked")
     with session_scope() as db:
+        if as_json:
+            def iso(v: Any) -> str | None:
+                return utc(v).isoformat() if v is not None else None
+
+            out.print_json(data=[{"id": k.id, "name": k.name, "role": k.role,
+                                  "prefix": k.prefix, "created_at": iso(k.created_at),
+                                  "last_used_at": iso(k.last_used_at),
+                                  "revoked_at": iso(k.revoked_at)}
+                                 for k in list_keys(db, include_revoked=all_keys)])
+            return
         for k in list_keys(db, include_revoked=all_keys):
             table.add_row(str(k.id), k.name, k.role, k.prefix, f"{k.created_at:%Y-%m-%d %H:%M}",
                           f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "-",

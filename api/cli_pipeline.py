@@ -24,6 +24,17 @@ def _ago(value: datetime | None) -> str:
     return f"{(datetime.now(UTC) - value).total_seconds():.0f} s ago"
 
 
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+
+
+def _host(worker: str | None) -> str:
+    """host:pid of a worker token (host:pid:run)."""
+    return ":".join((worker or "").split(":")[:2])
+
+
 def call_rows(call_ids: list[str] | None = None, batch_id: str | None = None,
               limit: int = 200) -> list[dict[str, Any]]:
     """One row per call: status, the stage it is in, attempts, worker, per-stage seconds."""
@@ -50,6 +61,11 @@ def call_rows(call_ids: list[str] | None = None, batch_id: str | None = None,
                 "heartbeat": _ago(current.heartbeat_at) if current else "",
                 "attempts": {s.stage: s.attempts for s in call.stages},
                 "seconds": {s.stage: s.seconds for s in call.stages if s.seconds is not None},
+                "stages": [{"stage": s.stage, "status": s.status, "attempts": s.attempts,
+                            "seconds": s.seconds, "started_at": _iso(s.started_at),
+                            "finished_at": _iso(s.finished_at),
+                            "worker": s.worker if s.status == "running" else s.ran_on}
+                           for s in call.stages],
                 "error": call.error,
             })
     return rows
@@ -145,6 +161,10 @@ def status(
     rows = call_rows(call_ids, batch, limit)
     if call_ids and not rows:
         raise _fail(f"no such call: {', '.join(call_ids)}")
+    if batch and not rows:
+        known = [b["batch_id"] for b in recent_batches(5)]
+        raise _fail(f"no batch {batch!r}; recent batches: {', '.join(known) or 'none'} "
+                    "(callqa status lists them)", 2)
     counts = Counter(r["status"] for r in rows)
     if as_json:
         out.print_json(json.dumps({"calls": rows, "counts": dict(counts)}, default=str))
@@ -158,4 +178,14 @@ def status(
         table.add_row(r["call_id"], r["status"], stage, attempts, r["worker"] or "",
                       r["heartbeat"], seconds, (r["error"] or "")[:80])
     out.print(table)
+    if call_ids:  # a few calls asked for by id: every stage's timings and worker
+        stages = Table("call", "stage", "status", "attempts", "started", "finished", "seconds",
+                       "worker", title="Stages")
+        for r in rows:
+            for st in r["stages"]:
+                stages.add_row(r["call_id"], st["stage"], st["status"], str(st["attempts"]),
+                               (st["started_at"] or "")[:19], (st["finished_at"] or "")[:19],
+                               "" if st["seconds"] is None else f"{st['seconds']:.2f}",
+                               _host(st["worker"]))
+        out.print(stages)
     out.print(f"{len(rows)} call(s): {describe(counts)}")

@@ -11,11 +11,23 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from api.cli import _fail, _fmt_time, _progress, app, err, out
-from search.query import HL_END, HL_START
+from api.cli import (
+    INSTANT_FORMAT,
+    LANGUAGES,
+    _fail,
+    _fmt_time,
+    _progress,
+    app,
+    check_choice,
+    err,
+    out,
+    parse_instant,
+)
 
 
 def _render_highlight(text: str) -> str:
+    from search.query import HL_END, HL_START  # lazily: `callqa --help` stays fast
+
     return escape(text).replace(HL_START, "[bold yellow]").replace(HL_END, "[/bold yellow]")
 
 
@@ -26,6 +38,8 @@ def _json_highlights(payload: Any) -> Any:
     if isinstance(payload, list):
         return [_json_highlights(v) for v in payload]
     if isinstance(payload, str):
+        from search.query import HL_END, HL_START
+
         return payload.replace(HL_START, "<em>").replace(HL_END, "</em>")
     return payload
 
@@ -42,8 +56,10 @@ Review = Annotated[str | None, typer.Option(
     help="none, unreviewed, partial, confirmed or dismissed.")]
 Sentiment = Annotated[str | None, typer.Option(help="negative, neutral or positive.")]
 Language = Annotated[str | None, typer.Option(help="en or zh.")]
-From = Annotated[datetime | None, typer.Option("--from", help="Calls started at or after.")]
-To = Annotated[datetime | None, typer.Option("--to", help="Calls started before.")]
+From = Annotated[datetime | None, typer.Option("--from", help="Calls started at or after.",
+                                               parser=parse_instant, metavar=INSTANT_FORMAT)]
+To = Annotated[datetime | None, typer.Option("--to", help="Calls started before.",
+                                             parser=parse_instant, metavar=INSTANT_FORMAT)]
 AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
@@ -51,6 +67,13 @@ def _query(**fields: Any) -> Any:
     from search import InvalidQuery, SearchQuery
     from search.query import QuerySyntaxError
 
+    check_choice("--language", fields.get("language"), LANGUAGES)
+    check_choice("--role", fields.get("role"), ("agent", "customer"))
+    check_choice("--sentiment", fields.get("sentiment"), ("negative", "neutral", "positive"))
+    check_choice("--min-severity", fields.get("min_severity"),
+                 ("low", "medium", "high", "critical"))
+    check_choice("--review", fields.get("review_status"),
+                 ("none", "unreviewed", "partial", "confirmed", "dismissed"))
     try:
         return SearchQuery(**fields).validate()
     except (InvalidQuery, QuerySyntaxError) as exc:
@@ -177,12 +200,14 @@ def scorecard(
 def customer(
     customer_id: Annotated[str, typer.Argument(help="Customer id.")],
     as_json: AsJson = False,
+    limit: Annotated[int, typer.Option(min=1, help="Calls per page.")] = 50,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many calls (newest first).")] = 0,
 ) -> None:
     """A customer's calls, intents over time, unresolved needs and latest summary."""
     from search import get_backend
     from search.insight import customer_summary
 
-    summary = _run(customer_summary, get_backend(), customer_id)
+    summary = _run(customer_summary, get_backend(), customer_id, limit, offset)
     if summary is None:
         raise _fail(f"no indexed calls for customer {customer_id!r}")
     if as_json:

@@ -110,3 +110,31 @@ def search_backend(request: Request) -> SearchBackend:
 DB = Annotated[Session, Depends(db_session, scope="function")]
 Backend = Annotated[SearchBackend, Depends(search_backend)]
 SettingsDep = Annotated[Settings, Depends(settings_dep)]
+
+
+_known_query: dict[int, frozenset[str]] = {}
+
+
+def _query_names(dependant: Any) -> set[str]:
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def known_query_only(request: Request) -> None:
+    """Unknown query parameters are refused (422), not ignored: a misspelt filter
+    (`customerid=`) or one this version lacks must not silently return every call."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    allowed = _known_query.get(id(route))
+    if allowed is None:
+        allowed = frozenset(_query_names(dependant))
+        _known_query[id(route)] = allowed
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise ApiError(422, "unknown_parameter", f"unknown query parameter {unknown[0]!r}; "
+                       f"this operation takes {', '.join(sorted(allowed)) or 'none'}",
+                       {"unknown": unknown, "allowed": sorted(allowed)})

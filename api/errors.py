@@ -83,6 +83,10 @@ def install(app: FastAPI) -> None:
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         status = exc.status_code
         message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
+        if status == 400 and "parsing the body" in message:
+            # A body that is not JSON (not even text) is an invalid body like any other:
+            # one documented status for it.
+            return error_response(422, "validation_error", "the body is not valid JSON")
         return error_response(status, _CODES.get(status, f"http_{status}"), message,
                               None if isinstance(exc.detail, str) else exc.detail,
                               getattr(exc, "headers", None))

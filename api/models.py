@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    model_validator,
+)
 
 from core.schemas import Analysis, Transcript, to_utc
 
@@ -16,19 +24,30 @@ def utc(value: datetime) -> datetime:
     return to_utc(value)
 
 
-Instant = Annotated[datetime, AfterValidator(utc)]
+# One timestamp format in every response: RFC 3339 in UTC with its offset written out
+# (2026-11-03T09:14:00+00:00), as the search index reports its instants too.
+Instant = Annotated[datetime, AfterValidator(utc),
+                    PlainSerializer(lambda v: v.isoformat(), return_type=str, when_used="json")]
 Stage = Literal["transcribe", "analyze", "index"]
 Decision = Literal["confirmed", "dismissed"]
 ReviewStatus = Literal["none", "unreviewed", "partial", "confirmed", "dismissed"]
 Severity = Literal["low", "medium", "high", "critical"]
 
 CALL_EXAMPLE = {
-    "id": "c-3f9a1c2e5b7d4e10", "status": "indexed", "error": None,
+    "call_id": "c-3f9a1c2e5b7d4e10", "status": "indexed", "error": None,
     "source_name": "2026-11-03_A1042_C88213.wav", "duration": 184.2, "channels": 2,
-    "sample_rate": 8000, "codec": "pcm_mulaw", "agent_id": "A1042", "team": "collections-2",
-    "customer_id": "C88213", "started_at": "2026-11-03T09:14:00Z", "direction": "outbound",
-    "language": "en", "channel_map": ["agent", "customer"], "batch_id": "crm-2026-11-03",
-    "created_at": "2026-11-03T09:20:11Z", "updated_at": "2026-11-03T09:20:40Z"}
+    "sample_rate": 8000, "codec": "pcm_mulaw", "has_audio": True, "agent_id": "A1042",
+    "team": "collections-2", "customer_id": "C88213", "started_at": "2026-11-03T09:14:00+00:00",
+    "direction": "outbound", "language": "en", "channel_map": ["agent", "customer"],
+    "batch_id": "crm-2026-11-03", "created_at": "2026-11-03T09:20:11+00:00",
+    "updated_at": "2026-11-03T09:20:40+00:00"}
+
+
+def _stage(name: str, seconds: float, version: str, start: str, end: str) -> dict[str, Any]:
+    return {"stage": name, "status": "done", "attempts": 1, "seconds": seconds, "error": None,
+            "version": version, "started_at": f"2026-11-03T{start}+00:00",
+            "finished_at": f"2026-11-03T{end}+00:00", "worker": None, "heartbeat_at": None,
+            "ran_on": "gpu-1:4121:9f0c1a2b" if name == "transcribe" else "cpu-1:3880:51d2e0aa"}
 
 
 def _examples(*items: Any) -> ConfigDict:
@@ -37,14 +56,17 @@ def _examples(*items: Any) -> ConfigDict:
 
 class CallSummary(BaseModel):
     model_config = _examples(CALL_EXAMPLE)
-    id: str
+    # call_id everywhere (search hits, webhooks, reviews): read from the row's `id`.
+    call_id: str = Field(validation_alias=AliasChoices("call_id", "id"))
     status: str = Field(description="queued, transcribing, analyzing, indexing, indexed or failed")
     error: str | None = None
     source_name: str
     duration: float = Field(description="Seconds.")
-    channels: int
+    channels: int = Field(description="0 for an imported transcript.")
     sample_rate: int
     codec: str
+    has_audio: bool = Field(True, description="False for an imported transcript: nothing to "
+                            "play.")
     agent_id: str | None = None
     team: str | None = None
     customer_id: str | None = None
@@ -58,11 +80,14 @@ class CallSummary(BaseModel):
 
 
 class CallList(BaseModel):
-    model_config = _examples({"items": [CALL_EXAMPLE], "total": 1, "limit": 50, "offset": 0})
+    model_config = _examples({"items": [CALL_EXAMPLE], "total": 1, "limit": 50, "offset": 0,
+                              "next_cursor": None})
     items: list[CallSummary]
     total: int
     limit: int
     offset: int
+    next_cursor: str | None = Field(None, description="Pass as cursor= for the next page "
+                                    "(with updated_since: oldest change first).")
 
 
 class StageStatus(BaseModel):
@@ -74,6 +99,12 @@ class StageStatus(BaseModel):
     version: str | None = None
     started_at: Instant | None = None
     finished_at: Instant | None = None
+    worker: str | None = Field(None, description="The worker (host:pid:run) holding the stage "
+                               "while it runs.")
+    ran_on: str | None = Field(None, description="The worker that ran the last finished "
+                               "attempt.")
+    heartbeat_at: Instant | None = Field(None, description="Last lease renewal of a running "
+                                         "stage.")
 
 
 class FlagView(BaseModel):
@@ -100,16 +131,17 @@ class CallInsight(BaseModel):
 class CallDetail(BaseModel):
     model_config = _examples({
         "call": CALL_EXAMPLE,
-        "stages": [{"stage": "transcribe", "status": "done", "attempts": 1, "seconds": 18.4},
-                   {"stage": "analyze", "status": "done", "attempts": 1, "seconds": 0.02},
-                   {"stage": "index", "status": "done", "attempts": 1, "seconds": 0.01}],
+        "stages": [_stage("transcribe", 18.4, "faster-whisper-1.1.1", "09:20:12", "09:20:30"),
+                   _stage("analyze", 0.02, "a7-3c9a0f12ab34", "09:20:30", "09:20:31"),
+                   _stage("index", 0.01, "i3", "09:20:31", "09:20:31")],
         "redacted": False, "review_status": "unreviewed",
         "insight": {"primary_intent": "repayment_amount", "customer_sentiment": "neutral",
                     "outcome": "resolved", "summary": "Customer asked for the amount due.",
                     "risk": 3.0},
         "flags": [{"key": "recording_disclosure_missing@call", "rule_id":
                    "recording_disclosure_missing", "title": "No recording notice",
-                   "severity": "medium", "start": None, "quote": None, "review": None}],
+                   "severity": "medium", "start": None, "quote": None, "review": None,
+                   "review_comment": None, "reviewer": None}],
         "transcript": None, "analysis": None, "audio_url": "/calls/c-3f9a1c2e5b7d4e10/audio"})
     call: CallSummary
     stages: list[StageStatus]
@@ -344,42 +376,174 @@ class SearchResponse(BaseModel):
     next_cursor: str | None = Field(None, description="Pass as cursor= for the next page.")
 
 
-class Insight(BaseModel):
-    """Trends, scorecards and summaries: shapes from search.insight (see docs/api.md)."""
+class TrendPeriod(BaseModel):
+    period: str = Field(description="Day, week start or month (YYYY-MM-DD, YYYY-MM) in "
+                        "CALLQA_TIMEZONE.")
+    team: str | None = Field(None, description="With by=team.")
+    agent_id: str | None = Field(None, description="With by=agent_id.")
+    language: str | None = Field(None, description="With by=language.")
+    calls: int
+    avg_sentiment: float | None = None
+    violations_per_100: float
 
-    model_config = ConfigDict(extra="allow")
+
+class TrendBucket(BaseModel):
+    period: str
+    value: str | None = Field(description="The intent, rule id, label, outcome or status.")
+    team: str | None = None
+    agent_id: str | None = None
+    language: str | None = None
+    count: int
 
 
-class TrendsResponse(Insight):
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
-        "metric": "violation", "interval": "week", "by": None, "series": [
-            {"key": "threat_or_abuse", "points": [{"period": "2026-10-26", "value": 3}]}]}]})
+class TrendsResponse(BaseModel):
+    model_config = _examples({
+        "metric": "violation", "interval": "week", "by": None,
+        "periods": [{"period": "2026-10-26", "team": None, "agent_id": None, "language": None,
+                     "calls": 14, "avg_sentiment": -0.12, "violations_per_100": 35.71}],
+        "buckets": [{"period": "2026-10-26", "value": "threat_or_abuse", "team": None,
+                     "agent_id": None, "language": None, "count": 3}],
+        "totals": {"threat_or_abuse": 3}})
+    metric: Literal["calls", "intent", "violation", "sentiment", "outcome", "review"]
+    interval: Literal["day", "week", "month"]
+    by: Literal["team", "agent_id", "language"] | None = None
+    periods: list[TrendPeriod]
+    buckets: list[TrendBucket] = Field(description="Counts per period and value (none for "
+                                       "metric=calls).")
+    totals: dict[str, int] = Field(description="Count per value over all periods, largest first.")
 
 
-class ScorecardResponse(Insight):
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
-        "agent_id": "A1042", "calls": 52, "flags_per_call": 0.4, "violation_rate": 0.21,
-        "avg_customer_sentiment": 0.05, "confirmed_violations": 3}]})
+class RuleCount(BaseModel):
+    rule_id: str
+    calls: int
+
+
+class ScorecardResponse(BaseModel):
+    model_config = _examples({
+        "agent_id": "A1042", "teams": ["collections-2"], "calls": 52, "violations": 21,
+        "violations_per_100": 40.38, "critical_violations": 2, "avg_customer_sentiment": 0.05,
+        "negative_share": 0.19, "dead_air_per_call_s": 3.4, "avg_duration_s": 211.0,
+        "review_status": {"unreviewed": 12, "confirmed": 3},
+        "top_rules": [{"rule_id": "threat_or_abuse", "calls": 9}], "weekly": None})
+    agent_id: str
+    teams: list[str]
+    calls: int
+    violations: int
+    violations_per_100: float
+    critical_violations: int
+    avg_customer_sentiment: float
+    negative_share: float
+    dead_air_per_call_s: float
+    avg_duration_s: float
+    review_status: dict[str, int] = Field(description="Calls per review status.")
+    top_rules: list[RuleCount]
+    weekly: list[TrendPeriod] | None = Field(None, description="One agent's scorecard only: "
+                                             "calls and violations per week.")
 
 
 class ScorecardList(BaseModel):
-    model_config = _examples({"items": [{"agent_id": "A1042", "calls": 52,
-                                          "violations_per_100": 40.0}]})
+    model_config = _examples({"items": [{
+        "agent_id": "A1042", "teams": ["collections-2"], "calls": 52, "violations": 21,
+        "violations_per_100": 40.38, "critical_violations": 2, "avg_customer_sentiment": 0.05,
+        "negative_share": 0.19, "dead_air_per_call_s": 3.4, "avg_duration_s": 211.0,
+        "review_status": {"unreviewed": 12}, "top_rules": [], "weekly": None}]})
     items: list[ScorecardResponse]
 
 
-class CustomerSummaryResponse(Insight):
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
-        "customer_id": "C88213", "calls": 4, "last_call_at": "2026-11-03T09:14:00+00:00",
-        "intents": {"repayment_amount": 3}, "sentiment_trend": ["neutral", "negative"],
-        "open_issues": ["complaint"]}]})
+class CustomerCall(BaseModel):
+    call_id: str
+    started_at: str | None = None
+    agent_id: str | None = None
+    language: str | None = None
+    primary_intent: str | None = None
+    intents: list[str] = Field(default_factory=list)
+    sentiment: str | None = None
+    sentiment_score: float | None = None
+    outcome: str | None = None
+    flag_count: int = 0
+    duration: float | None = None
+
+
+class IntentMonth(BaseModel):
+    month: str
+    intent: str | None
+    calls: int
+
+
+class OpenNeed(BaseModel):
+    intent: str
+    since: str | None = None
+    calls: int
+    last_call_id: str
+    last_outcome: str | None = None
+
+
+class LastSentiment(BaseModel):
+    label: str | None = None
+    score: float | None = None
+    call_id: str
+
+
+class LatestSummary(BaseModel):
+    call_id: str
+    started_at: str | None = None
+    summary: str | None = None
+    outcome: str | None = None
+    language: str | None = Field(None, description="The language the summary is in.")
+    translated: bool = Field(False, description="True when the summary was rebuilt in the "
+                             "requested language from the analysis (intents, outcome, "
+                             "sentiment, flags): the call was in another language.")
+
+
+class CustomerSummaryResponse(BaseModel):
+    model_config = _examples({
+        "customer_id": "C88213", "total_calls": 4, "limit": 50, "offset": 0, "next_offset": None,
+        "calls": [{"call_id": "c-3f9a1c2e5b7d4e10", "started_at": "2026-11-03T09:14:00+00:00",
+                   "agent_id": "A1042", "language": "en", "primary_intent": "repayment_amount",
+                   "intents": ["repayment_amount"], "sentiment": "neutral",
+                   "sentiment_score": 0.1, "outcome": "resolved", "flag_count": 0,
+                   "duration": 184.2}],
+        "first_call_at": "2026-09-12T10:02:00+00:00",
+        "last_call_at": "2026-11-03T09:14:00+00:00",
+        "intents_over_time": [{"month": "2026-11", "intent": "repayment_amount", "calls": 1}],
+        "unresolved_needs": [{"intent": "hardship_extension",
+                              "since": "2026-09-12T10:02:00+00:00", "calls": 2,
+                              "last_call_id": "c-77aa", "last_outcome": "follow_up"}],
+        "last_sentiment": {"label": "neutral", "score": 0.1, "call_id": "c-3f9a1c2e5b7d4e10"},
+        "latest_summary": {"call_id": "c-3f9a1c2e5b7d4e10",
+                           "started_at": "2026-11-03T09:14:00+00:00",
+                           "summary": "Customer asked for the amount due.", "outcome": "resolved",
+                           "language": "en", "translated": False},
+        "flags": 3})
+    customer_id: str
+    total_calls: int
+    limit: int = Field(description="Calls on this page at most.")
+    offset: int
+    next_offset: int | None = Field(None, description="offset= of the next page of calls; "
+                                    "null on the last.")
+    calls: list[CustomerCall] = Field(description="This page of the customer's calls, newest "
+                                      "first.")
+    first_call_at: str | None = None
+    last_call_at: str | None = None
+    intents_over_time: list[IntentMonth]
+    unresolved_needs: list[OpenNeed] = Field(description="Over all the customer's calls.")
+    last_sentiment: LastSentiment
+    latest_summary: LatestSummary
+    flags: int = Field(description="Flags over all the customer's calls.")
+
+
+class Phrase(BaseModel):
+    phrase: str
+    calls: int = Field(description="Calls of the intent in which the customer says it.")
+    share: float = Field(description="Share of the intent's calls.")
+    score: float = Field(description="How much more often than in other calls.")
 
 
 class PhraseList(BaseModel):
-    model_config = _examples({"intent": "refund", "phrases": [{"phrase": "charged twice",
-                                                               "count": 14}]})
+    model_config = _examples({"intent": "refund", "phrases": [
+        {"phrase": "charged twice", "calls": 14, "share": 0.41, "score": 6.2}]})
     intent: str
-    phrases: list[dict[str, Any]]
+    phrases: list[Phrase]
 
 
 class AuditOut(BaseModel):

@@ -24,7 +24,11 @@ def get_call(db: Session, call_id: str) -> Call:
 
 
 def call_summary(call: Call) -> CallSummary:
-    return CallSummary.model_validate(call, from_attributes=True)
+    from ingest.transcripts import has_audio
+
+    summary = CallSummary.model_validate(call, from_attributes=True)
+    summary.has_audio = has_audio(call)
+    return summary
 
 
 def stage_statuses(call: Call) -> list[StageStatus]:

@@ -191,6 +191,8 @@ class StageRun(Base):
     # The lease of a running stage: who runs it and when it last said so (migration 0003).
     worker: Mapped[str | None] = mapped_column(String(128))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The worker of the last finished attempt (`worker` is cleared at hand-over; 0004).
+    ran_on: Mapped[str | None] = mapped_column(String(128))
 
     call: Mapped[Call] = relationship(back_populates="stages")
 

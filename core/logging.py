@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
+import warnings
 from typing import Any
 
-_RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+# color_message: uvicorn's copy of the message with ANSI colours, never wanted in a log line.
+_RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message", "asctime", "color_message"}
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
@@ -31,18 +36,26 @@ class JsonFormatter(logging.Formatter):
 
 
 class ConsoleFormatter(logging.Formatter):
+    def __init__(self, plain: bool = True) -> None:
+        super().__init__()
+        self.plain = plain  # not a terminal: no escape codes from any library's messages
+
     def format(self, record: logging.LogRecord) -> str:
         fields = " ".join(f"{k}={v}" for k, v in _extras(record).items())
         line = f"{record.levelname.lower():7s} {record.name}: {record.getMessage()}"
         line = f"{line} {fields}" if fields else line
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
-        return line
+        return _ANSI.sub("", line) if self.plain else line
 
 
 def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
+    handler.setFormatter(JsonFormatter() if fmt == "json"
+                         else ConsoleFormatter(plain=not sys.stderr.isatty()))
+    # jieba imports pkg_resources, which warns that it is deprecated on every start.
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module="jieba")
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

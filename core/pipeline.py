@@ -87,6 +87,32 @@ class TransientError(Exception):
     """Raise to ask for a retry with back-off (the error is expected to go away)."""
 
 
+class BrokerUnavailable(RuntimeError):
+    """The broker cannot be reached: one line saying what, where and how to fix it."""
+
+
+def _broker_where() -> str:
+    from kombu.utils.url import maybe_sanitize_url
+
+    return str(maybe_sanitize_url(get_settings().broker_url or ""))
+
+
+def broker_message(exc: BaseException) -> str:
+    return (f"the broker at {_broker_where()} is unreachable ({type(exc).__name__}: {exc}); "
+            "start it (Redis) or fix CALLQA_BROKER_URL, or unset it to process in-process")
+
+
+def check_broker(timeout_s: float = 3.0) -> None:
+    """Raise BrokerUnavailable unless the configured broker accepts a connection."""
+    if _eager():
+        return
+    try:
+        with celery_app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, timeout=timeout_s)
+    except Exception as exc:
+        raise BrokerUnavailable(broker_message(exc)) from exc
+
+
 @dataclass
 class StageContext:
     call: Call
@@ -286,6 +312,7 @@ def finish(ctx: StageContext, status: str, seconds: float, error: str | None = N
             return False
         run.status, run.error, run.finished_at = status, error, utcnow()
         run.seconds = round(seconds, 3)
+        run.ran_on = ctx.token
         run.heartbeat_at = None
         if status == "done":
             run.output_key, run.version = ctx.output_key, ctx.version
@@ -527,7 +554,21 @@ def enqueue_batch(call_ids: Sequence[str], from_stage: str = "transcribe",
     celery_app.loader.import_default_modules()
     _reset(call_ids, from_stage)
     if not _eager():
-        publish(from_stage, call_ids)
+        try:
+            publish(from_stage, call_ids)
+        except Exception as exc:
+            from kombu.exceptions import OperationalError as BrokerError
+
+            if not isinstance(exc, BrokerError | ConnectionError | OSError):
+                raise
+            # Nothing was queued: say so on the calls instead of leaving them queued forever.
+            message = broker_message(exc)
+            with session_scope() as db:
+                db.execute(update(Call).where(Call.id.in_(list(call_ids)))
+                           .values(status=CallStatus.failed.value,
+                                   error=f"{from_stage}: not queued: {message}")
+                           .execution_options(synchronize_session=False))
+            raise BrokerUnavailable(message) from exc
         return True
     k = max(1, get_settings().transcribe_batch_calls) if from_stage == "transcribe" else 1
     ok, finished = True, 0

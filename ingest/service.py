@@ -21,6 +21,7 @@ from core.settings import Settings, get_settings
 from core.storage import ObjectStore, sha256_file
 from ingest.metadata import MetadataError, resolve_metadata
 from ingest.probe import AudioRejected, ProbeResult, probe
+from ingest.transcripts import is_transcript_file, register_transcript
 
 log = logging.getLogger("callqa.ingest")
 
@@ -62,9 +63,11 @@ def expand_paths(inputs: Iterable[str | Path]) -> list[Path]:
             found += sorted(p for p in path.rglob("*")
                             if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
         elif any(ch in str(item) for ch in "*?["):
-            # A glob over a folder of calls also matches their sidecars: audio only.
+            # A glob over a folder of calls also matches their sidecars: audio only, unless
+            # the glob itself asks for .json (transcripts to import).
+            wanted = {".json"} if str(item).lower().endswith(".json") else AUDIO_SUFFIXES
             found += sorted(Path(p) for p in glob.glob(str(item), recursive=True)
-                            if Path(p).is_file() and Path(p).suffix.lower() in AUDIO_SUFFIXES)
+                            if Path(p).is_file() and Path(p).suffix.lower() in wanted)
         else:
             found.append(path)
     unique: dict[Path, None] = {}
@@ -185,6 +188,13 @@ def register_file(path: Path, settings: Settings, store: ObjectStore, manifest: 
 ProgressHook = Callable[[str, int, int, str], None]
 
 
+def _process_hook(progress: ProgressHook | None, offset: int, total: int
+                  ) -> Callable[[int, str], None] | None:
+    if progress is None:
+        return None
+    return lambda n, call_id: progress("process", offset + n, total, call_id)
+
+
 def ingest_paths(
     inputs: Iterable[str | Path],
     manifest: Path | None = None,
@@ -198,20 +208,34 @@ def ingest_paths(
 
     `progress(phase, done, total, name)` is called after each file in each phase.
     """
-    from core.pipeline import enqueue_batch
-
     settings = settings or get_settings()
     store = ObjectStore(settings.objects_dir)
     files = expand_paths(inputs)
     summary = IngestSummary(batch_id=batch_id or new_batch_id())
     for n, path in enumerate(files, 1):
-        summary.results.append(register_file(path, settings, store, manifest, pattern,
-                                             summary.batch_id, queue=process))
+        if is_transcript_file(path):  # imported transcripts: their calls start at analysis
+            summary.results.append(register_transcript(path, settings, store, summary.batch_id,
+                                                       queue=process))
+        else:
+            summary.results.append(register_file(path, settings, store, manifest, pattern,
+                                                 summary.batch_id, queue=process))
         if progress:
             progress("register", n, len(files), path.name)
-    if process and summary.accepted:
-        # With a broker: queued (transcription in batches of calls); without: run now.
-        ids = [r.call_id for r in summary.accepted if r.call_id is not None]
-        enqueue_batch(ids, progress=(lambda n, call_id: progress("process", n, len(ids), call_id))
-                      if progress else None)
+    if process:
+        process_registered(summary, progress)
     return summary
+
+
+def process_registered(summary: IngestSummary, progress: ProgressHook | None = None) -> None:
+    """Queue the accepted calls of a run (with a broker, transcription in batches of calls;
+    without, run now); imported transcripts start at analysis."""
+    from core.pipeline import enqueue_batch
+
+    ids = [r.call_id for r in summary.accepted if r.call_id is not None]
+    imported = {r.call_id for r in summary.accepted if is_transcript_file(r.path)}
+    offset = 0
+    for group, stage in (([i for i in ids if i not in imported], "transcribe"),
+                         ([i for i in ids if i in imported], "analyze")):
+        if group:
+            enqueue_batch(group, stage, progress=_process_hook(progress, offset, len(ids)))
+            offset += len(group)

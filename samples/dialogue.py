@@ -135,3 +135,17 @@ def scripted_transcript(dialogue: Dialogue) -> Transcript:
         call_id=dialogue.id, language=dialogue.language, duration=round(prev_end + 0.5, 2),
         utterances=utterances, engine="script", model="ground-truth", version="1",
         diarization="script")
+
+
+def transcript_document(dialogue: Dialogue) -> dict[str, object]:
+    """The dialogue as an importable transcript file (docs/transcripts.md), timings estimated:
+    how `callqa demo --language zh` runs the Chinese calls with no Mandarin audio."""
+    transcript = scripted_transcript(dialogue)
+    meta = dialogue.metadata(None)
+    meta.pop("channel_map")
+    return {
+        "format": "callqa.transcript/1", "source": "sample-script", "metadata": meta,
+        "duration": transcript.duration,
+        "utterances": [{"speaker": u.speaker, "role": u.role, "start": u.start, "end": u.end,
+                        "text": u.text} for u in transcript.utterances],
+    }

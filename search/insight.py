@@ -193,15 +193,68 @@ def agent_scorecard(backend: SearchBackend, agent_id: str, query: SearchQuery | 
     return card
 
 
-def customer_summary(backend: SearchBackend, customer_id: str, limit: int = 200
-                     ) -> dict[str, Any] | None:
-    """All of a customer's calls (newest first, up to `limit`), intents over time, needs
-    not yet resolved, the last sentiment and the latest call's summary."""
-    q = SearchQuery(customer_id=customer_id, sort="date", size=min(limit, 1000))
-    result = backend.search(q)
-    if not result.total:
+def _all_hits(backend: SearchBackend, query: SearchQuery, page: int = 500) -> list[Any]:
+    """Every hit of the query (cursor pages): no silent cap."""
+    hits: list[Any] = []
+    current = dataclasses.replace(query, size=page, offset=0, cursor=None)
+    while True:
+        result = backend.search(current)
+        hits += result.hits
+        if not result.next_cursor or not result.hits or len(hits) >= result.total:
+            return hits
+        current = dataclasses.replace(current, cursor=result.next_cursor)
+
+
+_OUTCOME_TEXT = {
+    "en": {"follow_up": "follow-up pending.", "unresolved": "unresolved, customer dissatisfied.",
+           "resolved": "handled in the call."},
+    "zh": {"follow_up": "待跟进", "unresolved": "未解决，客户不满", "resolved": "通话中已处理"},
+}
+_MOOD_ZH = {"negative": "负面", "neutral": "中性", "positive": "正面"}
+
+
+def summary_in(doc: dict[str, Any], language: str) -> str:
+    """A call's summary in another language than the call's, from what analysis found
+    (intents, outcome, sentiment, flagged rules) with the taxonomy's and the rules' titles
+    in that language. Amounts and the agent's words stay out: they were said in the call's
+    language, and nothing here translates free text."""
+    from analysis.intents import DEFAULT_INTENTS, CueIntentClassifier
+    from analysis.rules import localized
+    from analysis.tasks import active_rules
+    from core.settings import get_settings
+
+    titles = CueIntentClassifier(get_settings().intents_path or DEFAULT_INTENTS).titles
+    rules = {r.id: r.title for r in active_rules().rules}
+    needs = [localized(titles.get(i, i), language) for i in (doc.get("intents") or [])[:3]]
+    flags = [localized(rules.get(r, r), language) for r in doc.get("rule_ids") or []]
+    outcome = doc.get("outcome") or "resolved"
+    sentiment = doc.get("sentiment") or "neutral"
+    if language == "zh":
+        return "".join([
+            f"客户诉求：{'、'.join(needs) if needs else '未识别'}。",
+            f"处理结果：{_OUTCOME_TEXT['zh'].get(outcome, outcome)}。",
+            f"客户情绪：{_MOOD_ZH.get(sentiment, sentiment)}。",
+            f"质检问题：{'、'.join(flags)}。" if flags else "质检问题：无。"])
+    return " ".join([
+        f"Customer needs: {', '.join(needs) if needs else 'not identified'}.",
+        f"Outcome: {_OUTCOME_TEXT['en'].get(outcome, outcome)}",
+        f"Customer sentiment: {sentiment}.",
+        f"Flags: {', '.join(flags)}." if flags else "Flags: none."])
+
+
+def customer_summary(backend: SearchBackend, customer_id: str, limit: int = 50, offset: int = 0,
+                     language: str | None = None) -> dict[str, Any] | None:
+    """A customer's calls (newest first, a page of `limit` from `offset`), intents over
+    time, needs not yet resolved, the last sentiment and the latest call's summary. Needs,
+    flags and the first/last call are over all the customer's calls, whatever the page."""
+    q = SearchQuery(customer_id=customer_id, sort="date")
+    hits = _all_hits(backend, q)
+    if not hits:
         return None
-    docs = backend.get_many([h.call_id for h in result.hits])
+    ids = [h.call_id for h in hits]
+    docs: list[dict[str, Any]] = []
+    for i in range(0, len(ids), 500):
+        docs += backend.get_many(ids[i:i + 500])
     calls = [{"call_id": d["call_id"], "started_at": d.get("started_at"),
               "agent_id": d.get("agent_id"), "language": d.get("language"),
               "primary_intent": d.get("primary_intent"), "intents": d.get("intents", []),
@@ -221,15 +274,26 @@ def customer_summary(backend: SearchBackend, customer_id: str, limit: int = 200
                             calls=need["calls"] + 1)
     latest = docs[0]
     over_time = backend.facets(["month", "intents"], SearchQuery(customer_id=customer_id))
+    page = calls[offset:offset + limit]
     return {
-        "customer_id": customer_id, "total_calls": result.total, "calls": calls,
+        "customer_id": customer_id, "total_calls": len(calls), "limit": limit, "offset": offset,
+        "next_offset": offset + limit if offset + limit < len(calls) else None,
+        "calls": page,
         "first_call_at": calls[-1]["started_at"], "last_call_at": calls[0]["started_at"],
         "intents_over_time": [{"month": b.key["month"], "intent": b.key["intents"],
                                "calls": b.count} for b in over_time],
         "unresolved_needs": sorted(open_needs.values(), key=lambda n: n["since"] or ""),
         "last_sentiment": {"label": latest.get("sentiment"), "score": latest.get("sentiment_score"),
                            "call_id": latest["call_id"]},
-        "latest_summary": {"call_id": latest["call_id"], "started_at": latest.get("started_at"),
-                           "summary": latest.get("summary"), "outcome": latest.get("outcome")},
+        "latest_summary": _latest_summary(latest, language),
         "flags": sum(c["flag_count"] for c in calls),
     }
+
+
+def _latest_summary(latest: dict[str, Any], language: str | None) -> dict[str, Any]:
+    out = {"call_id": latest["call_id"], "started_at": latest.get("started_at"),
+           "summary": latest.get("summary"), "outcome": latest.get("outcome"),
+           "language": latest.get("language"), "translated": False}
+    if language and latest.get("language") and language != latest.get("language"):
+        out.update(summary=summary_in(latest, language), language=language, translated=True)
+    return out

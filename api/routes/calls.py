@@ -3,6 +3,7 @@ range requests, reprocess, fix roles, delete."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -14,7 +15,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from api import audit
 from api.deps import DB, UPLOAD_ROLES, Backend, SettingsDep, require
@@ -48,6 +49,7 @@ from core.storage import ObjectStore
 from ingest.metadata import MetadataError, parse_metadata
 from ingest.probe import media_type
 from ingest.service import register_file
+from ingest.transcripts import has_audio
 from search.documents import risk_score
 
 log = logging.getLogger("callqa.api")
@@ -176,8 +178,14 @@ def list_calls(
     language: Annotated[str | None, Query(max_length=16)] = None,
     date_from: Annotated[datetime | None, Query(description="started_at on or after")] = None,
     date_to: Annotated[datetime | None, Query(description="started_at before")] = None,
+    updated_since: Annotated[datetime | None, Query(
+        description="Only calls changed (registered, processed, failed) at or after this "
+        "instant, oldest change first: an incremental pull. RFC 3339; UTC if no offset.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the "
+                                        "previous page (offset is then ignored).")] = None,
 ) -> CallList:
     if who.role == "crm" and not customer_id:
         raise ApiError(403, "forbidden", "crm keys list calls of one customer: add customer_id=")
@@ -191,16 +199,46 @@ def list_calls(
         conds.append(Call.started_at >= utc(date_from))
     if date_to is not None:
         conds.append(Call.started_at < utc(date_to))
+    if updated_since is not None:
+        conds.append(Call.updated_at >= utc(updated_since))
     total = db.scalar(select(func.count()).select_from(Call).where(*conds)) or 0
-    rows = list(db.scalars(select(Call).where(*conds).order_by(Call.created_at.desc(), Call.id)
-                           .limit(limit).offset(offset)))
+    # Incremental pulls page oldest change first, so a client resumes from its last item.
+    sort_col = Call.updated_at if updated_since is not None else Call.created_at
+    ascending = updated_since is not None
+    query = select(Call).where(*conds)
+    if cursor:
+        at, after_id = decode_cursor(cursor)
+        query = query.where(or_(sort_col > at, and_(sort_col == at, Call.id > after_id))
+                            if ascending else
+                            or_(sort_col < at, and_(sort_col == at, Call.id > after_id)))
+        offset = 0
+    order = sort_col.asc() if ascending else sort_col.desc()
+    rows = list(db.scalars(query.order_by(order, Call.id).limit(limit).offset(offset)))
+    more = len(rows) == limit and (cursor is not None or offset + limit < total)
+    last = rows[-1] if rows else None
     audit.record(db, who, "list", "calls", {
         "filters": {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in (
             ("status", status), ("agent_id", agent_id), ("team", team),
             ("customer_id", customer_id), ("batch_id", batch_id), ("language", language),
-            ("date_from", date_from), ("date_to", date_to)) if v is not None},
-        "returned": len(rows), "offset": offset})
-    return CallList(items=[call_summary(c) for c in rows], total=total, limit=limit, offset=offset)
+            ("date_from", date_from), ("date_to", date_to), ("updated_since", updated_since))
+            if v is not None},
+        "returned": len(rows), "offset": offset, "cursor": cursor is not None})
+    next_cursor = (encode_cursor(getattr(last, sort_col.key), last.id)
+                   if more and last is not None else None)
+    return CallList(items=[call_summary(c) for c in rows], total=total, limit=limit, offset=offset,
+                    next_cursor=next_cursor)
+
+
+def encode_cursor(at: datetime, call_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([utc(at).isoformat(), call_id]).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        at, call_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return utc(datetime.fromisoformat(at)), str(call_id)
+    except (ValueError, TypeError) as exc:
+        raise ApiError(422, "validation_error", "cursor: not a cursor this API gave out") from exc
 
 
 @router.get(
@@ -239,7 +277,8 @@ def get_call_detail(
         call=call_summary(call), stages=stage_statuses(call), redacted=masked,
         review_status=status,
         insight=insight, flags=flags, transcript=transcript, analysis=analysis,
-        audio_url=f"/calls/{call.id}/audio" if who.role in ("qa", "admin") else None)
+        audio_url=f"/calls/{call.id}/audio" if who.role in ("qa", "admin") and has_audio(call)
+        else None)
 
 
 @router.get(
@@ -254,6 +293,9 @@ def get_call_detail(
 def get_audio(call_id: str, request: Request, db: DB, settings: SettingsDep,
               who: Annotated[Principal, Depends(require("qa"))]) -> FileResponse:
     call = get_call(db, call_id)
+    if not has_audio(call):
+        raise ApiError(404, "no_audio", f"call {call_id!r} was imported as a transcript: it "
+                       "has no audio")
     path = _store(settings).path(call.audio_key)
     if not path.is_file():
         raise ApiError(404, "not_found", f"the audio of call {call_id!r} is missing from the store")
@@ -281,6 +323,9 @@ def reprocess(call_id: str, body: ReprocessRequest, background: BackgroundTasks,
               who: Annotated[Principal, Depends(require("qa"))]) -> Accepted:
     call = get_call(db, call_id)
     _refuse_if_pending(call)
+    if body.from_stage == "transcribe" and not has_audio(call):
+        raise ApiError(409, "conflict", "the call was imported as a transcript: there is no "
+                       "audio to transcribe; re-run from analyze", {"missing_stage": "audio"})
     need = {"analyze": "transcribe", "index": "analyze"}.get(body.from_stage)
     if need and need not in call.outputs():
         raise ApiError(409, "conflict", f"cannot start at {body.from_stage}: stage {need!r} has "

@@ -183,10 +183,10 @@ def trends(query: Query_, backend: Backend, db: DB,
                                      "review"], Query()] = "calls",
            interval: Annotated[Literal["day", "week", "month"], Query()] = "day",
            by: Annotated[Literal["team", "agent_id", "language"] | None, Query()] = None,
-           ) -> dict[str, Any]:
+           ) -> TrendsResponse:
     data = _insight(insight.trends, backend, query, metric, interval, by)
     audit.record(db, who, "insight", "trends", {"metric": metric, "query": _params(query)})
-    return dict(data)
+    return TrendsResponse.model_validate(data)
 
 
 @router.get("/agents", response_model=ScorecardList, summary="Agent scorecards",
@@ -203,12 +203,12 @@ def scorecards(query: Query_, backend: Backend, db: DB,
             summary="One agent's scorecard", description="With weekly violation rates.",
             responses=responses(404))
 def scorecard(agent: str, query: Query_, backend: Backend, db: DB,
-              who: Annotated[Principal, Depends(require(*INSIGHT_ROLES))]) -> dict[str, Any]:
+              who: Annotated[Principal, Depends(require(*INSIGHT_ROLES))]) -> ScorecardResponse:
     card = _insight(insight.agent_scorecard, backend, agent, query)
     if card is None:
         raise not_found(f"indexed calls of agent {agent!r}")
     audit.record(db, who, "insight", f"agent:{agent}")
-    return dict(card)
+    return ScorecardResponse.model_validate(card)
 
 
 @router.get("/intents/{intent_id}/phrases", response_model=PhraseList,
@@ -220,18 +220,25 @@ def phrases(intent_id: str, query: Query_, backend: Backend, db: DB,
             size: Annotated[int, Query(ge=1, le=100)] = 20) -> PhraseList:
     found = _insight(insight.top_phrases, backend, intent_id, query, size)
     audit.record(db, who, "phrases", f"intent:{intent_id}", {"query": _params(query)})
-    return PhraseList(intent=intent_id, phrases=found)
+    return PhraseList.model_validate({"intent": intent_id, "phrases": found})
 
 
 @router.get("/customers/{customer_id}/summary", response_model=CustomerSummaryResponse,
             summary="A customer's calls in brief (CRM)",
-            description="Every call of the customer (newest first), intents over time, needs "
-            "not yet resolved, last sentiment and the latest summary. No transcript text. "
-            "Audited.", responses=responses(404))
+            description="The customer's calls (newest first, paged with limit and offset; "
+            "next_offset is null on the last page), intents over time, needs not yet resolved "
+            "and flags over all their calls, last sentiment and the latest summary. No "
+            "transcript text. Audited.", responses=responses(404))
 def customer(customer_id: str, backend: Backend, db: DB,
-             who: Annotated[Principal, Depends(require("crm"))]) -> dict[str, Any]:
-    summary = _insight(insight.customer_summary, backend, customer_id)
+             who: Annotated[Principal, Depends(require("crm"))],
+             limit: Annotated[int, Query(ge=1, le=500, description="Calls per page.")] = 50,
+             offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+             language: Annotated[Literal["en", "zh"] | None, Query(
+                 description="The latest summary in this language, rebuilt from the analysis "
+                 "when the call was in the other one.")] = None,
+             ) -> CustomerSummaryResponse:
+    summary = _insight(insight.customer_summary, backend, customer_id, limit, offset, language)
     if summary is None:
         raise not_found(f"indexed calls of customer {customer_id!r}")
     audit.record(db, who, "insight", f"customer:{customer_id}")
-    return dict(summary)
+    return CustomerSummaryResponse.model_validate(summary)

@@ -327,7 +327,7 @@ export function render(main, ctx, callId, params) {
     ];
     main.replaceChildren(
       h('p', {}, h('a', { href: lastSearchHash(), id: 'back' }, `← ${t('call.back')}`)),
-      h('h1', {}, t('call.title', { id: c.id })),
+      h('h1', {}, t('call.title', { id: c.call_id })),
       h('section', { class: 'panel', 'aria-label': t('call.meta') },
         badges,
         h('dl', { class: 'facts' }, facts.map(([k, v]) => h('div', {}, h('dt', {}, t(k)), h('dd', {}, v || t('none')))),

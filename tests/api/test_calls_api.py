@@ -79,13 +79,13 @@ def test_list_filters_and_pages(world: World) -> None:
     everything = world.client.get("/calls", params={"limit": 500},
                                   headers=world.as_("qa")).json()
     assert everything["total"] == len(SEEDED)
-    assert {c["id"] for c in everything["items"]} == set(SEEDED)
+    assert {c["call_id"] for c in everything["items"]} == set(SEEDED)
     zh = [c for c in everything["items"] if c["language"] == "zh"]
     got = world.client.get("/calls", params={"language": "zh"}, headers=world.as_("qa")).json()
-    assert {c["id"] for c in got["items"]} == {c["id"] for c in zh} and got["total"] == len(zh)
+    assert {c["call_id"] for c in got["items"]} == {c["call_id"] for c in zh} and got["total"] == len(zh)
     pages = [world.client.get("/calls", params={"limit": 4, "offset": o},
                               headers=world.as_("qa")).json()["items"] for o in (0, 4)]
-    assert [c["id"] for c in pages[0] + pages[1]] == [c["id"] for c in everything["items"]]
+    assert [c["call_id"] for c in pages[0] + pages[1]] == [c["call_id"] for c in everything["items"]]
     first = min(c["started_at"] for c in everything["items"])
     later = world.client.get("/calls", params={"date_from": first.replace("+00:00", "Z")},
                              headers=world.as_("qa")).json()

@@ -112,3 +112,37 @@ def test_no_server_errors(api_schema: Any, world: World, method: str, path: str)
             assert error["code"] and error["message"]
 
     check()
+
+
+RESPONSE_EXAMPLES = 20  # per operation
+
+
+@pytest.mark.parametrize(("method", "path"), _operations())
+def test_responses_conform_to_the_schema(api_schema: Any, world: World, method: str,
+                                         path: str) -> None:
+    """Schemathesis with its response checks on: the status is documented, the content
+    type and headers are the documented ones, and the body validates against the response
+    schema (valid and invalid requests, admin key)."""
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_headers_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    checks = [not_a_server_error, status_code_conformance, content_type_conformance,
+              response_headers_conformance, response_schema_conformance]
+    operation = api_schema[path][method]
+    headers = {"X-API-Key": world.keys["admin"]}
+    strategy = st.one_of(operation.as_strategy(GenerationMode.POSITIVE),
+                         operation.as_strategy(GenerationMode.NEGATIVE))
+
+    @settings(max_examples=RESPONSE_EXAMPLES, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(case=strategy)
+    def check(case: Any) -> None:
+        response = case.call(headers=headers)
+        case.validate_response(response, checks=checks, headers=headers)
+
+    check()

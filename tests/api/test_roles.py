@@ -25,6 +25,8 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[str, ...]]] = [
     ("POST", f"/calls/{MISSING}/reprocess", {"json": {"from_stage": "analyze"}}, ("qa",)),
     ("PATCH", f"/calls/{MISSING}/roles", {"json": {"swap": True}}, ("qa",)),
     ("DELETE", f"/calls/{MISSING}", {}, ()),
+    ("POST", "/transcripts", {"json": {"utterances": []}}, ("qa",)),
+    ("GET", "/catalogue", {}, ("qa", "manager", "crm")),
     ("GET", "/search", {"params": {"q": "payment"}}, ("qa", "manager")),
     ("GET", "/search/export", {"params": {"q": "payment"}}, ("qa", "manager")),
     ("GET", "/saved-searches", {}, ("qa", "manager")),

@@ -179,7 +179,7 @@ def test_upload_real_call_processes_and_sends_signed_webhooks(
     rule_ids = {f["rule_id"] for f in detail["flags"]}
     assert "threat_or_abuse" in rule_ids
     batch = w.client.get("/calls", params={"batch_id": "b-1"}, headers=w.as_("qa")).json()
-    assert [c["id"] for c in batch["items"]] == [call_id]
+    assert [c["call_id"] for c in batch["items"]] == [call_id]
 
     assert webhooks.wait_idle(30)
     events = [json.loads(x["body"]) for x in receiver.received]

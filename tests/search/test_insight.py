@@ -108,11 +108,26 @@ def test_customer_summary(make_backend: Factory, docs: list[Doc]) -> None:
         "last_call_id": picked[1]["call_id"], "last_outcome": "follow_up"}]
     newest = picked[2]
     assert summary["latest_summary"] == {"call_id": newest["call_id"], "started_at": newest["started_at"],
-                                         "summary": newest["summary"], "outcome": "resolved"}
+                                         "summary": newest["summary"], "outcome": "resolved",
+                                         "language": newest["language"], "translated": False}
     assert summary["last_sentiment"]["label"] == newest["sentiment"]
     assert {(r["month"], r["intent"]): r["calls"] for r in summary["intents_over_time"]} == {
         ("2026-10", "refund"): 2, ("2026-10", "fee_dispute"): 2}
     assert customer_summary(engine, "C-NOBODY") is None
+    # Asked for in the other language: rebuilt from the analysis, titles in that language.
+    other = "zh" if newest["language"] == "en" else "en"
+    latest = customer_summary(engine, "C-TEST", language=other)["latest_summary"]  # type: ignore[index]
+    assert latest["translated"] and latest["language"] == other
+    assert latest["summary"].startswith("客户诉求" if other == "zh" else "Customer needs")
+    assert customer_summary(engine, "C-TEST", language=newest["language"])[  # type: ignore[index]
+        "latest_summary"]["summary"] == newest["summary"]
+    # Paged: the needs and flags stay those of all the calls, whatever the page.
+    pages = [customer_summary(engine, "C-TEST", limit=2, offset=o) for o in (0, 2)]
+    assert [p["next_offset"] for p in pages if p] == [2, None]
+    assert [c["call_id"] for p in pages if p for c in p["calls"]] == \
+        [c["call_id"] for c in summary["calls"]]
+    assert all(p and p["unresolved_needs"] == summary["unresolved_needs"]
+               and p["flags"] == summary["flags"] for p in pages)
 
 
 def test_top_phrases_are_said_by_customers_of_that_intent(backend: SearchBackend,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import select
@@ -12,12 +14,14 @@ from core.db import Call, session_scope
 from core.settings import get_settings
 from core.storage import get_store, sha256_file
 from ingest.service import IngestResult, register_file
+from ingest.transcripts import register_transcript
 from tests.security.conftest import wav_bytes, write
 
 RACERS = 20
 
 
-def _race(files: list[Path]) -> list[IngestResult]:
+def _race(files: list[Path], register: Callable[..., IngestResult] = register_file
+          ) -> list[IngestResult]:
     settings, store = get_settings(), get_store()
     gate = threading.Barrier(len(files))
     results: list[IngestResult | BaseException] = [RuntimeError("not run")] * len(files)
@@ -25,7 +29,7 @@ def _race(files: list[Path]) -> list[IngestResult]:
     def one(n: int) -> None:
         gate.wait()
         try:
-            results[n] = register_file(files[n], settings, store)
+            results[n] = register(files[n], settings, store)
         except BaseException as exc:  # a 500 in the API
             results[n] = exc
 
@@ -73,3 +77,24 @@ def test_same_audio_under_the_same_id_is_a_duplicate_not_call_id_taken(
         call = db.get(Call, "race-1")
         assert call is not None
         assert get_store().path(call.audio_key).is_file()
+
+
+def test_simultaneous_copies_of_one_transcript_register_once_and_keep_it(
+        db_url: str, tmp_path: Path) -> None:
+    """Transcript import follows the same order: row first, files after, no delete on a loss."""
+    doc = {"metadata": {"call_id": "t-race"}, "utterances": [
+        {"speaker": "A", "role": "agent", "start": 0.0, "end": 1.5, "text": "Hello, how can I help?"},
+        {"speaker": "B", "role": "customer", "start": 1.8, "end": 3.0, "text": "My card was charged twice."}]}
+    files = []
+    for n in range(RACERS):
+        (tmp_path / f"r{n}").mkdir()
+        path = tmp_path / f"r{n}" / "same.json"
+        path.write_text(json.dumps(doc), "utf-8")
+        files.append(path)
+    results = _race(files, register_transcript)
+    assert sorted(r.outcome for r in results) == ["accepted"] + ["duplicate"] * (RACERS - 1)
+    with session_scope() as db:
+        call = db.get(Call, "t-race")
+        assert call is not None
+        assert get_store().path(call.audio_key).is_file()
+        assert get_store().path(call.stages[0].output_key).is_file()

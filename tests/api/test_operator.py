@@ -1,0 +1,64 @@
+"""Operator views: every stage's timings and worker (GET /calls/{id}, callqa status) and
+the pipeline metrics Prometheus scrapes (stage duration histograms, queue depth)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from typer.testing import CliRunner
+
+from api.cli import app as cli
+from core.db import Call, session_scope
+from core.schemas import CallStatus
+from tests.api.conftest import World
+
+
+def test_call_detail_shows_each_stage_with_its_worker(world: World) -> None:
+    detail = world.client.get(f"/calls/{world.calls[0]}", headers=world.as_("qa")).json()
+    stages = {s["stage"]: s for s in detail["stages"]}
+    assert set(stages) == {"transcribe", "analyze", "index"}
+    for s in stages.values():
+        assert s["status"] == "done" and s["seconds"] is not None
+        assert s["started_at"] <= s["finished_at"]
+        assert re.match(r"^[^:]+:\d+:[0-9a-f]{8}$", s["ran_on"]), s["ran_on"]
+
+
+def test_status_lists_stage_timings(world: World) -> None:
+    result = CliRunner().invoke(cli, ["status", world.calls[0], "--json"])
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.output)["calls"][0]
+    assert [s["stage"] for s in row["stages"]] == ["transcribe", "analyze", "index"]
+    assert all(s["worker"] and s["finished_at"] for s in row["stages"])
+    table = CliRunner().invoke(cli, ["status", world.calls[0]])
+    assert "Stages" in table.output and "analyze" in table.output
+
+
+def _value(text: str, name: str, **labels: str) -> float:
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{{want}}}") or (not labels and line.startswith(name + " ")):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name}{{{want}}} not in the metrics")
+
+
+def test_metrics_have_stage_histograms_and_queue_depth(world: World) -> None:
+    text = world.client.get("/metrics", headers=world.as_("manager")).text
+    n = len(world.calls)
+    assert _value(text, "callqa_stage_duration_seconds_count", stage="analyze") >= n
+    assert _value(text, "callqa_stage_duration_seconds_bucket", le="+Inf", stage="index") >= n
+    assert _value(text, "callqa_stage_duration_seconds_sum", stage="analyze") > 0
+    before = _value(text, "callqa_queue_depth", stage="transcribe")
+    with session_scope() as db:  # a call waiting for transcription
+        call = db.get(Call, world.calls[-1])
+        assert call is not None
+        call.status = CallStatus.queued.value
+    try:
+        text = world.client.get("/metrics", headers=world.as_("manager")).text
+        assert _value(text, "callqa_queue_depth", stage="transcribe") == before + 1
+        assert _value(text, "callqa_stage_running", stage="analyze") == 0
+    finally:
+        with session_scope() as db:
+            call = db.get(Call, world.calls[-1])
+            assert call is not None
+            call.status = CallStatus.indexed.value
