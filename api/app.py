@@ -166,6 +166,9 @@ def _extra_schemas(app: FastAPI) -> None:
         for name, examples in _model_examples().items():
             if name in components and "examples" in components[name]:
                 components[name]["examples"] = examples
+        from api.routes.rules import RULE_EXAMPLE  # a model of analysis/, shown as served
+
+        components["Rule"]["examples"] = [RULE_EXAMPLE]
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

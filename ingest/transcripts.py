@@ -203,8 +203,8 @@ def to_transcript(doc: TranscriptIn, call_id: str, default_language: str | None 
     for u, speaker in zip(utts, speakers, strict=True):
         if u.role is not None:
             roles.setdefault(speaker, u.role)
-        elif u.channel is not None and doc.metadata.channel_map:
-            roles.setdefault(speaker, doc.metadata.channel_map[u.channel])
+        elif u.channel is not None and u.channel < len(doc.metadata.channel_map or []):
+            roles.setdefault(speaker, (doc.metadata.channel_map or [])[u.channel])
     if not roles:
         # Why: many exports label speakers (A/B, spk_0) without saying who is the agent.
         from transcribe.roles import assign_roles

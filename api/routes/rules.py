@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends
 from sqlalchemy import select
 
 from analysis.dry_run import dry_run as run_dry
-from analysis.rules import RuleError, RuleSet, load_rules, rules_summary
+from analysis.rules import Rule, RuleError, RuleSet, load_rules, rules_summary
 from analysis.tasks import active_rules
 from api import audit
 from api.deps import DB, SettingsDep, require
@@ -73,19 +73,21 @@ def list_rules(settings: SettingsDep,
     return RuleList(version=ruleset.version, source=_source(settings), rules=_summaries(ruleset))
 
 
-@router.get("/{rule_id}", summary="One active rule in full",
+# The example is a real Rule dumped as the route dumps it: every field, defaults included.
+RULE_EXAMPLE = Rule(id="threat_or_abuse", title={"en": "Threat or abuse", "zh": "威胁或辱骂"},
+                    severity="critical", type="must_not_say",
+                    phrases={"en": ["your family will know"], "zh": ["让你家里人都知道"]}
+                    ).model_dump(mode="json")
+
+
+@router.get("/{rule_id}", summary="One active rule in full", response_model=Rule,
             description="Every field of the rule as the rule file defines it (docs/rules.md).",
-            responses={200: {"description": "The rule.", "content": {"application/json": {
-                "example": {"id": "threat_or_abuse", "title": "Threat or abuse", "version": 1,
-                            "severity": "critical", "type": "must_not_say", "who": "agent",
-                            "phrases": {"en": ["your family will know"]}}}}},
-                       **responses(404)})
-def get_rule(rule_id: str, _who: Annotated[Principal, Depends(require(*READ))]
-             ) -> dict[str, Any]:
+            responses={200: {"description": "The rule."}, **responses(404)})
+def get_rule(rule_id: str, _who: Annotated[Principal, Depends(require(*READ))]) -> Rule:
     rule = active_rules().by_id(rule_id)
     if rule is None:
         raise not_found(f"rule {rule_id!r}")
-    return rule.model_dump(mode="json")
+    return rule
 
 
 @router.post("/validate", response_model=RuleValidation, summary="Validate a rule file",

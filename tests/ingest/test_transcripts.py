@@ -132,3 +132,12 @@ def test_ingest_analyses_and_indexes_without_audio(settings: Settings, tmp_path:
 
     hits = get_backend().search(SearchQuery(text="起诉"))  # the threat of a lawsuit in the call
     assert ZH in [h.call_id for h in hits.hits]
+
+
+def test_roles_from_the_channel_map() -> None:
+    doc = {"metadata": {"channel_map": ["customer", "agent"]}, "utterances": [
+        {"speaker": "L", "channel": 0, "start": 0, "end": 1, "text": "hello?"},
+        {"speaker": "R", "channel": 1, "start": 1, "end": 2, "text": "thank you for calling"}]}
+    transcript = to_transcript(parse_transcript(json.dumps(doc), "t.json"), "x")
+    assert [u.role for u in transcript.utterances] == ["customer", "agent"]
+    assert transcript.role_source == "channel_map" and transcript.language == "en"
