@@ -139,11 +139,11 @@ def main() -> None:
                 ids = [r.call_id for r in summary.accepted if r.call_id]
                 ids_all += ids
                 if kind == "gpu":
-                    wait_for(lambda: row_status(ids, "transcribe", ("running",)), 120)
+                    wait_for(lambda ids=ids: row_status(ids, "transcribe", ("running",)), 120)
                     time.sleep(rng.uniform(0.0, 1.5))
                     replace("gpu", n + 1)
                 elif kind == "cpu":
-                    wait_for(lambda: row_status(ids, "analyze", ("queued", "running")), 240,
+                    wait_for(lambda ids=ids: row_status(ids, "analyze", ("queued", "running")), 240,
                              poll=0.005)
                     time.sleep(rng.uniform(0.0, 0.3))
                     replace("cpu", n + 1)
@@ -153,7 +153,7 @@ def main() -> None:
                     server.proc.kill()
                     server.proc.wait(timeout=10)
                     server = RedisServer(port=port)  # restarted, empty
-                finished = wait_for(lambda: _all_final(ids), args.timeout, poll=0.2)
+                finished = wait_for(lambda ids=ids: _all_final(ids), args.timeout, poll=0.2)
                 elapsed = time.monotonic() - started
                 worst = max(worst, elapsed)
                 trials += 1
