@@ -31,7 +31,7 @@ def broker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[redis.Re
     with RedisServer() as server:
         for key, value in {"CALLQA_DATA_DIR": str(tmp_path / "data"),
                            "CALLQA_BROKER_URL": server.url,
-                           "CALLQA_STAGE_QUEUE_DEADLINE_S": "0.3",
+                           "CALLQA_STAGE_QUEUE_DEADLINE_S": "2",
                            "CALLQA_TRANSCRIBE_BATCH_CALLS": "1"}.items():
             monkeypatch.setenv(key, value)
         monkeypatch.delenv("CALLQA_DATABASE_URL", raising=False)
@@ -66,7 +66,7 @@ def test_a_batch_that_crashed_before_queueing_is_sent_by_the_reaper(
     held = _register(tmp_path, 42, queue=False)  # --no-process: nothing is owed
     assert _queued_messages(broker) == {}
     assert reap_stale() == []  # not past the deadline yet
-    time.sleep(0.4)
+    time.sleep(2.2)
     assert reap_stale() == [(queued, "transcribe")]
     assert reap_stale() == []  # once per deadline, not once per sweep
     messages = _queued_messages(broker)
@@ -80,7 +80,7 @@ def test_a_lost_analyze_message_is_sent_again(broker: redis.Redis, tmp_path: Pat
     call_id = _register(tmp_path, 43, queue=False)
     mark_queued([call_id], "analyze")
     broker.flushall()  # Redis restarted without persistence
-    time.sleep(0.4)
+    time.sleep(2.2)
     assert reap_stale() == [(call_id, "analyze")]
     assert "callqa.analyze" in _queued_messages(broker)["cpu"][0]
     with session_scope() as db:
