@@ -70,10 +70,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
+from typing import Any
 
 from core.schemas import Word
 
-__all__ = ["PII_KINDS", "PLACEHOLDERS", "PiiSpan", "audio_spans", "find_pii", "redact"]
+__all__ = ["PII_KINDS", "PLACEHOLDERS", "PiiSpan", "audio_spans", "find_pii", "redact",
+           "redact_text", "redact_values"]
 
 PII_KINDS: tuple[str, ...] = ("id_card", "bank_card", "phone", "email", "name")
 PLACEHOLDERS: dict[str, str] = {
@@ -135,6 +137,24 @@ def redact(text: str, spans: Iterable[PiiSpan]) -> str:
         pos = span.end
     out.append(text[pos:])
     return "".join(out)
+
+
+def redact_text(text: str, language: str = "", *, role: str | None = None) -> str:
+    """``text`` with every span find_pii sees masked: for text that was not redacted with
+    its utterances (a summary stored by an older version, a search query)."""
+    spans = find_pii(text, language, role=role)
+    return redact(text, spans) if spans else text
+
+
+def redact_values(value: Any, language: str = "") -> Any:
+    """Every string inside a JSON-like value (dicts, lists) passed through redact_text."""
+    if isinstance(value, str):
+        return redact_text(value, language)
+    if isinstance(value, dict):
+        return {k: redact_values(v, language) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_values(v, language) for v in value]
+    return value
 
 
 def audio_spans(words: Sequence[Word], spans: Iterable[PiiSpan]) -> list[tuple[float, float]]:
@@ -681,7 +701,7 @@ def _first_names() -> frozenset[str]:
 
 
 def _cap(word: str) -> bool:
-    return word[0].isupper() and not word.isupper() or (len(word) > 1 and word.istitle())
+    return (word[0].isupper() and not word.isupper()) or (len(word) > 1 and word.istitle())
 
 
 def _bare_names_en(folded: str, role: str | None) -> list[tuple[int, int]]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -61,8 +62,7 @@ def segments(text: str) -> list[str]:
         clauses = [c.strip() for c in _CLAUSE.findall(sentence) if c.strip()]
         if len(clauses) > 1:
             out += clauses
-            out += [f"{a} {b}" if not has_cjk(a) else a + b for a, b in zip(clauses, clauses[1:],
-                                                                          strict=False)]
+            out += [f"{a} {b}" if not has_cjk(a) else a + b for a, b in pairwise(clauses)]
         for clause in clauses:
             out += _windows(clause)
     return list(dict.fromkeys(s for s in out if s))
@@ -137,7 +137,7 @@ def _syllables(text: str) -> tuple[str, ...]:
 
 
 def _bigrams(units: tuple[str, ...]) -> set[tuple[str, str]]:
-    return set(zip(units, units[1:], strict=False)) if len(units) > 1 else {(u, "") for u in units}
+    return set(pairwise(units)) if len(units) > 1 else {(u, "") for u in units}
 
 
 def chinese_score(example: str, segment: str) -> float:

@@ -17,6 +17,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Query, Requ
 from fastapi.responses import FileResponse
 from sqlalchemy import func, select
 
+from analysis.pii import redact_text
 from api import audit
 from api.deps import DB, UPLOAD_ROLES, Backend, SettingsDep, require
 from api.errors import ApiError, responses
@@ -214,7 +215,9 @@ def get_call_detail(
     if analysis is not None:
         insight = CallInsight(primary_intent=analysis.primary_intent,
                               customer_sentiment=analysis.customer_sentiment,
-                              outcome=analysis.outcome, summary=analysis.summary,
+                              outcome=analysis.outcome,
+                              summary=redact_text(analysis.summary, analysis.language)
+                              if masked else analysis.summary,
                               risk=risk_score(analysis))
     status = call_review_status(analysis, reviews)
     if who.role == "crm":

@@ -15,7 +15,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 ZH_NUM = "零一二三四五六七八九"
-EN_NUM = "zero one two three four five six seven eight nine".split()
+EN_NUM = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
 def luhn_complete(prefix: str, length: int, rng: random.Random) -> str:
@@ -36,7 +36,7 @@ def china_id(rng: random.Random) -> str:
     born = f"{rng.randint(1960, 2002)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
     body = region + born + f"{rng.randint(0, 999):03d}"
     weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, weights)) % 11]
+    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, weights, strict=False)) % 11]
 
 
 def cn_mobile(rng: random.Random) -> str:
@@ -107,7 +107,8 @@ DEV = {
     ],
     "phone": [
         "You can reach me on {PHONE}.", "My number's {PHONE}.", "手机号是{PHONE}。", "打我电话{PHONE}。",
-        "{PHONE}, that's my mobile.", "我的新号码{PHONE}，旧的不用了。", "Call me back at {PHONE} after five.",
+        "{PHONE}, that's my mobile.", "我的新号码{PHONE}，旧的不用了。",
+        "Call me back at {PHONE} after five.",
         "联系电话：{PHONE}", "It's {PHONE}, yeah.", "换成{PHONE}这个号。", "电话是{PHONE}吗？",
         "My work line is {PHONE}.", "就打{PHONE}找我。", "Text me on {PHONE} please.",
         "号码{PHONE}，尾号您核对一下。", "The new number is {PHONE}.", "Yes, {PHONE}.",
@@ -147,7 +148,8 @@ TEST = {
     ],
     "name_zh": [
         "喂，我是{NAME}。", "您好，请问{NAME}在吗？", "{NAME}女士，您好。", "这个账户是{NAME}的。",
-        "对，本人{NAME}。", "我帮{NAME}问一下。", "好的{NAME}先生，已经帮您登记了。", "是{NAME}吗？我是客服。",
+        "对，本人{NAME}。", "我帮{NAME}问一下。", "好的{NAME}先生，已经帮您登记了。",
+        "是{NAME}吗？我是客服。",
         "找{NAME}有什么事？", "户名{NAME}。", "{SURNAME}女士，还有别的需要吗？", "{SURNAME}先生您好。",
         "就是我，{NAME}。", "我老婆{NAME}接的电话。", "麻烦转告{NAME}回电。", "{NAME}，对，就是我。",
         "您好，{NAME}是吧？", "上次接待我的是{NAME}。", "我是{NAME}的同事。", "借款人{NAME}。",
@@ -225,7 +227,7 @@ def build(templates: dict[str, list[str]], en_names: list[str], zh_names: list[s
         else:
             text = t.replace("{FIRST}", first).replace("{NAME}", full)
             spans = [("name", first)] if "{FIRST}" in t else []
-            add("en", text, spans + [("name", full)])
+            add("en", text, [*spans, ("name", full)])
     for i, t in enumerate(templates["name_zh"]):
         full = zh_names[i % len(zh_names)]
         surname = full[:2] if full.startswith(("欧阳", "诸葛")) else full[0]
@@ -238,7 +240,8 @@ def build(templates: dict[str, list[str]], en_names: list[str], zh_names: list[s
         d = china_id(rng)
         form = ["plain", "plain", "zh", "plain", "zh"][i % 5]
         text = render(d, form)
-        add("en" if t.isascii() or "My" in t or "The" in t else "zh", t.replace("{ID}", text), [("id_card", text)])
+        lang = "en" if t.isascii() or "My" in t or "The" in t else "zh"
+        add(lang, t.replace("{ID}", text), [("id_card", text)])
     for i, t in enumerate(templates["card"]):
         prefix, length = [("4", 16), ("5", 16), ("62", 19), ("62", 16), ("37", 15)][i % 5]
         d = luhn_complete(prefix, length, rng)
