@@ -710,9 +710,9 @@ def _bare_names_en(folded: str, role: str | None) -> list[tuple[int, int]]:
     first = _first_names()
     spans: list[tuple[int, int]] = []
     for m in _TITLE.finditer(folded):
-        words = [w for w in m.group("name").split(" ") if w not in _EN_NOT_NAMES]
-        if words:
-            spans.append((m.start("name"), m.start("name") + len(" ".join(words))))
+        titled = [w for w in m.group("name").split(" ") if w not in _EN_NOT_NAMES]
+        if titled:
+            spans.append((m.start("name"), m.start("name") + len(" ".join(titled))))
     words = list(_CAP_WORD.finditer(folded))
     i = 0
     while i < len(words):
