@@ -229,20 +229,26 @@ def get_call_detail(
         call=call_summary(call), stages=stage_statuses(call), redacted=masked,
         review_status=status,
         insight=insight, flags=flags, transcript=transcript, analysis=analysis,
-        audio_url=f"/calls/{call.id}/audio" if who.role in ("qa", "admin") else None)
+        audio_url=f"/calls/{call.id}/audio" if who.role in ("qa", "admin") and not redacted
+        else f"/calls/{call.id}/audio?redacted=true" if who.role != "crm" else None)
 
 
 @router.get(
     "/{call_id}/audio", summary="Play the original recording",
     description="The original file, with HTTP range requests (206 Partial Content) so a player "
-    "can seek. qa and admin only. Audited (once per playback: requests without a Range header "
+    "can seek. qa and admin; managers (and redacted=true) get the copy with every PII span "
+    "replaced by a tone, rendered once and stored. Audited (once per playback: requests "
+    "without a Range header "
     "or from byte 0).",
     response_class=FileResponse,
     responses={200: {"content": {"audio/*": {}}, "description": "The recording."},
                206: {"content": {"audio/*": {}}, "description": "The requested byte range."},
                **responses(404, 416)})
 def get_audio(call_id: str, request: Request, db: DB, settings: SettingsDep,
-              who: Annotated[Principal, Depends(require("qa"))]) -> FileResponse:
+              who: Annotated[Principal, Depends(require("qa", "manager"))],
+              redacted: Annotated[bool, Query(description="Every PII span replaced by a tone "
+                                              "(managers always get this).")] = False,
+              ) -> FileResponse:
     call = get_call(db, call_id)
     path = _store(settings).path(call.audio_key)
     if not path.is_file():
@@ -250,9 +256,23 @@ def get_audio(call_id: str, request: Request, db: DB, settings: SettingsDep,
     range_header = request.headers.get("range", "")
     if not range_header or re.match(r"^\s*bytes\s*=\s*0-", range_header):
         audit.record(db, who, "play", f"call:{call.id}", {"range": range_header or None})
+    if redacted or who.role == "manager":
+        return FileResponse(_redacted_audio(settings, call, path), media_type="audio/wav",
+                            filename=f"{call.id}-redacted.wav", content_disposition_type="inline")
     media = mimetypes.guess_type(call.source_name)[0] or mimetypes.guess_type(path.name)[0]
     return FileResponse(path, media_type=media or "application/octet-stream",
                         filename=call.source_name, content_disposition_type="inline")
+
+
+def _redacted_audio(settings: SettingsDep, call: Call, original: Path) -> Path:
+    """The toned copy (analysis.redacted_audio), rendered on first request and stored."""
+    from analysis.redacted_audio import ensure_redacted_audio
+
+    store = _store(settings)
+    _, analysis = load_outputs(store, call)
+    if analysis is None:  # no PII spans known yet: nothing safe to play
+        raise ApiError(409, "not_ready", f"call {call.id!r} has no analysis yet")
+    return store.path(ensure_redacted_audio(store, call.id, original, analysis))
 
 
 @router.post("/{call_id}/reprocess", status_code=202, response_model=Accepted,
