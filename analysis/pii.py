@@ -27,11 +27,12 @@ index, so every number must pass a structural check, not just have the right len
   bare "name is" only at a sentence start, so "the company name is Acme" stays);
   2-3 hanzi (4 with a compound surname such as 欧阳) after 我叫, 姓名是/为/:, 本人姓名,
   and 名字是/叫 when a person is meant (我的/您的/持卡人... 名字是, not 公司名字叫),
-  cut before particles and common words (我叫张伟想问 -> 张伟). No cue, no name:
-  "this is Sarah speaking" and 我是小王 stay. With ``role="agent"`` first-person cues
-  (my name is, 我叫, 我的名字是, 本人姓名) are skipped, since that is the agent
-  introducing themselves; "your name is ..." and "the name on the account is ..."
-  still count when the agent says them.
+  cut before particles and common words (我叫张伟想问 -> 张伟). Names are also found
+  without a cue (see "Names without a cue" below): "Sure, it's Martin Cole", "Mr
+  Patel", 请问是吴昊先生吗, 王秀英让我打的电话; 我是小王 stays (小 is no surname).
+  With ``role="agent"`` first-person cues (my name is, this is ..., 我叫, 我是, 我的名字是,
+  本人姓名) are skipped, since that is the agent introducing themselves; "your name is
+  ..." and "the name on the account is ..." still count when the agent says them.
 
 Digits are found however ASR wrote them: ASCII or full-width digits, Chinese numerals
 (零〇一二三四五六七八九幺两), English digit words (zero, oh, one ... nine, "double
@@ -50,10 +51,16 @@ Deliberately not redacted:
   run; years and dates are too short or fail the checks;
 - digits glued to Latin letters (``AB1234567890``): codes, not numbers said aloud.
 
-Known limits: English names transcribed in lower case or spelled letter by letter are
-missed; a bare 10-digit number shaped like a North American phone number (a reference
-number, say) is redacted as a phone, and about one in ten 13-19 digit numbers with a
-card prefix passes Luhn by chance and is redacted as a card.
+- reference numbers: a number right after "contract / case / order / reference /
+  ticket / invoice / policy / loan ... (number|no|ID|ref) (is)" or 合同/编号/单号/订单/
+  流水/案件/工单 is not a card or a phone, even when it passes Luhn or looks like one.
+
+Known limits: English names spelled letter by letter, lower-case names without a cue
+("this is", "it's", "speaking to"), and first names that are also English words
+(Will, Hope) at a sentence start are missed; a bare 10-digit number shaped like a
+North American phone number with no reference word before it is redacted as a phone,
+and about one in ten 13-19 digit numbers with a card prefix passes Luhn by chance and
+is redacted as a card.
 
 ``audio_spans`` maps character spans of an utterance text to (start, end) seconds of
 the words they touch, building offsets exactly as ``transcribe.pipeline.join_words``
