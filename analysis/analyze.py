@@ -67,6 +67,10 @@ def analyze(transcript: Transcript, rules: RuleSet | None = None,
                 "customer_sentiment_score": sentiment.score}
     flags = evaluate(rules, transcript, metrics)
     pii, redacted = find_personal_data(transcript)
+    # The summary reaches managers, the CRM and the index: build it from the masked text.
+    masked = transcript.model_copy(update={"utterances": [
+        u.model_copy(update={"text": text}) for u, text in zip(transcript.utterances, redacted,
+                                                               strict=True)]})
     by_role: dict[str, list[float]] = {}
     for utt, score in zip(transcript.utterances, sentiment.per_utterance, strict=False):
         by_role.setdefault(utt.role, []).append(score)
@@ -81,8 +85,8 @@ def analyze(transcript: Transcript, rules: RuleSet | None = None,
         customer_sentiment=sentiment.label,
         sentiment_score=sentiment.score,
         metrics=metrics,
-        summary=summarize(transcript, intents, models.intent_titles, sentiment.label, flags),
-        outcome=call_outcome(transcript, sentiment.label),
+        summary=summarize(masked, intents, models.intent_titles, sentiment.label, flags),
+        outcome=call_outcome(masked, sentiment.label),
         utterance_sentiment=[round(s, 3) for s in sentiment.per_utterance],
         speaker_sentiment={role: round(sum(v) / len(v), 3) for role, v in by_role.items()},
         pii=pii,

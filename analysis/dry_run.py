@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from analysis.analyze import AnalysisModels, analyze
-from analysis.rules import RuleSet, localized
+from analysis.rules import NearMiss, RuleSet, localized, near_misses
 from core.schemas import Flag, Transcript
 
 
@@ -18,16 +18,28 @@ class RuleOutcome:
     newly_flagged: list[str] = field(default_factory=list)  # ... not flagged by this rule now
     no_longer: list[str] = field(default_factory=list)      # flagged now, not by the new rules
     examples: list[tuple[str, Flag]] = field(default_factory=list)
+    # Utterances just under a rule's example threshold (call id, near miss), closest first:
+    # what lowering the threshold would add, for an analyst tuning it.
+    near_misses: list[tuple[str, NearMiss]] = field(default_factory=list)
 
 
 def dry_run(ruleset: RuleSet, calls: Iterable[tuple[Transcript, set[str] | None]],
-            models: AnalysisModels | None = None, examples: int = 3) -> dict[str, RuleOutcome]:
+            models: AnalysisModels | None = None, examples: int = 3,
+            near_miss_margin: float = 0.1, near_miss_limit: int = 10) -> dict[str, RuleOutcome]:
     """`calls`: each stored transcript with the rule ids currently flagged on it (None if
-    the call has no analysis yet)."""
+    the call has no analysis yet). Rules with examples also report up to
+    `near_miss_limit` utterances scoring within `near_miss_margin` under the threshold
+    (markers included: a missed identity check changes what other rules flag)."""
     models = models or AnalysisModels.default()
     outcomes = {r.id: RuleOutcome(r.id, localized(r.title, "en")) for r in ruleset.rules
-                if r.type != "marker"}
+                if r.type != "marker" or r.examples}
+    with_examples = [r for r in ruleset.rules if r.examples and near_miss_margin > 0]
     for transcript, current in calls:
+        for rule in with_examples:
+            found = [(transcript.call_id, n) for n in near_misses(rule, transcript,
+                                                                  near_miss_margin)]
+            kept = sorted(outcomes[rule.id].near_misses + found, key=lambda cn: -cn[1].score)
+            outcomes[rule.id].near_misses = kept[:near_miss_limit]
         flags = {f.rule_id: f for f in analyze(transcript, ruleset, models).flags}
         for rule_id, outcome in outcomes.items():
             now = current is not None and rule_id in current

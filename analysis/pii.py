@@ -27,11 +27,12 @@ index, so every number must pass a structural check, not just have the right len
   bare "name is" only at a sentence start, so "the company name is Acme" stays);
   2-3 hanzi (4 with a compound surname such as 欧阳) after 我叫, 姓名是/为/:, 本人姓名,
   and 名字是/叫 when a person is meant (我的/您的/持卡人... 名字是, not 公司名字叫),
-  cut before particles and common words (我叫张伟想问 -> 张伟). No cue, no name:
-  "this is Sarah speaking" and 我是小王 stay. With ``role="agent"`` first-person cues
-  (my name is, 我叫, 我的名字是, 本人姓名) are skipped, since that is the agent
-  introducing themselves; "your name is ..." and "the name on the account is ..."
-  still count when the agent says them.
+  cut before particles and common words (我叫张伟想问 -> 张伟). Names are also found
+  without a cue (see "Names without a cue" below): "Sure, it's Martin Cole", "Mr
+  Patel", 请问是吴昊先生吗, 王秀英让我打的电话; 我是小王 stays (小 is no surname).
+  With ``role="agent"`` first-person cues (my name is, this is ..., 我叫, 我是, 我的名字是,
+  本人姓名) are skipped, since that is the agent introducing themselves; "your name is
+  ..." and "the name on the account is ..." still count when the agent says them.
 
 Digits are found however ASR wrote them: ASCII or full-width digits, Chinese numerals
 (零〇一二三四五六七八九幺两), English digit words (zero, oh, one ... nine, "double
@@ -50,10 +51,16 @@ Deliberately not redacted:
   run; years and dates are too short or fail the checks;
 - digits glued to Latin letters (``AB1234567890``): codes, not numbers said aloud.
 
-Known limits: English names transcribed in lower case or spelled letter by letter are
-missed; a bare 10-digit number shaped like a North American phone number (a reference
-number, say) is redacted as a phone, and about one in ten 13-19 digit numbers with a
-card prefix passes Luhn by chance and is redacted as a card.
+- reference numbers: a number right after "contract / case / order / reference /
+  ticket / invoice / policy / loan ... (number|no|ID|ref) (is)" or 合同/编号/单号/订单/
+  流水/案件/工单 is not a card or a phone, even when it passes Luhn or looks like one.
+
+Known limits: English names spelled letter by letter, lower-case names without a cue
+("this is", "it's", "speaking to"), and first names that are also English words
+(Will, Hope) at a sentence start are missed; a bare 10-digit number shaped like a
+North American phone number with no reference word before it is redacted as a phone,
+and about one in ten 13-19 digit numbers with a card prefix passes Luhn by chance and
+is redacted as a card.
 
 ``audio_spans`` maps character spans of an utterance text to (start, end) seconds of
 the words they touch, building offsets exactly as ``transcribe.pipeline.join_words``
@@ -69,10 +76,13 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
+from typing import Any
 
 from core.schemas import Word
 
-__all__ = ["PII_KINDS", "PLACEHOLDERS", "PiiSpan", "audio_spans", "find_pii", "redact"]
+__all__ = ["PII_KINDS", "PLACEHOLDERS", "PiiSpan", "audio_spans", "find_pii", "redact",
+           "redact_text", "redact_values"]
 
 PII_KINDS: tuple[str, ...] = ("id_card", "bank_card", "phone", "email", "name")
 PLACEHOLDERS: dict[str, str] = {
@@ -109,6 +119,8 @@ def find_pii(text: str, language: str, *, role: str | None = None) -> list[PiiSp
     emails = _emails(folded)
     found += [(s, e, "email") for s, e in emails]
     found += [(s, e, "name") for s, e in _names(folded, role)]
+    found += [(s, e, "name") for s, e in _bare_names_en(folded, role)]
+    found += [(s, e, "name") for s, e in _bare_names_zh(folded, role)]
     found += _numbers(folded, lang, blocked=emails)
     found.sort(key=lambda f: (f[0], -(f[1] - f[0])))
     spans: list[PiiSpan] = []
@@ -132,6 +144,24 @@ def redact(text: str, spans: Iterable[PiiSpan]) -> str:
         pos = span.end
     out.append(text[pos:])
     return "".join(out)
+
+
+def redact_text(text: str, language: str = "", *, role: str | None = None) -> str:
+    """``text`` with every span find_pii sees masked: for text that was not redacted with
+    its utterances (a summary stored by an older version, a search query)."""
+    spans = find_pii(text, language, role=role)
+    return redact(text, spans) if spans else text
+
+
+def redact_values(value: Any, language: str = "") -> Any:
+    """Every string inside a JSON-like value (dicts, lists) passed through redact_text."""
+    if isinstance(value, str):
+        return redact_text(value, language)
+    if isinstance(value, dict):
+        return {k: redact_values(v, language) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_values(v, language) for v in value]
+    return value
 
 
 def audio_spans(words: Sequence[Word], spans: Iterable[PiiSpan]) -> list[tuple[float, float]]:
@@ -443,8 +473,20 @@ def _variants(toks: list[_Tok]) -> Iterator[list[_Tok]]:
         yield toks[1:-1]
 
 
+# Numbers that a word in front of them says are references, not a person's: "contract
+# number 3201 2026 1105 0017", "case ref ...", 合同编号…, 工单号…, 申请单号…
+_REFERENCE_BEFORE = re.compile(
+    r"(?:(?i:\b(?:contract|case|order|reference|ref|ticket|invoice|policy|agreement|claim|dispute|"
+    r"complaint|membership|application|transaction|tracking|confirmation|loan|booking|"
+    r"serial|account\s+reference)\b)(?i:\s*(?:number|no\.?|num|#|id|ref(?:erence)?|code))?"
+    r"|合同|编号|单号|订单|流水|案件|案号|工单|保单|发票|借据|批次|快递)"
+    r"(?i:\s*(?:is|was|will be|=)?\s*)(?:[:：是为]|号码?|号是|号为)?\s*$")
+
+
 def _context_ok(folded: str, start: int, end: int) -> bool:
     if _CURRENCY_BEFORE.search(folded, 0, start) or _UNIT_AFTER.match(folded, end):
+        return False
+    if _REFERENCE_BEFORE.search(folded, max(0, start - 40), start):
         return False
     glued_before = start > 0 and folded[start - 1].isascii() and folded[start - 1].isalpha()
     glued_after = end < len(folded) and folded[end].isascii() and folded[end].isalpha()
@@ -480,6 +522,9 @@ _MAX_DIGITS = 21  # a 19-digit card, or an 18-character ID, with an "oh" at each
 def _numbers(folded: str, lang: str, blocked: list[tuple[int, int]]) -> list[tuple[int, int, str]]:
     found: list[tuple[int, int, str]] = []
     for plus, groups in _runs(folded, _tokens(folded, lang, blocked)):
+        head = plus.start if plus else groups[0][0].start
+        if _REFERENCE_BEFORE.search(folded, max(0, head - 40), head):
+            continue  # "case number 3301 0620 1188 7723": no part of it is a phone either
         # The whole run first; failing that, the longest run of groups from each group on.
         ends = list(itertools.accumulate(sum(len(t.digits) for t in g) for g in groups))
         i = 0
@@ -600,4 +645,170 @@ def _names(folded: str, role: str | None) -> list[tuple[int, int]]:
                 break
         if len(name) >= 2:
             spans.append((run.start(), run.start() + len(name)))
+    return spans
+
+
+# Names without a cue ------------------------------------------------------------------------
+#
+# English: no named-entity model installs offline from PyPI with its weights, so a name is
+# a capitalised word that is a known first name (gender-guesser's 60,000-name dictionary,
+# less English words), with the capitalised words after it; a capitalised word after a
+# title (Mr, Ms, ...); and, for lower-case recogniser output, a known first name after
+# "this is", "it's", "I'm", "speaking to". Chinese: jieba's person tag (nr) on a word that
+# starts with a surname, or a surname before 先生/女士/小姐.
+
+_TITLE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mister|Madam|Dr|Mx)\.?\s+(?P<name>"
+                    rf"{_EN_NAME_WORD}(?:\s{_EN_NAME_WORD})?)(?![A-Za-z])")
+_CAP_WORD = re.compile(r"(?<![A-Za-z'’])[A-Za-z][A-Za-z]*(?:['’-][A-Za-z]+)*")
+_LOWER_CUE = re.compile(r"(?i)\b(?:this\s+is|it['’]?s|i['’]?m|speaking\s+(?:to|with)|talking\s+to|"
+                        r"looking\s+for|ask\s+for|for|with|to|is)\s+$")
+_SELF_CUE = re.compile(r"(?i)\b(?:this\s+is|it['’]?s|i['’]?m|i\s+am|my\s+name['’]?s?(?:\s+is)?|"
+                       r"name['’]s)\s+$")
+_SELF_AFTER = re.compile(r"(?i)^\s*(?:here\b|speaking\b|from\b|at\b|with\s+(?:you|brightline)|"
+                         r"calling\s+from\b)")
+# Capitalised words that are first names in some country but, in a call, almost always
+# words: greetings, days, months, finance terms.
+_EN_COMMON = _wordset(
+    "okay ok sure thanks thank right well yeah yes yep nope hello hi hey morning afternoon evening "
+    "oh ah um uh er erm hmm mm aw ow wow ha yo ya yay aye one two three four five six seven eight "
+    "nine ten zero double triple dot at plus "
+    "night good great fine lovely perfect brilliant cheers sorry please just look listen so and "
+    "but or if then now today tomorrow yesterday monday tuesday wednesday thursday friday "
+    "saturday sunday january february march april may june july august september october "
+    "november december christmas easter god lord madam sir mister mate love dear honey baby "
+    "card bank loan credit account payment balance finance money cash pay visa amex master "
+    "online app email phone mobile number street road lane avenue close drive way court "
+    "hope faith joy grace will bill mark rich chase sterling penny summer autumn winter spring "
+    "china chinese english american british london paris york boston jersey")
+_EN_NOT_SURNAME = _wordset(
+    "finance credit bank loans loan card cards insurance services service limited ltd inc plc "
+    "group team department road street lane avenue close drive court centre center office "
+    "street app online street here speaking from")
+
+
+@lru_cache(maxsize=1)
+def _english_stop_words() -> frozenset[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS) | _EN_COMMON
+
+
+@lru_cache(maxsize=1)
+def _first_names() -> frozenset[str]:
+    """Known first names, lower case, less common English words."""
+    try:
+        from gender_guesser.detector import Detector
+    except ImportError:  # a slim install: titles and cues still find names
+        return frozenset()
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    names = {n.lower() for n in Detector(case_sensitive=False).names}
+    return frozenset(n for n in names if n.isalpha() and len(n) > 1
+                     and n not in ENGLISH_STOP_WORDS and n not in _EN_COMMON)
+
+
+def _cap(word: str) -> bool:
+    return (word[0].isupper() and not word.isupper()) or (len(word) > 1 and word.istitle())
+
+
+def _bare_names_en(folded: str, role: str | None) -> list[tuple[int, int]]:
+    if not re.search(r"[A-Za-z]", folded):
+        return []
+    first = _first_names()
+    spans: list[tuple[int, int]] = []
+    for m in _TITLE.finditer(folded):
+        titled = [w for w in m.group("name").split(" ") if w not in _EN_NOT_NAMES]
+        if titled:
+            spans.append((m.start("name"), m.start("name") + len(" ".join(titled))))
+    words = list(_CAP_WORD.finditer(folded))
+    i = 0
+    while i < len(words):
+        w = words[i]
+        lower = w.group().lower()
+        capital = _cap(w.group())
+        cue = _LOWER_CUE.search(folded, max(0, w.start() - 20), w.start())
+        if lower in first and (capital or cue):
+            j = i + 1
+            while (j < len(words) and j - i <= 2
+                   and folded[words[j - 1].end():words[j].start()] == " "
+                   and words[j].group().lower() not in _EN_NOT_SURNAME
+                   and words[j].group() not in _EN_NOT_NAMES
+                   and words[j].group().lower() not in _english_stop_words()
+                   and (_cap(words[j].group()) if capital else words[j].group().lower() in first)):
+                j += 1
+            start, end = w.start(), words[j - 1].end()
+            sentence_start = not folded[:start].strip() or folded[:start].rstrip()[-1] in ".?!"
+            alone = j == i + 1
+            # "Will you ..." / "Mark it down": a lone capitalised name that opens a sentence
+            # and runs into lower-case words is a word.
+            opens = (alone and sentence_start and not cue
+                     and not re.match(r"\s*(?:[,.!?]|$|here\b|speaking\b)", folded[end:]))
+            self_intro = role == "agent" and (
+                _SELF_CUE.search(folded, max(0, start - 20), start)
+                or _SELF_AFTER.match(folded, end))
+            if not opens and not self_intro:
+                spans.append((start, end))
+            i = j
+            continue
+        i += 1
+    return spans
+
+
+_SURNAMES = frozenset(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任"
+    "沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫"
+    "孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅"
+    "童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车"
+    "项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师仇栾隋商刁沙荣巫寇桑郎甄丛"
+    "仲虞敖巩佘池查麻苑迟邝官封谈匡鞠惠荆冀郁胥班储栗燕楚鄢劳谌奚皮粟冼蔺楼闻厉伊仝区郜阚权帅屠"
+    "朴练廉禹井祖漆巴丰支卿狄计索宣晋初门容敬扈晁芮阙浦戈伏鹿薄邸雍辜羊乌母裘亓修邰赫杭况宿鲜印"
+    "逯隆茹诸战慕危亢嵇湛宾戎勾茅於呼居揭干尉冶斯束檀衣展阴昝幸奉植衡富尧闭")
+_HONORIFIC = re.compile(r"先生|女士|小姐")
+_NOT_BEFORE_TITLE = frozenset("这那哪位各两老男女您你他她")
+_ZH_PERSON_TAGS = ("nr", "nrfg", "nrt")
+
+
+def _surname_len(word: str) -> int:
+    if word[:2] in _COMPOUND_SURNAMES:
+        return 2
+    return 1 if word[:1] in _SURNAMES else 0
+
+
+def _bare_names_zh(folded: str, role: str | None) -> list[tuple[int, int]]:
+    if not _HANZI.search(folded):
+        return []
+    import jieba.posseg as pseg
+
+    tokens: list[tuple[str, str, int]] = []
+    pos = 0
+    for pair in pseg.cut(folded):
+        tokens.append((pair.word, pair.flag, pos))
+        pos += len(pair.word)
+    spans: list[tuple[int, int]] = []
+    i = 0
+    while i < len(tokens):
+        word, flag, start = tokens[i]
+        # 王 + 秀英, 欧阳 + 娜娜: a surname jieba split off its given name
+        if (i + 1 < len(tokens) and _surname_len(word) == len(word)
+                and tokens[i + 1][1] in _ZH_PERSON_TAGS and 1 <= len(tokens[i + 1][0]) <= 2
+                and _surname_len(tokens[i + 1][0]) != len(tokens[i + 1][0])):
+            word, flag = word + tokens[i + 1][0], "nr"
+            i += 1
+        i += 1
+        title = _HONORIFIC.search(word)
+        core = word[:title.start()] if title else word
+        cut = _surname_len(core)
+        if not cut:
+            continue
+        before = folded[start - 1] if start else ""
+        if len(core) == cut:  # a surname alone: only before a title (李先生)
+            nxt = folded[start + len(core):start + len(core) + 2]
+            if not (title or _HONORIFIC.match(nxt)) or (before and before in _NOT_BEFORE_TITLE):
+                continue
+        elif (flag not in _ZH_PERSON_TAGS or len(core) > cut + 2 or (before and before in "这那哪每一")
+              or any(c in _ZH_NAME_STOP or c in "谢卡" for c in core[cut:])):
+            continue  # 这张卡, 谢谢: jieba's person tag on everyday words
+        if role == "agent" and re.search(r"(?:我是|我叫|我姓|工号)[^，。？！,.?!]*$", folded[:start]):
+            continue
+        spans.append((start, start + len(core)))
     return spans

@@ -12,7 +12,10 @@ A rule is one of:
 Phrases are matched on normalised text: English fuzzily, Chinese exactly or, for
 phrases of three characters or more, by pinyin (a recogniser's errors in Mandarin
 are mostly homophones: 录音 heard as 路音). Regexes match exactly. `match: all`
-needs every phrase in the same utterance.
+needs every phrase in the same utterance. `examples:` are whole utterances an
+utterance may paraphrase: it matches when it is at least `threshold` close to one
+(analysis.semantic: MiniLM cosine for English, pinyin bigrams for Chinese); the
+evidence names the example and the score.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from core.schemas import Evidence, Flag, Transcript, Utterance
 from core.yamlio import load_yaml
 
 DEFAULT_RULES = Path(__file__).parent / "config" / "rules"
+DEFAULT_THRESHOLD = {"en": 0.6, "zh": 0.65}
 
 
 REGEX_MAX_LEN = 2000
@@ -102,6 +106,14 @@ class Rule(BaseModel):
     type: Literal["must_say", "must_not_say", "marker", "dead_air", "condition"]
     who: Literal["agent", "customer", "any"] = "agent"
     phrases: dict[str, list[str]] = Field(default_factory=dict)
+    examples: dict[str, list[str]] = Field(
+        default_factory=dict, description="Utterances per language that a match paraphrases.")
+    threshold: float | dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_THRESHOLD),
+        description="Closeness to an example that counts as a match: one number or one per "
+        "language (English: cosine, Chinese: share of the example heard).")
+    polarity: bool = Field(False, description="examples: an utterance and an example only "
+                           "compare when both or neither are negated.")
     match: Literal["any", "all"] = Field("any", description="all: every phrase, one utterance.")
     phonetic: bool = Field(True, description="Chinese phrases of 3+ characters also match by "
                            "pinyin.")
@@ -137,8 +149,11 @@ class Rule(BaseModel):
             if self.condition.metric not in METRIC_NAMES:
                 raise ValueError(f"condition.metric {self.condition.metric!r} is not one of "
                                  f"{', '.join(sorted(METRIC_NAMES))}")
-        elif not self.phrases and not self.regex:
-            raise ValueError(f"{self.type} rules need phrases or regex")
+        elif not self.phrases and not self.regex and not self.examples:
+            raise ValueError(f"{self.type} rules need phrases, regex or examples")
+        limits = self.threshold.values() if isinstance(self.threshold, dict) else [self.threshold]
+        if any(not 0 < t <= 1 for t in limits):
+            raise ValueError("threshold: every value must be in (0, 1]")
         for lang, patterns in self.regex.items():
             for pattern in patterns:
                 try:
@@ -147,6 +162,15 @@ class Rule(BaseModel):
                     raise ValueError(f"regex.{lang}: {pattern!r} is not a valid regex: {exc}"
                                      ) from exc
         return self
+
+    def threshold_for(self, language: str) -> float:
+        if isinstance(self.threshold, dict):
+            return self.threshold.get(language, self.threshold.get(
+                "any", DEFAULT_THRESHOLD.get(language, DEFAULT_THRESHOLD["en"])))
+        return self.threshold
+
+    def examples_for(self, language: str) -> list[str]:
+        return self.examples.get(language, []) + self.examples.get("any", [])
 
     @cached_property
     def compiled(self) -> dict[str, list[Any]]:
@@ -238,6 +262,8 @@ class Match:
     end: float
     quote: str
     role: str
+    example: str | None = None
+    score: float | None = None
 
 
 NEGATIONS = {
@@ -303,20 +329,66 @@ def _phrase_hits(rule: Rule, lang: str, text: str) -> list[str]:
     return hits
 
 
-def find_matches(rule: Rule, transcript: Transcript) -> list[Match]:
-    lang = transcript.language
-    out = []
+def _candidates(rule: Rule, transcript: Transcript) -> list[int]:
     mine = [i for i, u in enumerate(transcript.utterances) if rule.who in ("any", u.role)]
     if rule.window and rule.window.last_turns:
         mine = mine[-rule.window.last_turns:]
-    for i in mine:
+    return [i for i in mine
+            if _in_window(rule.window, transcript.utterances[i], transcript.duration)]
+
+
+def _closest(rule: Rule, transcript: Transcript, indexes: list[int]) -> dict[int, Any]:
+    """The closest example for each utterance (analysis.semantic.Similar)."""
+    examples = rule.examples_for(transcript.language)
+    if not examples or not indexes:
+        return {}
+    from analysis.semantic import best_matches
+
+    lang = "zh" if transcript.language.startswith("zh") else "en"
+    found = best_matches(examples, [transcript.utterances[i].text for i in indexes], lang,
+                         polarity=rule.polarity)
+    return {i: s for i, s in zip(indexes, found, strict=True) if s is not None}
+
+
+def find_matches(rule: Rule, transcript: Transcript) -> list[Match]:
+    lang = transcript.language
+    out = []
+    rest = []
+    for i in _candidates(rule, transcript):
         utt = transcript.utterances[i]
-        if not _in_window(rule.window, utt, transcript.duration):
-            continue
-        hits = _phrase_hits(rule, lang, utt.text)
-        if hits:
+        if _phrase_hits(rule, lang, utt.text):
             out.append(Match(i, utt.start, utt.end, utt.text, utt.role))
-    return out
+        else:
+            rest.append(i)
+    limit = rule.threshold_for("zh" if lang.startswith("zh") else "en")
+    for i, similar in _closest(rule, transcript, rest).items():
+        if similar.score >= limit:
+            utt = transcript.utterances[i]
+            out.append(Match(i, utt.start, utt.end, utt.text, utt.role, similar.example,
+                             similar.score))
+    return sorted(out, key=lambda m: m.utterance)
+
+
+@dataclass
+class NearMiss:
+    rule_id: str
+    utterance: int
+    quote: str
+    example: str
+    score: float
+    threshold: float
+
+
+def near_misses(rule: Rule, transcript: Transcript, margin: float = 0.1) -> list[NearMiss]:
+    """Utterances just under the rule's threshold (within `margin`) that no phrase or
+    regex matched: what a slightly lower threshold would add."""
+    lang = transcript.language
+    limit = rule.threshold_for("zh" if lang.startswith("zh") else "en")
+    rest = [i for i in _candidates(rule, transcript)
+            if not _phrase_hits(rule, lang, transcript.utterances[i].text)]
+    return [NearMiss(rule.id, i, transcript.utterances[i].text, s.example, s.score, limit)
+            for i, s in _closest(rule, transcript, rest).items()
+            if limit - margin <= s.score < limit]
 
 
 def _in_window(window: Window | None, utt: Utterance, duration: float) -> bool:
@@ -329,16 +401,34 @@ def _in_window(window: Window | None, utt: Utterance, duration: float) -> bool:
 
 def _evidence(m: Match) -> Evidence:
     return Evidence(utterance=m.utterance, start=m.start, end=m.end, quote=m.quote,
-                    speaker_role=m.role)
+                    speaker_role=m.role, matched=m.example, score=m.score)
+
+
+# A pause written into the text ("[pause 12s]", "(silence: 15 seconds)", "（静音12秒）"):
+# imported or hand-typed transcripts mark dead air this way instead of with times.
+_PAUSE_MARK = re.compile(
+    r"[\[(（【<]\s*(?:(?:long\s+)?(?:pause|silence|dead air|hold)|静音|停顿|沉默|无声)\s*[:：]?\s*"
+    r"(?P<a>\d+(?:\.\d+)?)\s*(?:s|secs?|seconds?|秒钟?)?\s*[\])）】>]"
+    r"|[\[(（【<]\s*(?P<b>\d+(?:\.\d+)?)\s*(?:s|secs?|seconds?|秒)(?:钟)?\s*(?:of\s+)?"
+    r"(?:pause|silence|dead air|静音|停顿|沉默|无声)\s*[\])）】>]", re.IGNORECASE)
 
 
 def dead_air_gaps(transcript: Transcript, min_s: float) -> list[tuple[int, float, float]]:
-    """Silences of at least min_s between speech: (index of the utterance before, start, end)."""
+    """Silences of at least min_s: between utterances (from their times), between the
+    words of one utterance (a transcript whose utterances were not split at pauses), and
+    pauses written into the text. (index of the utterance before, start, end)."""
     gaps = []
     last_end, last_idx = 0.0, -1
     for i, utt in enumerate(transcript.utterances):
         if utt.start - last_end >= min_s and last_idx >= 0:
             gaps.append((last_idx, last_end, utt.start))
+        for a, b in zip(utt.words, utt.words[1:], strict=False):
+            if b.start - a.end >= min_s:
+                gaps.append((i, a.end, b.start))
+        for m in _PAUSE_MARK.finditer(utt.text):
+            seconds = float(m.group("a") or m.group("b"))
+            if seconds >= min_s:
+                gaps.append((i, utt.start, utt.start + seconds))
         if utt.end > last_end:
             last_end, last_idx = utt.end, i
     return gaps

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from analysis.pii import redact_values
 from api.keys import Principal
 from core.db import AuditEntry, session_scope, utcnow
 
@@ -24,8 +25,10 @@ def record(db: Session | None, who: Principal | str, action: str, resource: str,
     """Add an entry in `db`'s transaction (or its own when db is None)."""
     actor = who.actor if isinstance(who, Principal) else who
     role = who.role if isinstance(who, Principal) else (role or "cli")
+    # A search for a phone number or a name must not put it in the log: the log is kept
+    # for years and read by people who may not see personal data.
     entry = AuditEntry(actor=actor, role=role, action=action, resource=resource[:256],
-                       detail=detail or None)
+                       detail=redact_values(detail) if detail else None)
     log.info("audit", extra={"actor": actor, "action": action, "resource": resource})
     if db is None:
         with session_scope() as own:

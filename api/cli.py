@@ -498,6 +498,9 @@ def rules_test(
         "--to", help="Calls started before.", parser=parse_instant,
         metavar=INSTANT_FORMAT)] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    margin: Annotated[float, typer.Option(
+        "--near-miss-margin", help="Show utterances this far under a rule's example threshold.")
+    ] = 0.1,
 ) -> None:
     """Dry-run rules over stored transcripts ("what would this have flagged last month?").
 
@@ -530,13 +533,16 @@ def rules_test(
                 current = {f.rule_id for f in analysis.flags}
             yield transcript, current
 
-    outcomes = dry_run(ruleset, calls())
+    outcomes = dry_run(ruleset, calls(), near_miss_margin=margin)
     if as_json:
         out.print_json(data={"calls": len(stored), "rules": [
             {"rule_id": o.rule_id, "flagged": o.flagged, "newly_flagged": o.newly_flagged,
              "no_longer_flagged": o.no_longer,
              "examples": [{"call_id": c, "evidence": [e.model_dump() for e in f.evidence]}
-                          for c, f in o.examples]} for o in outcomes.values()]})
+                          for c, f in o.examples],
+             "near_misses": [{"call_id": c, "utterance": n.utterance, "quote": n.quote,
+                              "example": n.example, "score": n.score, "threshold": n.threshold}
+                             for c, n in o.near_misses]} for o in outcomes.values()]})
         return
     table = Table("rule", "calls flagged", "new", "no longer", "example")
     for o in outcomes.values():
@@ -547,6 +553,14 @@ def rules_test(
         table.add_row(o.rule_id, str(len(o.flagged)), str(len(o.newly_flagged)),
                       str(len(o.no_longer)), example)
     out.print(table)
+    near = [(o.rule_id, c, n) for o in outcomes.values() for c, n in o.near_misses]
+    if near:
+        misses = Table("rule", "call", "score / threshold", "closest example", "utterance",
+                       title="Near misses: just under the example threshold")
+        for rule_id, call_id, n in near:
+            misses.add_row(rule_id, call_id, f"{n.score:.2f} / {n.threshold:.2f}", n.example,
+                           n.quote[:80])
+        out.print(misses)
     out.print(f"{len(stored)} stored call(s) checked; nothing was changed")
 
 

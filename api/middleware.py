@@ -166,13 +166,12 @@ class RequestMetrics:
 # the audio route a sandbox). The API answers JSON and files: nothing of it needs to run
 # scripts, so the default policy allows nothing at all.
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-# The interactive docs (/docs, /redoc) are FastAPI's pages: their scripts and styles come
-# from its CDN and one inline bootstrap script.
-DOCS_CSP = ("default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-            "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
-            "https://cdn.redoc.ly; connect-src 'self'; worker-src blob:; frame-ancestors 'none'; "
-            "base-uri 'none'; object-src 'none'")
+# The interactive docs (/docs, /redoc): their scripts, styles and images are served from
+# the package (api.app, offline), plus FastAPI's inline bootstrap script; ReDoc runs a
+# web worker from a blob.
+DOCS_CSP = ("default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+            "font-src 'self' data:; img-src 'self' data:; connect-src 'self'; worker-src blob:; "
+            "frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
 DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
 
 

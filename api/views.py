@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from analysis.pii import redact_text
 from api.errors import not_found
 from api.models import CallSummary, FlagView, ReviewOut, StageStatus
 from core.db import Call, Review
@@ -110,5 +111,6 @@ def redact(transcript: Transcript | None, analysis: Analysis | None
         e.model_copy(update={"quote": texts[e.utterance]})
         if e.utterance is not None and 0 <= e.utterance < len(texts) else e
         for e in i.evidence]}) for i in analysis.intents]
+    summary = redact_text(analysis.summary, analysis.language)
     return (transcript.model_copy(update={"utterances": utterances}),
-            analysis.model_copy(update={"flags": flags, "intents": intents}))
+            analysis.model_copy(update={"flags": flags, "intents": intents, "summary": summary}))

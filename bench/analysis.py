@@ -41,6 +41,24 @@ def macro_f1(pairs: list[tuple[str, str]]) -> float:
     return sum(scores) / len(scores) if scores else float("nan")
 
 
+def rule_errors(dialogues: list[Any], transcripts: list[Any], analyses: list[Any]) -> list[str]:
+    """Every miss and false alarm, with the text: the evidence quote for a false alarm,
+    the agent's turns for a miss (what the rule should have caught)."""
+    lines = []
+    for dialogue, transcript, analysis in zip(dialogues, transcripts, analyses, strict=True):
+        flags = {f.rule_id: f for f in analysis.flags}
+        expected = set(dialogue.expected.violations)
+        for rule_id in sorted(set(flags) - expected):
+            quotes = " | ".join(f"{e.quote}" + (f" [~{e.matched!r} {e.score:.2f}]"
+                                                 if getattr(e, "matched", None) else "")
+                                for e in flags[rule_id].evidence[:3])
+            lines.append(f"FALSE ALARM {rule_id} in {dialogue.id}: {quotes}")
+        for rule_id in sorted(expected - set(flags)):
+            said = " | ".join(u.text for u in transcript.utterances if u.role == "agent")
+            lines.append(f"MISS {rule_id} in {dialogue.id}: {said[:600]}")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -99,6 +117,9 @@ def main() -> None:
     figures["sentiment_acc"] = sentiment_right / len(dialogues)
     figures["calls_per_s"] = len(transcripts) * args.repeat / seconds
     figures["machine"] = machine()
+    if args.data:  # a folder someone wrote: show what the rules got wrong, with the text
+        for line in rule_errors(dialogues, transcripts, analyses):
+            print(line)
     report(figures, args.json)
 
 

@@ -121,6 +121,8 @@ class Evidence(BaseModel):
     end: float
     quote: str
     speaker_role: Role | None = None
+    matched: str | None = Field(None, description="The rule example the quote is close to.")
+    score: float | None = Field(None, description="How close (cosine for English, 0-1).")
 
 
 class Flag(BaseModel):

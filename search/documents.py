@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from analysis.pii import redact_text
 from core.schemas import Analysis, Transcript
 from search.base import SEVERITY_RANK
 
@@ -70,7 +71,9 @@ def build_document(metadata: dict[str, Any], transcript: Transcript, analysis: A
         "dead_air_s": analysis.metrics.get("dead_air_total_s", 0.0),
         "agent_talk_share": analysis.metrics.get("agent_talk_share"),
         "outcome": analysis.outcome,
-        "summary": analysis.summary,
+        # Built from masked text since analysis 1 of issue 14; masked again for older ones.
+        "summary": redact_text(analysis.summary, transcript.language) if redact_pii
+        else analysis.summary,
         "pii_redacted": redact_pii,
         "utterances": [{"i": i, "role": u.role, "start": u.start, "end": u.end, "text": text}
                        for i, (u, text) in enumerate(zip(transcript.utterances, texts, strict=True))],

@@ -17,6 +17,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Query, Requ
 from fastapi.responses import FileResponse
 from sqlalchemy import and_, func, or_, select
 
+from analysis.pii import redact_text
 from api import audit
 from api.deps import DB, UPLOAD_ROLES, Backend, SettingsDep, require
 from api.errors import ApiError, responses
@@ -265,7 +266,9 @@ def get_call_detail(
     if analysis is not None:
         insight = CallInsight(primary_intent=analysis.primary_intent,
                               customer_sentiment=analysis.customer_sentiment,
-                              outcome=analysis.outcome, summary=analysis.summary,
+                              outcome=analysis.outcome,
+                              summary=redact_text(analysis.summary, analysis.language)
+                              if masked else analysis.summary,
                               risk=risk_score(analysis))
     status = call_review_status(analysis, reviews)
     if who.role == "crm":
@@ -277,21 +280,27 @@ def get_call_detail(
         call=call_summary(call), stages=stage_statuses(call), redacted=masked,
         review_status=status,
         insight=insight, flags=flags, transcript=transcript, analysis=analysis,
-        audio_url=f"/calls/{call.id}/audio" if who.role in ("qa", "admin") and has_audio(call)
-        else None)
+        audio_url=None if not has_audio(call) or who.role == "crm"
+        else f"/calls/{call.id}/audio" if who.role in ("qa", "admin") and not redacted
+        else f"/calls/{call.id}/audio?redacted=true")
 
 
 @router.get(
     "/{call_id}/audio", summary="Play the original recording",
     description="The original file, with HTTP range requests (206 Partial Content) so a player "
-    "can seek. qa and admin only. Audited (once per playback: requests without a Range header "
+    "can seek. qa and admin; managers (and redacted=true) get the copy with every PII span "
+    "replaced by a tone, rendered once and stored. Audited (once per playback: requests "
+    "without a Range header "
     "or from byte 0).",
     response_class=FileResponse,
     responses={200: {"content": {"audio/*": {}}, "description": "The recording."},
                206: {"content": {"audio/*": {}}, "description": "The requested byte range."},
                **responses(404, 416)})
 def get_audio(call_id: str, request: Request, db: DB, settings: SettingsDep,
-              who: Annotated[Principal, Depends(require("qa"))]) -> FileResponse:
+              who: Annotated[Principal, Depends(require("qa", "manager"))],
+              redacted: Annotated[bool, Query(description="Every PII span replaced by a tone "
+                                              "(managers always get this).")] = False,
+              ) -> FileResponse:
     call = get_call(db, call_id)
     if not has_audio(call):
         raise ApiError(404, "no_audio", f"call {call_id!r} was imported as a transcript: it "
@@ -308,11 +317,25 @@ def get_audio(call_id: str, request: Request, db: DB, settings: SettingsDep,
         audit.record(db, who, "play", f"call:{call.id}", {"range": range_header or None})
     # The type the decoder found at upload (audio/*), never the uploader's file name, and
     # an attachment: a WAV with HTML in a chunk named evil.html is never rendered.
+    headers = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": AUDIO_CSP}
+    if redacted or who.role == "manager":  # our own WAV, rendered from the stored original
+        return FileResponse(_redacted_audio(settings, call, path), media_type="audio/wav",
+                            filename=f"{call.id}-redacted.wav",
+                            content_disposition_type="attachment", headers=headers)
     media, suffix = media_type(call.container)
     return FileResponse(path, media_type=media, filename=f"{call.id}{suffix}",
-                        content_disposition_type="attachment",
-                        headers={"X-Content-Type-Options": "nosniff",
-                                 "Content-Security-Policy": AUDIO_CSP})
+                        content_disposition_type="attachment", headers=headers)
+
+
+def _redacted_audio(settings: SettingsDep, call: Call, original: Path) -> Path:
+    """The toned copy (analysis.redacted_audio), rendered on first request and stored."""
+    from analysis.redacted_audio import ensure_redacted_audio
+
+    store = _store(settings)
+    _, analysis = load_outputs(store, call)
+    if analysis is None:  # no PII spans known yet: nothing safe to play
+        raise ApiError(409, "not_ready", f"call {call.id!r} has no analysis yet")
+    return store.path(ensure_redacted_audio(store, call.id, original, analysis))
 
 
 @router.post("/{call_id}/reprocess", status_code=202, response_model=Accepted,

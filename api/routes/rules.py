@@ -76,7 +76,8 @@ def list_rules(settings: SettingsDep,
 # The example is a real Rule dumped as the route dumps it: every field, defaults included.
 RULE_EXAMPLE = Rule(id="threat_or_abuse", title={"en": "Threat or abuse", "zh": "威胁或辱骂"},
                     severity="critical", type="must_not_say",
-                    phrases={"en": ["your family will know"], "zh": ["让你家里人都知道"]}
+                    phrases={"en": ["your family will know"], "zh": ["让你家里人都知道"]},
+                    examples={"en": ["we know where you work"], "zh": ["我们知道你在哪上班"]}
                     ).model_dump(mode="json")
 
 

@@ -212,7 +212,6 @@ def test_spoken_phones(text: str, phone: str, language: str) -> None:
     ("Our hotline is 400-820-8820, or 800-555-0199, or 0800 123 4567.", "en"),
     ("客服热线4008208820", "zh"),
     ("Reference AB12345678901 and code 4111111111111111XY", "en"),
-    ("Hi, this is Sarah speaking from Acme Finance.", "en"),
     ("您好，我是客服小王，工号1234", "zh"),
     ("我叫你别打了，我叫他们明天打", "zh"),
     ("We looked at amazon dot com yesterday.", "en"),
@@ -255,7 +254,48 @@ def test_second_name_cue_also_found() -> None:
     assert found("Surname is Thompson, first name is Alice") == [("name", "Thompson"), ("name", "Alice")]
 
 
+@pytest.mark.parametrize(("text", "names", "language"), [
+    ("Sure, it's Martin Cole.", ["Martin Cole"], "en"),
+    ("Hi, this is Sarah speaking from Acme Finance.", ["Sarah"], "en"),
+    ("Good morning Mrs Abernathy, thanks for calling back.", ["Abernathy"], "en"),
+    ("I spoke to Priya Raman last week and to Tom.", ["Priya Raman", "Tom"], "en"),
+    ("yes this is hannah speaking", ["hannah"], "en"),
+    ("请问是吴昊先生吗？", ["吴昊"], "zh"),
+    ("好的李先生，我帮您查一下。", ["李"], "zh"),
+    ("王秀英让我打这个电话的。", ["王秀英"], "zh"),
+    ("您好欧阳娜娜，这边是客服。", ["欧阳娜娜"], "zh"),
+])
+def test_names_without_cues(text: str, names: list[str], language: str) -> None:
+    assert found(text, language) == [("name", n) for n in names]
+
+
+@pytest.mark.parametrize(("text", "language"), [
+    ("Will you be able to pay on Friday? Mark it in your diary.", "en"),
+    ("Okay, thanks. Sure, that's fine, Brightline Credit will write to you.", "en"),
+    ("Oh, one moment please.", "en"),
+    ("请把这张卡绑定上，谢谢。", "zh"),
+    ("这位先生，您好。", "zh"),
+    ("马上给您办理，周五之前还就可以。", "zh"),
+])
+def test_capitalised_words_and_common_chinese_words_are_not_names(text: str, language: str) -> None:
+    assert found(text, language) == []
+
+
+@pytest.mark.parametrize(("text", "language"), [
+    ("Your contract number is 3201 2026 1105 0017.", "en"),
+    ("The case number is four four one seven two two nine one zero zero eight eight.", "en"),
+    ("Invoice 9876543210 is attached.", "en"),
+    ("合同编号是3201202611050017。", "zh"),
+    ("案件编号：3301 0620 1188 7723", "zh"),
+    ("申请编号是一三八零零一三八零零零。", "zh"),
+])
+def test_reference_numbers_are_not_cards_or_phones(text: str, language: str) -> None:
+    assert found(text, language) == []
+
+
 def test_agent_self_introduction_is_not_customer_pii() -> None:
+    assert found("Hi, this is Sarah speaking from Acme Finance.", "en", role="agent") == []
+    assert found("您好，我是安途消费金融的林芳。", "zh", role="agent") == []
     assert found("Hi, my name is Sarah, how can I help?", "en", role="agent") == []
     assert found("您好，我叫小王，很高兴为您服务", "zh", role="agent") == []
     assert found("So your name is John Smith, correct?", "en", role="agent") == [("name", "John Smith")]

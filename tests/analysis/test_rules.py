@@ -68,7 +68,7 @@ def test_default_pack_loads(default_rules: RuleSet) -> None:
 
 def test_version_changes_with_a_rule_version(tmp_path: Path) -> None:
     text = (DEFAULT_RULES / "default.yaml").read_text("utf-8")
-    bumped = text.replace("    version: 1\n    severity: low", "    version: 2\n    severity: low")
+    bumped = text.replace("    version: 2\n    severity: low", "    version: 3\n    severity: low")
     assert bumped != text
     path = tmp_path / "bumped.yaml"
     path.write_text(bumped, "utf-8")

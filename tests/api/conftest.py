@@ -127,5 +127,8 @@ def fresh_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wor
     w = build_world(tmp_path, SEEDED[:2])
     with w.client:
         yield w
+    # The environment back first: settings re-read before it would keep this world's data
+    # dir cached for the module-scoped `world` of the tests that follow.
+    monkeypatch.undo()
     reset_settings()
     configure_celery()

@@ -51,7 +51,7 @@ def test_detail_by_role_redacts_personal_data(world: World) -> None:
     assert [u["text"] for u in qa["transcript"]["utterances"]] == [
         u.text for u in transcript.utterances]
     assert qa["redacted"] is False and qa["audio_url"] == f"/calls/{PII}/audio"
-    assert manager["redacted"] is True and manager["audio_url"] is None
+    assert manager["redacted"] is True and manager["audio_url"] == f"/calls/{PII}/audio?redacted=true"
     shown = [u["text"] for u in manager["transcript"]["utterances"]]
     assert shown == analysis.redacted_utterances
     for i in pii_utts:  # the masked utterances really differ from what was said
@@ -62,7 +62,7 @@ def test_detail_by_role_redacts_personal_data(world: World) -> None:
             if ev["utterance"] is not None:
                 assert ev["quote"] == analysis.redacted_utterances[ev["utterance"]]
     assert crm["transcript"] is None and crm["analysis"] is None
-    assert crm["insight"]["summary"] == analysis.summary
+    assert crm["insight"]["summary"] == analysis.summary  # built from masked text
     assert [f["key"] for f in crm["flags"]] == [f.key for f in analysis.flags]
     assert all(f["quote"] is None for f in crm["flags"])
     # qa can ask for the redacted view too
@@ -394,3 +394,43 @@ def test_rules_validate_upload_dry_run(fresh_world: World, monkeypatch: Any) -> 
     reset_settings()
     pinned = w.client.put("/rules", json={"yaml": RULES}, headers=w.as_("admin"))
     assert pinned.status_code == 409
+
+
+def test_redacted_audio_tones_every_pii_span(world: World) -> None:
+    """Managers (and qa with redacted=true) get the recording with a 1 kHz tone over each
+    PII span and the rest unchanged; it is rendered once and stored."""
+    import wave
+
+    import numpy as np
+
+    from analysis.redacted_audio import tone_spans
+    from transcribe.audio import decode_audio
+
+    _, analysis = _outputs(PII)
+    spans = tone_spans(analysis)
+    assert spans, "the fixture call must contain personal data"
+    heard = world.client.get(f"/calls/{PII}/audio", headers=world.as_("manager"))
+    assert heard.status_code == 200 and heard.headers["content-type"] == "audio/wav"
+    again = world.client.get(f"/calls/{PII}/audio", params={"redacted": True},
+                             headers=world.as_("qa"))
+    assert again.content == heard.content
+    with wave.open(io.BytesIO(heard.content)) as wav:
+        rate, channels = wav.getframerate(), wav.getnchannels()
+        pcm = np.frombuffer(wav.readframes(wav.getnframes()), "<i2")
+    samples = pcm.reshape(-1, channels).T / 32767
+    checked = 0
+    for start, end in spans:
+        seg = samples[0, int(start * rate) + 16:int(end * rate) - 16]
+        if len(seg) < rate // 10:  # past the end of the recording, or too short to measure
+            continue
+        peak = np.argmax(np.abs(np.fft.rfft(seg))) * rate / len(seg)
+        assert abs(peak - 1000) < 25, (start, end, peak)
+        checked += 1
+    assert checked, (spans, samples.shape[1] / rate)
+    with session_scope() as db:
+        call = db.get(Call, PII)
+        assert call is not None
+        original = decode_audio(get_store().path(call.audio_key), rate).samples
+    before = slice(0, int(spans[0][0] * rate))  # speech before the first span is untouched
+    assert np.abs(samples[:, before] - original[:, before]).max() < 1e-3
+    assert world.client.get(f"/calls/{PII}/audio", headers=world.as_("crm")).status_code == 403

@@ -49,6 +49,8 @@ def test_pages_reference_no_other_host(client: TestClient) -> None:
             assert not re.match(r"^(https?:)?//", link), f"{page} loads {link}"
             if page != "/ui/":  # the UI's links are relative to /ui/ (tested in tests/ui)
                 assert client.get(link).status_code == 200, link
+        # Nor does the page's policy allow another host.
+        assert "http" not in r.headers["content-security-policy"], page
         # Nothing in an inline script or style either (a CDN URL, Google fonts).
         assert not re.search(r"https?://(?!127\.0\.0\.1|localhost)[\w.-]+", html.replace(
             "http://www.w3.org", "")), page

@@ -21,7 +21,7 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[str, ...]]] = [
     ("POST", "/calls", {"files": {"file": ("x.wav", b"not audio at all")}}, ("qa",)),
     ("GET", "/calls", {"params": {"customer_id": "C20812"}}, ("qa", "manager", "crm")),
     ("GET", f"/calls/{CALL}", {}, ("qa", "manager", "crm")),
-    ("GET", f"/calls/{CALL}/audio", {}, ("qa",)),
+    ("GET", f"/calls/{CALL}/audio", {}, ("qa", "manager")),
     ("POST", f"/calls/{MISSING}/reprocess", {"json": {"from_stage": "analyze"}}, ("qa",)),
     ("PATCH", f"/calls/{MISSING}/roles", {"json": {"swap": True}}, ("qa",)),
     ("DELETE", f"/calls/{MISSING}", {}, ()),

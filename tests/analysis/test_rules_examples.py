@@ -1,0 +1,168 @@
+"""Rules with `examples:` (matched by meaning), near misses for tuning, dead air from word
+gaps and written pauses, and the default pack on paraphrases it was not written from.
+
+English scores come from the real all-MiniLM-L6-v2 (the packaged wheel), Chinese from
+pinyin bigrams; the sentences here are not in the pack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from analysis.dry_run import dry_run
+from analysis.rules import RuleError, evaluate, load_rules, near_misses, parse_rules
+from analysis.semantic import chinese_score, segments
+from core.schemas import Transcript, Utterance, Word
+
+THREATS = """
+rules:
+  - id: veiled_threat
+    title: Veiled threat
+    type: must_not_say
+    examples:
+      en: ["we know where you work"]
+      zh: ["我们知道你在哪上班"]
+    threshold: {en: 0.6, zh: 0.7}
+"""
+
+
+def transcript(turns: list[tuple[str, float, float, str]], language: str = "en",
+               words: dict[int, list[Word]] | None = None) -> Transcript:
+    utterances = [Utterance(speaker=role, role=role, start=start, end=end, text=text,
+                            words=(words or {}).get(i, []))
+                  for i, (role, start, end, text) in enumerate(turns)]
+    return Transcript(call_id="hand-made", language=language,
+                      duration=max(u.end for u in utterances) + 0.5, utterances=utterances,
+                      engine="test", model="hand", version="1", diarization="none")
+
+
+def rules_from(text: str, tmp_path: Path) -> object:
+    path = tmp_path / "rules.yaml"
+    path.write_text(text, "utf-8")
+    return load_rules(path)
+
+
+def test_an_english_paraphrase_matches_and_the_evidence_names_the_example(tmp_path: Path) -> None:
+    rules = rules_from(THREATS, tmp_path)
+    call = transcript([("agent", 0.5, 3.0, "Hello, this is about your account."),
+                       ("agent", 3.5, 6.0, "Look, we're aware of where you're employed, you know.")])
+    flags = evaluate(rules, call)  # type: ignore[arg-type]
+    assert [f.rule_id for f in flags] == ["veiled_threat"]
+    evidence = flags[0].evidence
+    assert [e.utterance for e in evidence] == [1]
+    assert evidence[0].matched == "we know where you work"
+    assert evidence[0].score is not None and 0.6 <= evidence[0].score <= 1.0
+
+
+def test_unrelated_english_does_not_match(tmp_path: Path) -> None:
+    rules = rules_from(THREATS, tmp_path)
+    call = transcript([("agent", 0.5, 3.0, "Your payment is due on the twelfth, thanks."),
+                       ("agent", 3.5, 6.0, "Is there anything else I can help with today?")])
+    assert evaluate(rules, call) == []  # type: ignore[arg-type]
+
+
+def test_a_chinese_homophone_paraphrase_matches(tmp_path: Path) -> None:
+    rules = rules_from(THREATS, tmp_path)
+    call = transcript([("agent", 0.5, 3.0, "我跟你说，我们知到你在哪上班。")], language="zh")
+    flags = evaluate(rules, call)  # type: ignore[arg-type]
+    assert flags and flags[0].evidence[0].matched == "我们知道你在哪上班"
+    assert chinese_score("再见", "行了月底前还上在见") == 1.0  # 在见 sounds like 再见
+    assert chinese_score("我是他姐姐", "我是") < 0.5  # a short reply is not a long example
+
+
+def test_near_misses_are_just_under_the_threshold(tmp_path: Path) -> None:
+    strict = THREATS.replace("threshold: {en: 0.6, zh: 0.7}", "threshold: 0.99")
+    rules = rules_from(strict, tmp_path)
+    rule = rules.by_id("veiled_threat")  # type: ignore[attr-defined]
+    call = transcript([("agent", 0.5, 3.0, "We're aware of your workplace, pal.")])
+    assert evaluate(rules, call) == []  # type: ignore[arg-type]
+    assert near_misses(rule, call, margin=0.05) == []
+    misses = near_misses(rule, call, margin=0.7)
+    assert [(m.utterance, m.example) for m in misses] == [(0, "we know where you work")]
+    assert 0.29 <= misses[0].score < 0.99 and misses[0].threshold == 0.99
+    outcome = dry_run(rules, [(call, set())], near_miss_margin=0.7)["veiled_threat"]  # type: ignore[arg-type]
+    assert outcome.flagged == [] and [c for c, _ in outcome.near_misses] == ["hand-made"]
+
+
+def test_polarity_keeps_a_denial_from_matching_a_promise(tmp_path: Path) -> None:
+    text = """
+rules:
+  - id: promise
+    title: Promise
+    type: must_not_say
+    polarity: true
+    examples: {en: ["you are guaranteed to be approved"]}
+    threshold: 0.55
+"""
+    rules = rules_from(text, tmp_path)
+    denial = transcript([("agent", 0.5, 3.0, "I can't guarantee you'll be approved.")])
+    promise = transcript([("agent", 0.5, 3.0, "Don't worry, your approval is guaranteed.")])
+    assert evaluate(rules, denial) == []  # type: ignore[arg-type]
+    assert [f.rule_id for f in evaluate(rules, promise)] == ["promise"]  # type: ignore[arg-type]
+
+
+def test_threshold_and_examples_are_validated() -> None:
+    with pytest.raises(RuleError, match="threshold"):
+        parse_rules(THREATS.replace("{en: 0.6, zh: 0.7}", "1.5"), "t.yaml")
+    only_examples = parse_rules(THREATS, "t.yaml")[0]
+    assert only_examples.threshold_for("zh") == 0.7 and only_examples.threshold_for("fr") == 0.6
+
+
+def test_segments_keep_decimals_and_window_long_unpunctuated_turns() -> None:
+    assert "按年算的利率是15.6%" in segments("按年算的利率是百分之十五点六，按月等额还款。")
+    long = segments("hi its rick from brightline this call is being recorded can i confirm "
+                    "your date of birth please")
+    assert any("this call is being recorded" in s and len(s.split()) <= 10 for s in long)
+
+
+# Dead air without gaps between utterances -------------------------------------------------
+
+
+def test_dead_air_inside_one_utterance_from_word_times() -> None:
+    words = [Word(text=" Let", start=1.0, end=1.2), Word(text=" me", start=1.2, end=1.4),
+             Word(text=" see.", start=1.4, end=1.8), Word(text=" Right,", start=14.0, end=14.4),
+             Word(text=" done.", start=14.4, end=14.8)]
+    call = transcript([("customer", 0.2, 0.9, "Can you check?"),
+                       ("agent", 1.0, 14.8, "Let me see. Right, done.")], words={1: words})
+    evidence = {f.rule_id: f.evidence for f in evaluate(load_rules(), call)}["dead_air"]
+    assert [(e.start, e.end) for e in evidence] == [(1.8, 14.0)]
+
+
+@pytest.mark.parametrize("marker", ["[pause 12s]", "(silence: 15 seconds)", "（静音12秒）",
+                                    "[12 s pause]"])
+def test_dead_air_written_into_a_text_only_transcript(marker: str) -> None:
+    call = transcript([("customer", 0.5, 2.0, "Can you check my balance?"),
+                       ("agent", 2.5, 6.0, f"Okay. {marker} Sorry, it's two hundred.")])
+    flags = {f.rule_id for f in evaluate(load_rules(), call)}
+    assert "dead_air" in flags
+    short = transcript([("customer", 0.5, 2.0, "Can you check my balance?"),
+                        ("agent", 2.5, 6.0, "Okay. [pause 3s] Sorry, it's two hundred.")])
+    assert "dead_air" not in {f.rule_id for f in evaluate(load_rules(), short)}
+
+
+# The default pack on paraphrases -----------------------------------------------------------
+
+
+def test_default_pack_identity_outcome_counts_as_verification() -> None:
+    call = transcript([("agent", 0.5, 4.0, "您好，本次通话将被录音。请说一下您登记的手机号码。"),
+                       ("customer", 4.5, 7.0, "幺三九零二八八七六五四。"),
+                       ("agent", 7.5, 11.0, "好的，核实通过。您本期应还两千三百元，还款日是十五号。"),
+                       ("agent", 11.5, 13.0, "祝您生活愉快，再见。")], language="zh")
+    flags = {f.rule_id for f in evaluate(load_rules(), call)}
+    assert "account_details_before_verification" not in flags
+    assert "closing_missing" not in flags
+
+
+def test_default_pack_closing_in_other_words_and_an_abrupt_end() -> None:
+    polite = transcript([("agent", 0.5, 3.0, "This call is recorded. How can I help?"),
+                         ("customer", 3.5, 5.0, "That's all, thanks."),
+                         ("agent", 5.5, 8.0, "Lovely, enjoy the rest of your afternoon.")])
+    abrupt = transcript([("agent", 0.5, 3.0, "This call is recorded. How can I help?"),
+                         ("customer", 3.5, 5.0, "Can I pay next week?"),
+                         ("agent", 5.5, 8.0, "You owe us, you pay on Friday."),
+                         ("customer", 8.5, 9.0, "Please."),
+                         ("agent", 9.5, 11.0, "No. Friday at the latest.")])
+    rules = load_rules()
+    assert "closing_missing" not in {f.rule_id for f in evaluate(rules, polite)}
+    assert "closing_missing" in {f.rule_id for f in evaluate(rules, abrupt)}
