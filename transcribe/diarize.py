@@ -13,6 +13,8 @@ used instead; see `pyannote_diarize`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise
@@ -48,10 +50,37 @@ def _encoder() -> Any:
     return VoiceEncoder("cpu", verbose=False)
 
 
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """The encoder's small LSTM gains nothing from more threads, and on a loaded machine
+    2 threads varied 0.2-22 s per pass (0.11-0.16 s on 1). Restored after: the setting
+    is process-wide."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def warm_up() -> None:
+    """Load the speaker encoder and run it once (benchmarks keep this out of timings)."""
+    with _one_thread():
+        _encoder().embed_utterance(np.zeros(16000, np.float32) + 1e-3, rate=2.0)
+
+
 def _embed_windows(signal: np.ndarray, rate: int, regions: list[Segment],
                    params: DiarizationParams) -> tuple[np.ndarray, np.ndarray]:
     """Embeddings and centre times (s) of the windows over all speech regions."""
     encoder = _encoder()
+    with _one_thread():
+        return _embed(encoder, signal, rate, regions, params)
+
+
+def _embed(encoder: Any, signal: np.ndarray, rate: int, regions: list[Segment],
+           params: DiarizationParams) -> tuple[np.ndarray, np.ndarray]:
     embeds, centres = [], []
     for start, end in regions:
         if end - start < params.min_region_s:

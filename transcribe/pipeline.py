@@ -22,6 +22,7 @@ from core.yamlio import read_yaml
 from transcribe.asr import AsrEngine, WhisperParams, drop_loops
 from transcribe.audio import DecodedAudio
 from transcribe.diarize import DiarizationParams, diarize_mono, pyannote_diarize
+from transcribe.legs import LegParams, PreparedAudio, prepare
 from transcribe.roles import assign_roles
 from transcribe.text import normalize_chinese
 from transcribe.vad import ActivityParams, Segment, channel_activity, overlaps, pack
@@ -38,6 +39,7 @@ class TranscribeParams:
     mono_activity: ActivityParams = field(default_factory=lambda: ActivityParams(min_gap_s=0.3))
     whisper: WhisperParams = field(default_factory=WhisperParams)
     diarization: DiarizationParams = field(default_factory=DiarizationParams)
+    legs: LegParams = field(default_factory=LegParams)
     split_gap_s: float = 1.0
     max_wordless_s: float = 3.0
 
@@ -61,6 +63,7 @@ class TranscribeParams:
             mono_activity=pick(ActivityParams, raw.get("mono_activity", {}), activity),
             whisper=pick(WhisperParams, raw.get("whisper", {})),
             diarization=pick(DiarizationParams, raw.get("diarization", {})),
+            legs=pick(LegParams, raw.get("legs", {})),
             split_gap_s=float(raw.get("utterances", {}).get("split_gap_s", 1.0)),
             max_wordless_s=float(raw.get("utterances", {}).get("max_wordless_s", 3.0)),
         )
@@ -212,6 +215,7 @@ class Recognised:
     words: list[list[Word]]  # per channel, on the call's clock
     language: str | None
     asr_seconds: float = 0.0
+    prepared: PreparedAudio | None = None  # what transcribe.legs.prepare decided
 
 
 def call_signals(audio: DecodedAudio) -> list[np.ndarray]:
@@ -241,8 +245,12 @@ def transcribe(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOption
                recognised: Recognised | None = None) -> Transcript:
     timings: dict[str, float] = {}
     params = options.params
-    stereo = audio.channels == 2
     t0 = time.perf_counter()
+    prepared = recognised.prepared if recognised and recognised.prepared else None
+    if prepared is None:
+        prepared = prepare(audio, params.legs)
+        audio = prepared.audio
+    stereo = audio.channels == 2
     signals = call_signals(audio)
     activity = recognised.activity if recognised else speech_activity(audio, params)
     timings["activity"] = time.perf_counter() - t0
@@ -322,4 +330,5 @@ def transcribe(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOption
         utterances=utterances, engine=engine.name, model=Path(engine.model_name).name,
         version=engine.version, diarization=diarization, speaker_turns=turns,
         role_source=role_source, role_confidence=confidence,
+        layout=prepared.layout, notes=prepared.notes,
         stage_seconds={k: round(v, 3) for k, v in timings.items()})
