@@ -42,6 +42,7 @@ class TranscribeParams:
     legs: LegParams = field(default_factory=LegParams)
     split_gap_s: float = 1.0
     max_wordless_s: float = 3.0
+    change_gap_s: float = 0.15  # mono: a speaker change only at a pause this long
 
     @classmethod
     def from_yaml(cls, path: Path = DEFAULT_PARAMS) -> TranscribeParams:
@@ -66,6 +67,7 @@ class TranscribeParams:
             legs=pick(LegParams, raw.get("legs", {})),
             split_gap_s=float(raw.get("utterances", {}).get("split_gap_s", 1.0)),
             max_wordless_s=float(raw.get("utterances", {}).get("max_wordless_s", 3.0)),
+            change_gap_s=float(raw.get("utterances", {}).get("change_gap_s", 0.15)),
         )
 
 
@@ -110,14 +112,47 @@ def _speaker_of(word: Word, turns: list[SpeakerTurn]) -> str:
     return best.speaker
 
 
+_CLAUSE_END = (".", ",", "?", "!", ";", ":", "。", "，", "？", "！", "；", "：", "、")
+
+
+def _phrases(words: list[Word], min_gap_s: float) -> list[list[Word]]:
+    """Runs of words with no pause between them: a speaker change falls between runs,
+    never inside one (Whisper's Chinese "words" are often single characters, and a cut
+    at the diarizer's frame split 体验达|摩院)."""
+    runs: list[list[Word]] = []
+    for word in words:
+        # Whisper often glues word times across a pause; its punctuation still marks it.
+        if (runs and word.start - runs[-1][-1].end < min_gap_s
+                and not runs[-1][-1].text.strip().endswith(_CLAUSE_END)):
+            runs[-1].append(word)
+        else:
+            runs.append([word])
+    return runs
+
+
+def _speaker_of_run(run: list[Word], turns: list[SpeakerTurn]) -> str:
+    """The speaker whose turns cover most of a run of words."""
+    votes: dict[str, float] = {}
+    for word in run:
+        speaker = _speaker_of(word, turns)
+        votes[speaker] = votes.get(speaker, 0.0) + max(0.01, word.end - word.start)
+    return max(votes, key=lambda k: votes[k])
+
+
 def _mono_utterances(words: list[Word], turns: list[SpeakerTurn],
-                     split_gap_s: float) -> list[Utterance]:
-    """Words in time order; a new utterance at every change of speaker or long pause."""
+                     split_gap_s: float, change_gap_s: float = 0.15) -> list[Utterance]:
+    """Words in time order; a new utterance at every change of speaker or long pause.
+    The speaker is decided per run of words between pauses of `change_gap_s`."""
     out: list[Utterance] = []
     group: list[Word] = []
     current = None
+    speaker_of: dict[int, str] = {}
+    for run in _phrases(words, change_gap_s):
+        run_speaker = _speaker_of_run(run, turns) if turns else "S0"
+        for word in run:
+            speaker_of[id(word)] = run_speaker
     for word in words:
-        speaker = _speaker_of(word, turns) if turns else "S0"
+        speaker = speaker_of[id(word)]
         if group and (speaker != current or word.start - group[-1].end > split_gap_s):
             out.append(_utterance(group, str(current), None))
             group = []
@@ -306,7 +341,8 @@ def transcribe(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOption
             utterances += _channel_utterances(words, f"S{i}", i, others, params.split_gap_s)
         segments = [(f"S{i}", a, b) for i, segs in enumerate(activity) for a, b in segs]
     else:
-        utterances = _mono_utterances(per_channel[0], mono_turns, params.split_gap_s)
+        utterances = _mono_utterances(per_channel[0], mono_turns, params.split_gap_s,
+                                      params.change_gap_s)
         segments = [(t.speaker, t.start, t.end) for t in mono_turns]
     utterances = sorted((u for u in utterances if u.text), key=lambda u: (u.start, u.end))
 
