@@ -345,6 +345,8 @@ def transcribe(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOption
                                       params.change_gap_s)
         segments = [(t.speaker, t.start, t.end) for t in mono_turns]
     utterances = sorted((u for u in utterances if u.text), key=lambda u: (u.start, u.end))
+    for u in utterances:  # one language per call for now: the one recognised in
+        u.language = language
 
     channel_map = options.channel_map if stereo and options.channel_map else None
     if channel_map is not None:

@@ -259,15 +259,32 @@ def get_audio(call_id: str, request: Request, db: DB, settings: SettingsDep,
 def reprocess(call_id: str, body: ReprocessRequest, background: BackgroundTasks, db: DB,
               who: Annotated[Principal, Depends(require("qa"))]) -> Accepted:
     call = get_call(db, call_id)
+    changed = _apply_overrides(call, body)
+    if changed:
+        body = body.model_copy(update={"from_stage": "transcribe"})
     need = {"analyze": "transcribe", "index": "analyze"}.get(body.from_stage)
     if need and need not in call.outputs():
         raise ApiError(409, "conflict", f"cannot start at {body.from_stage}: stage {need!r} has "
                        "no output yet", {"missing_stage": need})
     call.status, call.error = CallStatus.queued.value, None
-    audit.record(db, who, "reprocess", f"call:{call.id}", {"from_stage": body.from_stage})
+    audit.record(db, who, "reprocess", f"call:{call.id}", {"from_stage": body.from_stage,
+                                                           **changed})
     background.add_task(_run_pipeline, call.id, body.from_stage)
     return Accepted(call_id=call.id, status=call.status,
                     message=f"re-running from {body.from_stage}")
+
+
+def _apply_overrides(call: Call, body: ReprocessRequest) -> dict[str, object]:
+    """Set the request's metadata overrides on the call; what changed."""
+    changed: dict[str, object] = {}
+    if body.channel_map is not None:
+        if len(body.channel_map) != call.channels:
+            raise ApiError(422, "bad_metadata", f"channel_map names {len(body.channel_map)} "
+                           f"channels, the call has {call.channels}")
+        call.channel_map = changed["channel_map"] = list(body.channel_map)
+    if body.language is not None:
+        call.language = changed["language"] = body.language
+    return changed
 
 
 def _speakers(transcript: Transcript) -> dict[str, str]:
