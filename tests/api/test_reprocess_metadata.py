@@ -41,3 +41,25 @@ def test_reprocess_with_a_new_language_hint(fresh_world: World) -> None:
                                                       "language": "en"}
     transcript = Transcript.model_validate(get_store().get_json(key))
     assert transcript.language == "en" and transcript.engine == "faster-whisper"
+
+
+@pytest.mark.slow
+def test_cli_reprocess_with_a_new_language(fresh_world: World) -> None:
+    from typer.testing import CliRunner
+
+    import api.cli_pipeline  # noqa: F401  (registers the command)
+    from api.cli import app
+
+    runner = CliRunner()
+    with session_scope() as db:
+        call = db.get(Call, THREAT)
+        assert call is not None
+        attempts = call.stage("transcribe").attempts  # type: ignore[union-attr]
+    bad = runner.invoke(app, ["reprocess", THREAT, "--channel-map", "agent,boss"])
+    assert bad.exit_code != 0 and "agent and customer" in bad.output
+    ok = runner.invoke(app, ["reprocess", THREAT, "--from-stage", "analyze", "--language", "en"])
+    assert ok.exit_code == 0, ok.output
+    with session_scope() as db:
+        call = db.get(Call, THREAT)
+        assert call is not None and call.language == "en"
+        assert call.stage("transcribe").attempts == attempts + 1  # type: ignore[union-attr]
