@@ -281,7 +281,8 @@ def _apply_overrides(call: Call, body: ReprocessRequest) -> dict[str, object]:
         if len(body.channel_map) != call.channels:
             raise ApiError(422, "bad_metadata", f"channel_map names {len(body.channel_map)} "
                            f"channels, the call has {call.channels}")
-        call.channel_map = changed["channel_map"] = list(body.channel_map)
+        roles: list[str] = [str(r) for r in body.channel_map]
+        call.channel_map = changed["channel_map"] = roles
     if body.language is not None:
         call.language = changed["language"] = body.language
     return changed
