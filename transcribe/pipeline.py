@@ -80,6 +80,18 @@ class TranscribeOptions:
     pyannote_pipeline: Path | None = None  # a local pyannote.audio pipeline (GPU image)
 
 
+def _language_at(utterance: Utterance, stretches: list[Stretch], default: str) -> str:
+    """The language of the stretch an utterance lies in most."""
+    best, most = default, 0.0
+    for channel, start, end, lang in stretches:
+        if channel != (utterance.channel or 0):
+            continue
+        inside = min(end, utterance.end) - max(start, utterance.start)
+        if inside > most:
+            best, most = lang, inside
+    return best
+
+
 def join_words(words: list[Word]) -> str:
     return "".join(w.text for w in words).strip()
 
@@ -204,8 +216,69 @@ def _word_regions(words: list[Word], join_s: float = 0.3, pad_s: float = 0.1) ->
     return [(max(0.0, a - pad_s), b + pad_s) for a, b in regions]
 
 
+Stretch = tuple[int, float, float, str]  # channel, start, end, language
+
+
+def stretch_languages(signal: np.ndarray, segments: list[Segment], engine: AsrEngine,
+                      params: WhisperParams, rate: int) -> list[tuple[list[Segment], str]]:
+    """Each stretch of speech (a speech segment: a turn, or part of one, between pauses)
+    with its language. Hysteresis: a stretch leaves the call's main language only when
+    it is long and its detection sure, so an English word or a name inside Chinese
+    speech stays Chinese (one detection for the call dropped English stretches or
+    turned them into invented Chinese)."""
+    detect = getattr(engine, "detect_language", None)
+    if detect is None or not getattr(engine, "multilingual", False) or len(segments) < 2:
+        return []
+    found: list[tuple[Segment, dict[str, float]]] = []
+    for seg in segments:
+        if seg[1] - seg[0] >= params.stretch_min_s:
+            found.append((seg, detect(signal[int(seg[0] * rate): int(seg[1] * rate)])))
+        else:
+            found.append((seg, {}))
+    weight: dict[str, float] = {}
+    for (a, b), probs in found:
+        for lang, prob in probs.items():
+            weight[lang] = weight.get(lang, 0.0) + (b - a) * prob
+    if not weight:
+        return []
+    main = max(weight, key=lambda k: weight[k])
+    out: list[tuple[list[Segment], str]] = []
+    for seg, probs in found:
+        top = max(probs, key=lambda k: probs[k]) if probs else main
+        sure = (probs.get(top, 0.0) >= params.stretch_min_probability
+                and probs.get(top, 0.0) >= params.stretch_min_ratio * probs.get(main, 0.0))
+        lang = top if top != main and sure else main
+        if out and out[-1][1] == lang:
+            out[-1][0].append(seg)
+        else:
+            out.append(([seg], lang))
+    return out
+
+
 def _recognise(signal: np.ndarray, segments: list[Segment], engine: AsrEngine,
-               language: str | None, params: TranscribeParams, rate: int) -> tuple[list[Word], str]:
+               language: str | None, params: TranscribeParams, rate: int,
+               stretches: list[tuple[float, float, str]] | None = None
+               ) -> tuple[list[Word], str]:
+    """Words of one signal's speech segments. With no language given, each stretch is
+    recognised in its own language (`stretches` collects them)."""
+    if language is None and params.whisper.stretch_language \
+            and getattr(engine, "batch_size", 0) <= 0:
+        found = stretch_languages(signal, segments, engine, params.whisper, rate)
+        languages = {lang for _, lang in found}
+        if len(languages) > 1:
+            words: list[Word] = []
+            for lang in sorted(languages):
+                part = [seg for group, g_lang in found if g_lang == lang for seg in group]
+                words += _recognise(signal, part, engine, lang, params, rate)[0]
+            if stretches is not None:
+                stretches += [(g[0][0], g[-1][1], lang) for g, lang in found]
+            weight: dict[str, float] = {}
+            for g, lang in found:
+                weight[lang] = weight.get(lang, 0.0) + sum(b - a for a, b in g)
+            words.sort(key=lambda w: w.start)
+            return words, max(weight, key=lambda k: weight[k])
+        if found:
+            language = found[0][1]  # one language throughout: no second detection
     if getattr(engine, "batch_size", 0) > 0:
         # GPU: every speech segment decoded on its own, in batches; no packing needed.
         result = engine.transcribe_clips(signal, segments, language,  # type: ignore[attr-defined]
@@ -293,6 +366,7 @@ def transcribe(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOption
     t0 = time.perf_counter()
     language = options.language
     per_channel: list[list[Word]] = []
+    stretches: list[Stretch] = []  # where a call changes language (none: one language)
     if recognised is not None:
         per_channel, language = recognised.words, language or recognised.language
         signals = []  # nothing left to recognise
@@ -302,8 +376,10 @@ def transcribe(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOption
         if not activity[i]:
             per_channel.append([])
             continue
-        words, detected = _recognise(signal, activity[i], engine, language, params,
-                                     audio.sample_rate)
+        spans: list[tuple[float, float, str]] = []
+        words, detected = _recognise(signal, activity[i], engine, options.language, params,
+                                     audio.sample_rate, spans)
+        stretches += [(i, a, b, lang) for a, b, lang in spans]
         language = language or detected  # the first leg decides for the call
         per_channel.append(words)
     if hook:
@@ -331,7 +407,7 @@ def transcribe(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOption
         timings["diarization"] = time.perf_counter() - t0
 
     language = language or "en"
-    if language == "zh":
+    if language == "zh" or any(s[3] == "zh" for s in stretches):
         per_channel = [[w.model_copy(update={"text": normalize_chinese(w.text)}) for w in words]
                        for words in per_channel]
     if stereo:
@@ -345,8 +421,8 @@ def transcribe(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOption
                                       params.change_gap_s)
         segments = [(t.speaker, t.start, t.end) for t in mono_turns]
     utterances = sorted((u for u in utterances if u.text), key=lambda u: (u.start, u.end))
-    for u in utterances:  # one language per call for now: the one recognised in
-        u.language = language
+    for u in utterances:
+        u.language = _language_at(u, stretches, language)
 
     channel_map = options.channel_map if stereo and options.channel_map else None
     if channel_map is not None:
