@@ -137,6 +137,11 @@ def main() -> None:
                 "utterances": len(transcript.utterances), "diarization": transcript.diarization,
                 "stage_seconds": transcript.stage_seconds,
                 "reference": reference, "hypothesis": hypothesis, "bare": bare_text})
+            r = rows[-1]  # as it comes: a long run shows its figures before it ends
+            print(f"\n  {r['file']} snr={snr} {metric}={r[metric]:.3f} "
+                  f"bare={r[metric + '_bare']:.3f} rtf={ours.seconds / audio.duration:.3f} "
+                  f"bare={bare.seconds / audio.duration:.3f} stages={transcript.stage_seconds}",
+                  file=sys.stderr, flush=True)
     per_level = []
     for snr in levels:
         level_rows = [r for r in rows if r["snr"] == snr]
