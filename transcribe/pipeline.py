@@ -229,6 +229,19 @@ def stretch_languages(signal: np.ndarray, segments: list[Segment], engine: AsrEn
     detect = getattr(engine, "detect_language", None)
     if detect is None or not getattr(engine, "multilingual", False) or len(segments) < 2:
         return []
+    # A detection is one encoder pass (30 s of input whatever its length): first one per
+    # 30 s of speech; only where those disagree or hesitate is each segment asked.
+    chunks: list[list[Segment]] = [[]]
+    for seg in segments:
+        if chunks[-1] and sum(b - a for a, b in chunks[-1]) + seg[1] - seg[0] > 30.0:
+            chunks.append([])
+        chunks[-1].append(seg)
+    overall = [detect(np.concatenate([signal[int(a * rate): int(b * rate)] for a, b in chunk]))
+               for chunk in chunks]
+    tops = {max(p, key=lambda k: p[k]) for p in overall}
+    runner_up = max((sorted(p.values())[-2] if len(p) > 1 else 0.0) for p in overall)
+    if len(tops) == 1 and runner_up < params.stretch_min_probability / 2:
+        return [(list(segments), tops.pop())]
     found: list[tuple[Segment, dict[str, float]]] = []
     for seg in segments:
         if seg[1] - seg[0] >= params.stretch_min_s:
