@@ -189,3 +189,48 @@ def status(
                                _host(st["worker"]))
         out.print(stages)
     out.print(f"{len(rows)} call(s): {describe(counts)}")
+
+
+@app.command()
+def reprocess(
+    call_ids: Annotated[list[str], typer.Argument(help="Calls to run again.")],
+    from_stage: Annotated[str, typer.Option(
+        "--from-stage", help="transcribe, analyze or index (and the stages after it).")
+    ] = "transcribe",
+    language: Annotated[str | None, typer.Option(
+        help="New language hint (en, zh, ...); re-runs transcription.")] = None,
+    channel_map: Annotated[str | None, typer.Option(
+        "--channel-map", help="New role per channel, comma-separated, e.g. customer,agent; "
+        "re-runs transcription.")] = None,
+) -> None:
+    """Run calls through the pipeline again, optionally with changed metadata (the same
+    audio re-ingested with a new sidecar is refused as a duplicate)."""
+    import re
+
+    from core.db import Call, session_scope
+    from core.pipeline import enqueue_batch
+
+    roles = [r.strip() for r in channel_map.split(",")] if channel_map else None
+    if roles and set(roles) - {"agent", "customer"}:
+        raise _fail(f"--channel-map: roles are agent and customer, not {channel_map!r}")
+    if language is not None and not re.fullmatch(r"[a-z]{2,3}", language):
+        raise _fail(f"--language: a language code such as en or zh, not {language!r}")
+    with session_scope() as db:
+        for call_id in call_ids:
+            call = db.get(Call, call_id)
+            if call is None:
+                raise _fail(f"no such call: {call_id}")
+            if roles is not None:
+                if len(roles) != call.channels:
+                    raise _fail(f"{call_id}: --channel-map names {len(roles)} channels, the "
+                                f"call has {call.channels}")
+                call.channel_map = roles
+            if language is not None:
+                call.language = language
+    if roles is not None or language is not None:
+        from_stage = "transcribe"  # new metadata: transcribe again
+    try:
+        enqueue_batch(call_ids, from_stage)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    err.print(f"{len(call_ids)} call(s) re-run from {from_stage}")

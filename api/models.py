@@ -168,6 +168,12 @@ class UploadResult(BaseModel):
 class ReprocessRequest(BaseModel):
     model_config = _examples({"from_stage": "analyze"})
     from_stage: Stage = Field("transcribe", description="Re-run this stage and the ones after it.")
+    # Metadata overrides (the same audio re-ingested with a new sidecar is a duplicate):
+    # set on the call, then the call is transcribed again whatever from_stage says.
+    language: str | None = Field(None, pattern=r"^[a-z]{2,3}$",
+                                 description="New language hint (en, zh, ...).")
+    channel_map: list[Literal["agent", "customer"]] | None = Field(
+        None, description="New role of each channel, e.g. ['customer', 'agent'].")
 
 
 class Accepted(BaseModel):

@@ -1,17 +1,25 @@
-"""Word error rate and speed of the transcription stage, against bare faster-whisper.
+"""Word (or character) error rate and speed of the transcription stage, against bare
+faster-whisper on the same audio in the same run.
 
-    python bench/asr.py [--data DIR] [--model base] [--json out.json]
+    python bench/asr.py [--data DIR] [--model base] [--language en|zh] [--noise-snr 20 10 5 0]
+                        [--json out.json]
 
-On the rendered English sample calls by default (stereo files: agent and customer
-on separate channels), or on any folder of audio files with a .txt transcript of
-the same stem. In the same run, on the same audio and model, "bare" is
-faster-whisper as it comes: `model.transcribe(file)` (beam 5, no VAD; it mixes
-a stereo file down to mono). `wer_bare_channels` is the same engine run on each
-channel of a stereo file separately, segments in time order: it shows what the
-echo of the other leg does to a recogniser that hears it. WER uses Whisper's
-English normaliser; Chinese is scored as CER.
-RTF is processing seconds per second of audio (lower is faster), for the whole
-transcription stage (decoding, speech activity, recognition, diarization).
+Every file is scored: by default the rendered English sample calls, each as a stereo
+file (agent and customer on separate channels) and as a mono mix; or every audio file
+in `--data` that has a .txt transcript of the same stem. The language is detected per
+file unless `--language` is given (to the pipeline and to bare alike); the metric
+follows the language scored: WER for English (Whisper's English normaliser), CER for
+Chinese (traditional -> simplified, Chinese numerals as digits, punctuation and spaces
+dropped). "Bare" is faster-whisper as it comes: `model.transcribe(audio)` (beam 5, no
+VAD; a stereo file mixed down to mono, as faster-whisper does with a file).
+
+`--noise-snr`: seeded pink noise (telephone band, independent per channel) is mixed into
+every file at each level (speech level to noise, dB); pipeline and bare hear the same
+noisy audio, and every level is reported. Figures are pooled per level (total errors /
+total reference words or characters); `per_file` lists each file.
+RTF is processing seconds per second of audio (lower is faster) for the whole
+transcription stage (speech activity, recognition, diarization), decoding excluded on
+both sides; model loading and warm-up are excluded and reported as `warmup_s`.
 """
 
 from __future__ import annotations
@@ -23,9 +31,53 @@ from pathlib import Path
 # (bench/analysis.py would otherwise shadow the analysis package).
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
+import os
+import time
+import zlib
 from typing import Any
 
-from bench.common import Timer, arguments, items, machine, progress, report
+from bench.common import Timer, add_noise, arguments, items, machine, progress, report
+
+
+def _metric(language: str | None) -> str:
+    return "cer" if language == "zh" else "wer"
+
+
+def _pooled(rows: list[dict[str, Any]], key: str, language: str) -> float:
+    from samples.truth import pooled_error_rate
+
+    return round(pooled_error_rate([r["reference"] for r in rows], [r[key] for r in rows],
+                                   language), 4)
+
+
+def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pooled figures of one noise level: per language scored, and per file kind."""
+    out: dict[str, Any] = {"files": len(rows)}
+    audio_s = sum(r["audio_s"] for r in rows)
+    out["rtf"] = round(sum(r["seconds"] for r in rows) / audio_s, 4)
+    out["rtf_bare"] = round(sum(r["seconds_bare"] for r in rows) / audio_s, 4)
+    for language in sorted({r["language"] for r in rows}):
+        metric = _metric(language)
+        same = [r for r in rows if r["language"] == language]
+        out[metric] = _pooled(same, "hypothesis", language)
+        out[f"{metric}_bare"] = _pooled(same, "bare", language)
+        for kind in ("stereo", "mono"):
+            part = [r for r in same if r["kind"] == kind]
+            if part and len(part) < len(rows):
+                out[f"{metric}_{kind}"] = _pooled(part, "hypothesis", language)
+                out[f"{metric}_bare_{kind}"] = _pooled(part, "bare", language)
+    for kind in ("stereo", "mono"):
+        part = [r for r in rows if r["kind"] == kind]
+        if part and len(part) < len(rows):
+            seconds = sum(r["audio_s"] for r in part)
+            out[f"rtf_{kind}"] = round(sum(r["seconds"] for r in part) / seconds, 4)
+            out[f"rtf_bare_{kind}"] = round(sum(r["seconds_bare"] for r in part) / seconds, 4)
+    stages: dict[str, float] = {}
+    for r in rows:
+        for stage, seconds in r["stage_seconds"].items():
+            stages[stage] = stages.get(stage, 0.0) + seconds
+    out.update({f"rtf_{stage}": round(s / audio_s, 4) for stage, s in sorted(stages.items())})
+    return out
 
 
 def main() -> None:
@@ -35,62 +87,92 @@ def main() -> None:
     from samples.truth import pooled_error_rate
     from transcribe import TranscribeOptions, TranscribeParams, decode_audio, transcribe
     from transcribe.asr import load_engine
+    from transcribe.audio import DecodedAudio
+    from transcribe.diarize import warm_up as warm_up_diarizer
+    from transcribe.pipeline import DEFAULT_PARAMS
 
     settings = get_settings()
     model_path = str(resolve_whisper_model(args.model or settings.asr_model, settings.model_dir))
+    t0 = time.perf_counter()
     engine: Any = load_engine("faster-whisper", model_path)
-    params = TranscribeParams.from_yaml()
-    # Stereo files only, unless the folder has only mono: bare Whisper cannot split speakers.
+    params = TranscribeParams.from_yaml(Path(os.environ.get("CALLQA_TRANSCRIBE_PARAMS",
+                                                             str(DEFAULT_PARAMS))))
     corpus = [i for i in items(args) if i.reference_text]
-    if any(i.kind == "stereo" for i in corpus):
-        corpus = [i for i in corpus if i.kind == "stereo"]
-    refs, hyps, bare_hyps, channel_hyps = [], [], [], []
-    audio_s, ours, bare = 0.0, Timer(), Timer()
-    stages: dict[str, float] = {}
+    if not corpus:
+        raise SystemExit("no audio file with a .txt transcript to score")
     engine.model.transcribe(decode_audio(corpus[0].audio).mono()[:16000])  # load, warm up
+    warm_up_diarizer()
+    warmup_s = time.perf_counter() - t0
+    levels: list[float | None] = list(args.noise_snr) if args.noise_snr else [None]
+    rows: list[dict[str, Any]] = []
     for item in progress(corpus, "asr"):
-        with ours:
-            audio = decode_audio(item.audio)
-            transcript = transcribe(audio, engine, TranscribeOptions(
-                item.audio.stem, ["agent", "customer"] if audio.channels == 2 else None,
-                item.language, params))
-        for stage, seconds in transcript.stage_seconds.items():
-            stages[stage] = stages.get(stage, 0.0) + seconds
-        with bare:
-            found, _ = engine.model.transcribe(str(item.audio), language=item.language,
-                                               beam_size=5)
-            bare_hyps.append(" ".join(s.text for s in found))
-        if audio.channels == 2:
-            segments = []
-            for channel in audio.samples:
-                found, _ = engine.model.transcribe(channel, language=item.language, beam_size=5)
-                segments += [(s.start, s.text) for s in found]
-            channel_hyps.append(" ".join(text for _, text in sorted(segments)))
-        audio_s += audio.duration
-        refs.append(item.reference_text or "")
-        hyps.append(" ".join(u.text for u in transcript.utterances))
-    language = corpus[0].language
-
-    def pooled(hypotheses: list[str]) -> float:
-        return pooled_error_rate(refs, hypotheses, language)
-
-    metric = "cer" if language == "zh" else "wer"
+        clean = decode_audio(item.audio)
+        for snr in levels:
+            audio = clean if snr is None else DecodedAudio(add_noise(
+                clean.samples, clean.sample_rate, snr,
+                zlib.crc32(f"{item.audio.stem}:{snr}".encode())), clean.sample_rate)
+            ours, bare = Timer(), Timer()
+            with ours:
+                transcript = transcribe(audio, engine, TranscribeOptions(
+                    item.audio.stem, ["agent", "customer"] if audio.channels == 2 else None,
+                    args.language, params))
+            with bare:
+                found, info = engine.model.transcribe(audio.mono(), language=args.language,
+                                                      beam_size=5)
+                bare_text = " ".join(s.text for s in found)
+            # Scored in the language given, else the one the truth names, else detected.
+            language = args.language or (item.truth or {}).get("language") \
+                or transcript.language or info.language
+            reference = item.reference_text or ""
+            hypothesis = " ".join(u.text for u in transcript.utterances)
+            metric = _metric(language)
+            rows.append({
+                "file": str(item.audio.relative_to(item.audio.parent.parent)),
+                "kind": item.kind, "snr": snr, "language": language,
+                "detected": transcript.language, "detected_bare": info.language,
+                "audio_s": round(audio.duration, 2), "seconds": round(ours.seconds, 3),
+                "seconds_bare": round(bare.seconds, 3),
+                metric: round(pooled_error_rate([reference], [hypothesis], language), 4),
+                f"{metric}_bare": round(pooled_error_rate([reference], [bare_text], language), 4),
+                "utterances": len(transcript.utterances), "diarization": transcript.diarization,
+                "stage_seconds": transcript.stage_seconds,
+                "reference": reference, "hypothesis": hypothesis, "bare": bare_text})
+            r = rows[-1]  # as it comes: a long run shows its figures before it ends
+            print(f"\n  {r['file']} snr={snr} {metric}={r[metric]:.3f} "
+                  f"bare={r[metric + '_bare']:.3f} rtf={ours.seconds / audio.duration:.3f} "
+                  f"bare={bare.seconds / audio.duration:.3f} stages={transcript.stage_seconds}",
+                  file=sys.stderr, flush=True)
+    per_level = []
+    for snr in levels:
+        level_rows = [r for r in rows if r["snr"] == snr]
+        per_level.append({"snr": snr, **_summary(level_rows)})
+    first = per_level[0]
     figures: dict[str, Any] = {
-        "calls": len(corpus),
-        "audio_minutes": round(audio_s / 60, 2),
+        "calls": len({i.audio.stem for i in corpus}),
+        **first,
+        "audio_minutes": round(sum(r["audio_s"] for r in rows if r["snr"] == levels[0]) / 60, 2),
         "model": model_path,
-        metric: pooled(hyps),
-        f"{metric}_bare": pooled(bare_hyps),
-        **({f"{metric}_bare_channels": pooled(channel_hyps)}
-           if len(channel_hyps) == len(refs) else {}),
-        "rtf": ours.seconds / audio_s,
-        "rtf_bare": bare.seconds / audio_s,
-        **{f"rtf_{stage}": seconds / audio_s for stage, seconds in sorted(stages.items())},
+        "language": args.language or "detected",
+        "warmup_s": round(warmup_s, 2),
         "machine": machine(),
     }
-    if metric == "cer":  # the keys callers look for, with the metric named
-        figures["wer"], figures["wer_bare"] = figures["cer"], figures["cer_bare"]
-    report(figures, args.json)
+    if len(per_level) > 1:
+        figures["levels"] = per_level
+    report({k: v for k, v in figures.items() if k != "levels"}, None)
+    for level in per_level[1:]:
+        print(" ".join(f"{k}={v}" for k, v in level.items() if not k.startswith("rtf_")))
+    figures["per_file"] = [{k: v for k, v in r.items() if k not in ("reference", "hypothesis",
+                                                                   "bare")} for r in rows]
+    for r in figures["per_file"]:
+        m = _metric(r["language"])
+        print(f"  {r['file']:<48} snr={r['snr']} {m}={r[m]:.3f} bare={r[m + '_bare']:.3f} "
+              f"rtf={r['seconds'] / r['audio_s']:.3f} bare={r['seconds_bare'] / r['audio_s']:.3f}",
+              file=sys.stderr)
+    if args.json:
+        import json
+
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=1, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ class Item:
     truth: dict[str, Any] | None     # rendered ground truth (turns with roles), if any
     reference_text: str | None
     rttm: Path | None
-    language: str
+    language: str | None             # None: not known, the recogniser detects it
 
 
 def arguments(description: str) -> argparse.Namespace:
@@ -37,7 +37,11 @@ def arguments(description: str) -> argparse.Namespace:
                         help="Where the sample calls are rendered (default: %(default)s).")
     parser.add_argument("--model", default=None,
                         help="Whisper model (directory or packaged name; default CALLQA_ASR_MODEL).")
-    parser.add_argument("--language", default=None, help="Language of --data audio (en, zh).")
+    parser.add_argument("--language", default=None, help=(
+        "Language of the audio (en, zh) given to the recogniser; default: detected per file."))
+    parser.add_argument("--noise-snr", type=float, nargs="+", default=None, metavar="DB", help=(
+        "Mix seeded pink noise (telephone band) into every file at each of these SNRs "
+        "(speech level to noise, dB), e.g. 20 10 5 0; every level is scored in one run."))
     parser.add_argument("--limit", type=int, default=None, help="Only the first N calls.")
     return parser.parse_args()
 
@@ -68,13 +72,56 @@ def folder_items(folder: Path, language: str | None, limit: int | None) -> list[
         txt, rttm = audio.with_suffix(".txt"), audio.with_suffix(".rttm")
         kind = "stereo" if decode_audio(audio).channels == 2 else "mono"
         items.append(Item(audio, kind, None, txt.read_text("utf-8") if txt.exists() else None,
-                          rttm if rttm.exists() else None, language or "en"))
+                          rttm if rttm.exists() else None, language))
     return items
 
 
 def items(args: argparse.Namespace) -> list[Item]:
     return (folder_items(args.data, args.language, args.limit) if args.data
             else sample_items(args.samples, args.limit))
+
+
+def speech_level_db(x: Any, rate: int) -> float:
+    """Active speech level (dB): mean power of the 20 ms frames within 30 dB of the
+    loudest ones (a simple P.56-style level: pauses and silence do not count)."""
+    import numpy as np
+
+    frame = int(rate * 0.02)
+    n = len(x) // frame
+    if n == 0:
+        return -120.0
+    power = (np.asarray(x[: n * frame], np.float64).reshape(n, frame) ** 2).mean(axis=1)
+    db = 10 * np.log10(power + 1e-12)
+    active = db > np.percentile(db, 99) - 30
+    return float(10 * np.log10(power[active].mean() + 1e-12))
+
+
+def pink_noise(n: int, rate: int, seed: int) -> Any:
+    """Seeded pink (1/f) noise, band-limited to the telephone band (100-3800 Hz), unit power."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    freqs = np.fft.rfftfreq(n, 1 / rate)
+    band = (freqs >= 100) & (freqs <= 3800)
+    spectrum[~band] = 0
+    spectrum[band] /= np.sqrt(freqs[band])
+    noise = np.fft.irfft(spectrum, n)
+    return (noise / (np.sqrt((noise**2).mean()) + 1e-12)).astype(np.float32)
+
+
+def add_noise(samples: Any, rate: int, snr_db: float, seed: int) -> Any:
+    """(channels, n) audio with independent pink noise in each channel, `snr_db` below that
+    channel's speech level (a silent channel gets noise at the louder channel's level)."""
+    import numpy as np
+
+    levels = [speech_level_db(ch, rate) for ch in samples]
+    out = []
+    for k, ch in enumerate(samples):
+        level = levels[k] if levels[k] > -90 else max(levels)
+        gain = 10 ** ((level - snr_db) / 20)
+        out.append(ch + gain * pink_noise(len(ch), rate, seed * 10 + k))
+    return np.clip(np.stack(out), -1.0, 1.0).astype(np.float32)
 
 
 def machine() -> str:

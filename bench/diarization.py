@@ -8,7 +8,11 @@ customer right, speaker = channel, roles from the channel map) and as a mono mix
 an .rttm of the same stem (roles are scored when its speaker names are agent and
 customer). DER uses pyannote.metrics with overlap scored, speakers compared by
 role; `der_*` uses the usual 0.25 s collar around reference boundaries,
-`der_*_collar0` scores every frame. Pooled over calls (total error / total speech).
+`der_*_collar0` scores every frame (pyannote's collar is the total width of the
+unscored zone: collar=0.25 is ±0.125 s around each boundary).
+`calls` counts calls (a sample call is scored as stereo and as mono: `files`);
+CALLQA_TRANSCRIBE_PARAMS is honoured; model warm-up is excluded from the RTF and
+reported as `warmup_s`. Pooled over calls (total error / total speech).
 Role accuracy is the share of single-speaker speech time given the right role.
 """
 
@@ -21,8 +25,11 @@ from pathlib import Path
 # (bench/analysis.py would otherwise shadow the analysis package).
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from pathlib import Path
+import os
+import time
 from typing import Any
+
+import numpy as np
 
 from bench.common import Timer, arguments, items, machine, progress, report
 
@@ -44,16 +51,25 @@ def main() -> None:
     from samples.truth import diarization_error_rate, role_accuracy
     from transcribe import TranscribeOptions, TranscribeParams, decode_audio, transcribe
     from transcribe.asr import load_engine
+    from transcribe.diarize import warm_up as warm_up_diarizer
+    from transcribe.pipeline import DEFAULT_PARAMS
 
     settings = get_settings()
     model_path = str(resolve_whisper_model(args.model or settings.asr_model, settings.model_dir))
-    engine = load_engine("faster-whisper", model_path)
-    params = TranscribeParams.from_yaml()
+    engine: Any = load_engine("faster-whisper", model_path)
+    params = TranscribeParams.from_yaml(Path(os.environ.get("CALLQA_TRANSCRIBE_PARAMS",
+                                                             str(DEFAULT_PARAMS))))
+    t0 = time.perf_counter()
+    engine.model.transcribe(np.zeros(16000, np.float32))  # load, warm up: not in the RTF
+    warm_up_diarizer()
+    warmup_s = time.perf_counter() - t0
     totals: dict[str, dict[str, float]] = {}
     roles: dict[str, list[float]] = {}
     timers = {"stereo": Timer(), "mono": Timer()}
     audio_s = {"stereo": 0.0, "mono": 0.0}
-    for item in progress([i for i in items(args) if i.truth or i.rttm], "diarization"):
+    corpus = [i for i in items(args) if i.truth or i.rttm]
+    calls, files = {i.audio.stem for i in corpus}, len(corpus)
+    for item in progress(corpus, "diarization"):
         audio = decode_audio(item.audio)
         with timers[item.kind]:
             transcript = transcribe(audio, engine, TranscribeOptions(
@@ -77,8 +93,13 @@ def main() -> None:
     for kind, timer in timers.items():
         if audio_s[kind]:
             figures[f"rtf_{kind}"] = timer.seconds / audio_s[kind]
-    figures["calls"] = sum(len(v) for v in roles.values()) or len(totals)
+    figures["calls"] = len(calls)
+    figures["files"] = files
+    # pyannote's collar is the width of the no-score zone: 0.25 s is ±0.125 s around
+    # every reference boundary.
     figures["der_collar_s"] = 0.25
+    figures["der_collar_convention"] = "pyannote collar=0.25: ±0.125 s around each boundary"
+    figures["warmup_s"] = round(warmup_s, 2)
     figures["machine"] = machine()
     report(figures, args.json)
 

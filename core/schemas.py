@@ -89,6 +89,7 @@ class Utterance(BaseModel):
     confidence: float = 1.0
     channel: int | None = None
     words: list[Word] = Field(default_factory=list)
+    language: str | None = Field(None, description="Language this utterance was recognised in.")
 
 
 class SpeakerTurn(BaseModel):
@@ -112,6 +113,11 @@ class Transcript(BaseModel):
     speaker_turns: list[SpeakerTurn] = Field(default_factory=list)
     role_source: Literal["channel_map", "content", "none"] = "none"
     role_confidence: float = 1.0
+    layout: str | None = Field(None, description=(
+        "What the file held: stereo, mono, identical_legs or silent_leg (the last two "
+        "processed as mono with diarization)."))
+    notes: list[str] = Field(default_factory=list, description=(
+        "Decisions taken on the audio, in words (identical legs, gain)."))
     stage_seconds: dict[str, float] = Field(default_factory=dict)
 
 

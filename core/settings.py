@@ -77,7 +77,9 @@ class Settings(BaseSettings):
     max_duration_s: float = 4 * 3600.0
     min_duration_s: float = 1.0
     max_upload_bytes: int = 512 * 1024 * 1024
-    silence_dbfs: float = Field(-55.0, description="A file whose loudest 100 ms is below this is silent.")
+    silence_dbfs: float = Field(-55.0, description=(
+        "A file whose loudest 100 ms is below this, and under 15 dB above its floor, "
+        "has no detectable speech."))
     stereo_channel_map: str = Field(
         "agent,customer",
         description="Roles of channels 0,1 when a stereo call's metadata has none; 'auto' = "

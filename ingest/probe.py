@@ -31,6 +31,7 @@ class ProbeResult:
     container: str
     peak_dbfs: float
     loudest_window_dbfs: float
+    floor_dbfs: float = -math.inf  # the quiet 10% of 100 ms windows: the line's noise floor
 
 
 def _dbfs(value: float) -> float:
@@ -91,6 +92,7 @@ def probe(path: Path, window_s: float = 0.1, max_duration_s: float | None = None
         # Float planar at the native rate: levels are comparable whatever the codec.
         resampler = av.AudioResampler(format="fltp", rate=sample_rate)
         pending = np.zeros(0, dtype=np.float32)
+        windows: list[np.ndarray] = []
         try:
             for frame in container.decode(audio=0):
                 for out in resampler.resample(frame):
@@ -111,6 +113,7 @@ def probe(path: Path, window_s: float = 0.1, max_duration_s: float | None = None
                     if usable:
                         rms = np.sqrt((pending[:usable].reshape(-1, window) ** 2).mean(axis=1))
                         loudest = max(loudest, float(rms.max()))
+                        windows.append(rms.astype(np.float32))
                         pending = pending[usable:]
         except (av.error.FFmpegError, ValueError) as exc:
             raise AudioRejected("corrupt", f"{path.name}: audio data is corrupt ({exc})") from exc
@@ -139,6 +142,8 @@ def probe(path: Path, window_s: float = 0.1, max_duration_s: float | None = None
         container=container_name,
         peak_dbfs=_dbfs(peak),
         loudest_window_dbfs=_dbfs(loudest),
+        floor_dbfs=_dbfs(float(np.percentile(np.concatenate(windows), 10))) if windows
+        else -math.inf,
     )
 
 

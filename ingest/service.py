@@ -76,6 +76,9 @@ def expand_paths(inputs: Iterable[str | Path]) -> list[Path]:
     return list(unique)
 
 
+SPEECH_CONTRAST_DB = 15.0  # speech stands this far out of a line's floor; hiss does not
+
+
 def _check_limits(path: Path, info: ProbeResult, settings: Settings) -> None:
     if info.duration > settings.max_duration_s:
         raise AudioRejected("too_long", f"{path.name}: {info.duration:.0f} s is longer than the "
@@ -83,9 +86,17 @@ def _check_limits(path: Path, info: ProbeResult, settings: Settings) -> None:
     if info.duration < settings.min_duration_s:
         raise AudioRejected("too_short", f"{path.name}: {info.duration:.2f} s is shorter than "
                             f"{settings.min_duration_s:.2f} s (CALLQA_MIN_DURATION_S)")
-    if info.loudest_window_dbfs < settings.silence_dbfs:
-        raise AudioRejected("silent", f"{path.name}: the recording is silent (loudest 100 ms at "
-                            f"{info.loudest_window_dbfs:.0f} dBFS)")
+    # Quiet speech is not silence: a clip at -30 dB transcribes as well as the original
+    # once its gain is normalised. Refused only where nothing stands out of the floor.
+    contrast = info.loudest_window_dbfs - info.floor_dbfs
+    if info.loudest_window_dbfs < -90 or (info.loudest_window_dbfs < settings.silence_dbfs
+                                          and contrast < SPEECH_CONTRAST_DB):
+        raise AudioRejected("silent", (
+            f"{path.name}: no detectable speech: the loudest 100 ms is at "
+            f"{info.loudest_window_dbfs:.0f} dBFS, {min(contrast, 999):.0f} dB above the "
+            f"recording's floor ({info.floor_dbfs:.0f} dBFS); speech needs at least "
+            f"{SPEECH_CONTRAST_DB:.0f} dB above the floor, or a level above "
+            f"{settings.silence_dbfs:.0f} dBFS"))
     if info.channels > 2:
         raise AudioRejected("unsupported", f"{path.name}: {info.channels} channels; calls are "
                             "mono or stereo")

@@ -15,6 +15,8 @@ if [ "$dev" = 1 ]; then
   apt_packages+=(redis-server docker-compose)
   # the web UI's browser tests (tests/ui): Playwright drives this chromium; CJK fonts
   apt_packages+=(chromium fonts-noto-cjk)
+  # the mixed-language transcription test (tests/transcribe/test_languages.py): a second language
+  apt_packages+=(espeak-ng)
 fi
 missing=()
 for pkg in "${apt_packages[@]}"; do

@@ -35,6 +35,10 @@ class WhisperParams:
     max_repeats: int = 3
     retry_skipped_max_s: float = 12.0   # speech segments Whisper skipped get a pass of their own
     retry_min_probability: float = 0.5  # ... whose words are kept only if this confident
+    stretch_language: bool = True       # no hint: language detected per stretch of speech
+    stretch_min_s: float = 2.0          # a stretch shorter than this keeps the call's language
+    stretch_min_probability: float = 0.4  # ... and so does one detected less surely than this
+    stretch_min_ratio: float = 2.0      # ... or not this many times likelier than the main one
 
 
 @dataclass
@@ -156,6 +160,13 @@ class FasterWhisperEngine:
             initial_prompt=None,
         )
         return AsrResult(language=info.language, segments=self._keep(segments, params))
+
+    def detect_language(self, audio: np.ndarray) -> dict[str, float]:
+        """Language probabilities of one stretch of speech (one encoder pass)."""
+        if not self.multilingual:
+            return {"en": 1.0}
+        _, _, ranked = self.model.detect_language(audio=audio)
+        return {str(lang): float(p) for lang, p in ranked[:5]}
 
     def transcribe_clips(self, audio: np.ndarray, clips: list[tuple[float, float]],
                          language: str | None, params: WhisperParams) -> AsrResult:

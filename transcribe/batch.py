@@ -26,6 +26,7 @@ import numpy as np
 from core.schemas import Transcript, Word
 from transcribe.asr import AsrEngine
 from transcribe.audio import DecodedAudio
+from transcribe.legs import PreparedAudio, prepare
 from transcribe.pipeline import (
     Recognised,
     TranscribeOptions,
@@ -54,6 +55,7 @@ class _Prepared:
     signals: list[np.ndarray]
     activity: list[list[Segment]]
     language: str | None = None
+    prepared: PreparedAudio | None = None
 
 
 def _pieces(segments: list[Segment]) -> list[Segment]:
@@ -135,8 +137,9 @@ def transcribe_many(audios: list[DecodedAudio | BaseException], engine: AsrEngin
             results[i] = audio
             continue
         try:
-            item = _Prepared(i, audio, opts, call_signals(audio),
-                             speech_activity(audio, opts.params))
+            ready = prepare(audio, opts.params.legs)  # identical legs -> mono, gain
+            item = _Prepared(i, ready.audio, opts, call_signals(ready.audio),
+                             speech_activity(ready.audio, opts.params), prepared=ready)
             item.language = opts.language or _detect_language(engine, item, rate)
             prepared.append(item)
         except Exception as exc:
@@ -168,7 +171,8 @@ def transcribe_many(audios: list[DecodedAudio | BaseException], engine: AsrEngin
                                                             strict=True))]
             results[item.index] = transcribe(item.audio, engine, item.options, recognised=(
                 Recognised(item.activity, per_channel, item.language,
-                           asr_seconds.get(item.index, 0.0) + time.perf_counter() - t0)))
+                           asr_seconds.get(item.index, 0.0) + time.perf_counter() - t0,
+                           item.prepared)))
         except Exception as exc:
             results[item.index] = exc
     return _complete(results)

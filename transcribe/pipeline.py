@@ -22,6 +22,7 @@ from core.yamlio import read_yaml
 from transcribe.asr import AsrEngine, WhisperParams, drop_loops
 from transcribe.audio import DecodedAudio
 from transcribe.diarize import DiarizationParams, diarize_mono, pyannote_diarize
+from transcribe.legs import LegParams, PreparedAudio, prepare
 from transcribe.roles import assign_roles
 from transcribe.text import normalize_chinese
 from transcribe.vad import ActivityParams, Segment, channel_activity, overlaps, pack
@@ -38,8 +39,10 @@ class TranscribeParams:
     mono_activity: ActivityParams = field(default_factory=lambda: ActivityParams(min_gap_s=0.3))
     whisper: WhisperParams = field(default_factory=WhisperParams)
     diarization: DiarizationParams = field(default_factory=DiarizationParams)
+    legs: LegParams = field(default_factory=LegParams)
     split_gap_s: float = 1.0
     max_wordless_s: float = 3.0
+    change_gap_s: float = 0.15  # mono: a speaker change only at a pause this long
 
     @classmethod
     def from_yaml(cls, path: Path = DEFAULT_PARAMS) -> TranscribeParams:
@@ -61,8 +64,10 @@ class TranscribeParams:
             mono_activity=pick(ActivityParams, raw.get("mono_activity", {}), activity),
             whisper=pick(WhisperParams, raw.get("whisper", {})),
             diarization=pick(DiarizationParams, raw.get("diarization", {})),
+            legs=pick(LegParams, raw.get("legs", {})),
             split_gap_s=float(raw.get("utterances", {}).get("split_gap_s", 1.0)),
             max_wordless_s=float(raw.get("utterances", {}).get("max_wordless_s", 3.0)),
+            change_gap_s=float(raw.get("utterances", {}).get("change_gap_s", 0.15)),
         )
 
 
@@ -73,6 +78,18 @@ class TranscribeOptions:
     language: str | None = None
     params: TranscribeParams = field(default_factory=TranscribeParams)
     pyannote_pipeline: Path | None = None  # a local pyannote.audio pipeline (GPU image)
+
+
+def _language_at(utterance: Utterance, stretches: list[Stretch], default: str) -> str:
+    """The language of the stretch an utterance lies in most."""
+    best, most = default, 0.0
+    for channel, start, end, lang in stretches:
+        if channel != (utterance.channel or 0):
+            continue
+        inside = min(end, utterance.end) - max(start, utterance.start)
+        if inside > most:
+            best, most = lang, inside
+    return best
 
 
 def join_words(words: list[Word]) -> str:
@@ -107,14 +124,47 @@ def _speaker_of(word: Word, turns: list[SpeakerTurn]) -> str:
     return best.speaker
 
 
+_CLAUSE_END = (".", ",", "?", "!", ";", ":", "。", "，", "？", "！", "；", "：", "、")
+
+
+def _phrases(words: list[Word], min_gap_s: float) -> list[list[Word]]:
+    """Runs of words with no pause between them: a speaker change falls between runs,
+    never inside one (Whisper's Chinese "words" are often single characters, and a cut
+    at the diarizer's frame split 体验达|摩院)."""
+    runs: list[list[Word]] = []
+    for word in words:
+        # Whisper often glues word times across a pause; its punctuation still marks it.
+        if (runs and word.start - runs[-1][-1].end < min_gap_s
+                and not runs[-1][-1].text.strip().endswith(_CLAUSE_END)):
+            runs[-1].append(word)
+        else:
+            runs.append([word])
+    return runs
+
+
+def _speaker_of_run(run: list[Word], turns: list[SpeakerTurn]) -> str:
+    """The speaker whose turns cover most of a run of words."""
+    votes: dict[str, float] = {}
+    for word in run:
+        speaker = _speaker_of(word, turns)
+        votes[speaker] = votes.get(speaker, 0.0) + max(0.01, word.end - word.start)
+    return max(votes, key=lambda k: votes[k])
+
+
 def _mono_utterances(words: list[Word], turns: list[SpeakerTurn],
-                     split_gap_s: float) -> list[Utterance]:
-    """Words in time order; a new utterance at every change of speaker or long pause."""
+                     split_gap_s: float, change_gap_s: float = 0.15) -> list[Utterance]:
+    """Words in time order; a new utterance at every change of speaker or long pause.
+    The speaker is decided per run of words between pauses of `change_gap_s`."""
     out: list[Utterance] = []
     group: list[Word] = []
     current = None
+    speaker_of: dict[int, str] = {}
+    for run in _phrases(words, change_gap_s):
+        run_speaker = _speaker_of_run(run, turns) if turns else "S0"
+        for word in run:
+            speaker_of[id(word)] = run_speaker
     for word in words:
-        speaker = _speaker_of(word, turns) if turns else "S0"
+        speaker = speaker_of[id(word)]
         if group and (speaker != current or word.start - group[-1].end > split_gap_s):
             out.append(_utterance(group, str(current), None))
             group = []
@@ -166,8 +216,82 @@ def _word_regions(words: list[Word], join_s: float = 0.3, pad_s: float = 0.1) ->
     return [(max(0.0, a - pad_s), b + pad_s) for a, b in regions]
 
 
+Stretch = tuple[int, float, float, str]  # channel, start, end, language
+
+
+def stretch_languages(signal: np.ndarray, segments: list[Segment], engine: AsrEngine,
+                      params: WhisperParams, rate: int) -> list[tuple[list[Segment], str]]:
+    """Each stretch of speech (a speech segment: a turn, or part of one, between pauses)
+    with its language. Hysteresis: a stretch leaves the call's main language only when
+    it is long and its detection sure, so an English word or a name inside Chinese
+    speech stays Chinese (one detection for the call dropped English stretches or
+    turned them into invented Chinese)."""
+    detect = getattr(engine, "detect_language", None)
+    if detect is None or not getattr(engine, "multilingual", False) or len(segments) < 2:
+        return []
+    # A detection is one encoder pass (30 s of input whatever its length): first one per
+    # 30 s of speech; only where those disagree or hesitate is each segment asked.
+    chunks: list[list[Segment]] = [[]]
+    for seg in segments:
+        if chunks[-1] and sum(b - a for a, b in chunks[-1]) + seg[1] - seg[0] > 30.0:
+            chunks.append([])
+        chunks[-1].append(seg)
+    overall = [detect(np.concatenate([signal[int(a * rate): int(b * rate)] for a, b in chunk]))
+               for chunk in chunks]
+    tops = {max(p, key=lambda k: p[k]) for p in overall}
+    runner_up = max((sorted(p.values())[-2] if len(p) > 1 else 0.0) for p in overall)
+    if len(tops) == 1 and runner_up < params.stretch_min_probability / 2:
+        return [(list(segments), tops.pop())]
+    found: list[tuple[Segment, dict[str, float]]] = []
+    for seg in segments:
+        if seg[1] - seg[0] >= params.stretch_min_s:
+            found.append((seg, detect(signal[int(seg[0] * rate): int(seg[1] * rate)])))
+        else:
+            found.append((seg, {}))
+    weight: dict[str, float] = {}
+    for (a, b), probs in found:
+        for lang, prob in probs.items():
+            weight[lang] = weight.get(lang, 0.0) + (b - a) * prob
+    if not weight:
+        return []
+    main = max(weight, key=lambda k: weight[k])
+    out: list[tuple[list[Segment], str]] = []
+    for seg, probs in found:
+        top = max(probs, key=lambda k: probs[k]) if probs else main
+        sure = (probs.get(top, 0.0) >= params.stretch_min_probability
+                and probs.get(top, 0.0) >= params.stretch_min_ratio * probs.get(main, 0.0))
+        lang = top if top != main and sure else main
+        if out and out[-1][1] == lang:
+            out[-1][0].append(seg)
+        else:
+            out.append(([seg], lang))
+    return out
+
+
 def _recognise(signal: np.ndarray, segments: list[Segment], engine: AsrEngine,
-               language: str | None, params: TranscribeParams, rate: int) -> tuple[list[Word], str]:
+               language: str | None, params: TranscribeParams, rate: int,
+               stretches: list[tuple[float, float, str]] | None = None
+               ) -> tuple[list[Word], str]:
+    """Words of one signal's speech segments. With no language given, each stretch is
+    recognised in its own language (`stretches` collects them)."""
+    if language is None and params.whisper.stretch_language \
+            and getattr(engine, "batch_size", 0) <= 0:
+        found = stretch_languages(signal, segments, engine, params.whisper, rate)
+        languages = {lang for _, lang in found}
+        if len(languages) > 1:
+            words: list[Word] = []
+            for lang in sorted(languages):
+                part = [seg for group, g_lang in found if g_lang == lang for seg in group]
+                words += _recognise(signal, part, engine, lang, params, rate)[0]
+            if stretches is not None:
+                stretches += [(g[0][0], g[-1][1], lang) for g, lang in found]
+            weight: dict[str, float] = {}
+            for g, lang in found:
+                weight[lang] = weight.get(lang, 0.0) + sum(b - a for a, b in g)
+            words.sort(key=lambda w: w.start)
+            return words, max(weight, key=lambda k: weight[k])
+        if found:
+            language = found[0][1]  # one language throughout: no second detection
     if getattr(engine, "batch_size", 0) > 0:
         # GPU: every speech segment decoded on its own, in batches; no packing needed.
         result = engine.transcribe_clips(signal, segments, language,  # type: ignore[attr-defined]
@@ -212,6 +336,7 @@ class Recognised:
     words: list[list[Word]]  # per channel, on the call's clock
     language: str | None
     asr_seconds: float = 0.0
+    prepared: PreparedAudio | None = None  # what transcribe.legs.prepare decided
 
 
 def call_signals(audio: DecodedAudio) -> list[np.ndarray]:
@@ -241,8 +366,12 @@ def transcribe(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOption
                recognised: Recognised | None = None) -> Transcript:
     timings: dict[str, float] = {}
     params = options.params
-    stereo = audio.channels == 2
     t0 = time.perf_counter()
+    prepared = recognised.prepared if recognised and recognised.prepared else None
+    if prepared is None:
+        prepared = prepare(audio, params.legs)
+        audio = prepared.audio
+    stereo = audio.channels == 2
     signals = call_signals(audio)
     activity = recognised.activity if recognised else speech_activity(audio, params)
     timings["activity"] = time.perf_counter() - t0
@@ -250,6 +379,7 @@ def transcribe(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOption
     t0 = time.perf_counter()
     language = options.language
     per_channel: list[list[Word]] = []
+    stretches: list[Stretch] = []  # where a call changes language (none: one language)
     if recognised is not None:
         per_channel, language = recognised.words, language or recognised.language
         signals = []  # nothing left to recognise
@@ -259,8 +389,10 @@ def transcribe(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOption
         if not activity[i]:
             per_channel.append([])
             continue
-        words, detected = _recognise(signal, activity[i], engine, language, params,
-                                     audio.sample_rate)
+        spans: list[tuple[float, float, str]] = []
+        words, detected = _recognise(signal, activity[i], engine, options.language, params,
+                                     audio.sample_rate, spans)
+        stretches += [(i, a, b, lang) for a, b, lang in spans]
         language = language or detected  # the first leg decides for the call
         per_channel.append(words)
     if hook:
@@ -288,7 +420,7 @@ def transcribe(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOption
         timings["diarization"] = time.perf_counter() - t0
 
     language = language or "en"
-    if language == "zh":
+    if language == "zh" or any(s[3] == "zh" for s in stretches):
         per_channel = [[w.model_copy(update={"text": normalize_chinese(w.text)}) for w in words]
                        for words in per_channel]
     if stereo:
@@ -298,9 +430,12 @@ def transcribe(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOption
             utterances += _channel_utterances(words, f"S{i}", i, others, params.split_gap_s)
         segments = [(f"S{i}", a, b) for i, segs in enumerate(activity) for a, b in segs]
     else:
-        utterances = _mono_utterances(per_channel[0], mono_turns, params.split_gap_s)
+        utterances = _mono_utterances(per_channel[0], mono_turns, params.split_gap_s,
+                                      params.change_gap_s)
         segments = [(t.speaker, t.start, t.end) for t in mono_turns]
     utterances = sorted((u for u in utterances if u.text), key=lambda u: (u.start, u.end))
+    for u in utterances:
+        u.language = _language_at(u, stretches, language)
 
     channel_map = options.channel_map if stereo and options.channel_map else None
     if channel_map is not None:
@@ -322,4 +457,5 @@ def transcribe(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOption
         utterances=utterances, engine=engine.name, model=Path(engine.model_name).name,
         version=engine.version, diarization=diarization, speaker_turns=turns,
         role_source=role_source, role_confidence=confidence,
+        layout=prepared.layout, notes=prepared.notes,
         stage_seconds={k: round(v, 3) for k, v in timings.items()})

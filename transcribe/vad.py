@@ -1,16 +1,24 @@
-"""Speech activity per channel from energy, aware of the other channel.
+"""Speech activity per channel from energy and a neural VAD, aware of the other channel.
 
 On a stereo call each leg carries its own speaker plus a faint echo of the
 other. Silero VAD fires on that echo; comparing the two legs' energies frame
 by frame does not, so the leg is the speaker only where it is the louder one
 (or close to it, which keeps overtalk).
+
+Energy alone needs speech well above the noise floor: on a noisy line (10 dB SNR
+and below) it found little or nothing. So a frame is speech where it is well above
+the floor OR where Silero VAD (shipped with faster-whisper) hears speech, and in
+both cases only where the leg is not just the echo of the other one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
+from scipy.ndimage import maximum_filter1d
 
 Segment = tuple[float, float]
 
@@ -26,6 +34,12 @@ class ActivityParams:
     min_gap_s: float = 0.8
     pack_gap_s: float = 1.0
     pad_s: float = 0.15
+    neural: bool = True           # Silero VAD as well as energy (see the module docstring)
+    neural_threshold: float = 0.5
+    # Silero also hears echo: its frames must be louder than the other leg anywhere
+    # within this window (echo trails its source by tens of ms, and fills its pauses).
+    neural_over_other_db: float = 0.0
+    neural_echo_window_s: float = 0.3
 
 
 def frame_energy_db(x: np.ndarray, rate: int, frame_ms: float, hop_ms: float) -> np.ndarray:
@@ -51,6 +65,27 @@ def _segments(active: np.ndarray, hop_s: float, p: ActivityParams, total_s: floa
             for s, e in merged if e - s >= p.min_speech_s]
 
 
+@lru_cache(maxsize=1)
+def _silero() -> Any:
+    from faster_whisper.vad import get_vad_model
+
+    return get_vad_model()
+
+
+SILERO_RATE, SILERO_WINDOW = 16000, 512
+
+
+def speech_probability(x: np.ndarray, rate: int, n_frames: int, hop_ms: float) -> np.ndarray:
+    """Silero VAD's speech probability for each of `n_frames` hops of `hop_ms`."""
+    if rate != SILERO_RATE:
+        raise ValueError(f"Silero VAD runs on {SILERO_RATE} Hz audio, not {rate}")
+    x = np.asarray(x, dtype=np.float32)
+    padded = np.pad(x, (0, SILERO_WINDOW - len(x) % SILERO_WINDOW))
+    probs = np.asarray(_silero()(padded)).reshape(-1)
+    window_of = (np.arange(n_frames) * hop_ms / 1000 * rate / SILERO_WINDOW).astype(int)
+    return probs[np.minimum(window_of, len(probs) - 1)]
+
+
 def channel_activity(samples: np.ndarray, rate: int, p: ActivityParams) -> list[list[Segment]]:
     """Speech segments (seconds) of each channel of a (channels, n) signal."""
     energies = [frame_energy_db(ch, rate, p.frame_ms, p.hop_ms) for ch in samples]
@@ -59,9 +94,17 @@ def channel_activity(samples: np.ndarray, rate: int, p: ActivityParams) -> list[
     for i, energy in enumerate(energies):
         floor = np.percentile(energy, p.floor_percentile)
         active = energy > floor + p.above_floor_db
+        neural = np.zeros_like(active)
+        if p.neural and len(energy) > 1:
+            neural = speech_probability(samples[i], rate, len(energy),
+                                        p.hop_ms) >= p.neural_threshold
         for j, other in enumerate(energies):
             if j != i:
                 active &= energy - other[: len(energy)] > p.over_other_db
+                size = max(1, int(p.neural_echo_window_s * 1000 / p.hop_ms))
+                loudest_near = maximum_filter1d(other[: len(energy)], size)
+                neural &= energy - loudest_near > p.neural_over_other_db
+        active |= neural
         result.append(_segments(active, p.hop_ms / 1000, p, total_s))
     return result
 

@@ -346,6 +346,9 @@ def reprocess(call_id: str, body: ReprocessRequest, background: BackgroundTasks,
               who: Annotated[Principal, Depends(require("qa"))]) -> Accepted:
     call = get_call(db, call_id)
     _refuse_if_pending(call)
+    changed = _apply_overrides(call, body)
+    if changed:  # new metadata changes what is heard: transcribe again
+        body = body.model_copy(update={"from_stage": "transcribe"})
     if body.from_stage == "transcribe" and not has_audio(call):
         raise ApiError(409, "conflict", "the call was imported as a transcript: there is no "
                        "audio to transcribe; re-run from analyze", {"missing_stage": "audio"})
@@ -355,7 +358,8 @@ def reprocess(call_id: str, body: ReprocessRequest, background: BackgroundTasks,
                        "no output yet", {"missing_stage": need})
     call.status, call.error = CallStatus.queued.value, None
     _mark_queued(call, body.from_stage)
-    audit.record(db, who, "reprocess", f"call:{call.id}", {"from_stage": body.from_stage})
+    audit.record(db, who, "reprocess", f"call:{call.id}", {"from_stage": body.from_stage,
+                                                           **changed})
     background.add_task(_run_pipeline, call.id, body.from_stage)
     return Accepted(call_id=call.id, status=call.status,
                     message=f"re-running from {body.from_stage}")
@@ -388,6 +392,20 @@ def _mark_queued(call: Call, from_stage: str) -> None:
                                         heartbeat_at=utcnow()))
         elif run is not None:
             run.status, run.error, run.worker, run.heartbeat_at = "queued", None, None, utcnow()
+
+
+def _apply_overrides(call: Call, body: ReprocessRequest) -> dict[str, object]:
+    """Set the request's metadata overrides on the call; what changed."""
+    changed: dict[str, object] = {}
+    if body.channel_map is not None:
+        if len(body.channel_map) != call.channels:
+            raise ApiError(422, "bad_metadata", f"channel_map names {len(body.channel_map)} "
+                           f"channels, the call has {call.channels}")
+        roles: list[str] = [str(r) for r in body.channel_map]
+        call.channel_map = changed["channel_map"] = roles
+    if body.language is not None:
+        call.language = changed["language"] = body.language
+    return changed
 
 
 def _speakers(transcript: Transcript) -> dict[str, str]:
