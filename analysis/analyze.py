@@ -10,7 +10,7 @@ from analysis.intents import DEFAULT_INTENTS, CueIntentClassifier, IntentClassif
 from analysis.metrics import conversation_metrics
 from analysis.pii import audio_spans, find_pii, redact
 from analysis.rules import RuleSet, evaluate, load_rules
-from analysis.sentiment import LexiconSentiment, SentimentResult
+from analysis.sentiment import SentimentResult, default_sentiment
 from analysis.summary import call_outcome, summarize
 from core.schemas import Analysis, PiiHit, Transcript
 
@@ -18,7 +18,7 @@ ANALYSIS_VERSION = "1"
 
 
 class CustomerSentiment(Protocol):
-    """LexiconSentiment (offline default) or analysis.classifiers.TransformersSentiment."""
+    """ModelSentiment (default), LexiconSentiment or a trained model (classifiers)."""
 
     def customer(self, transcript: Transcript) -> SentimentResult: ...
 
@@ -26,7 +26,7 @@ class CustomerSentiment(Protocol):
 @dataclass
 class AnalysisModels:
     intents: IntentClassifier = field(default_factory=CueIntentClassifier)
-    sentiment: CustomerSentiment = field(default_factory=LexiconSentiment)
+    sentiment: CustomerSentiment = field(default_factory=default_sentiment)
     intent_titles: dict[str, str | dict[str, str]] = field(default_factory=dict)
 
     @classmethod
@@ -43,7 +43,7 @@ class AnalysisModels:
         sentiment_model = sentiment_model or settings.sentiment_model
         cues = CueIntentClassifier(intents_path or DEFAULT_INTENTS)
         intents: IntentClassifier = cues
-        sentiment: CustomerSentiment = LexiconSentiment()
+        sentiment: CustomerSentiment = default_sentiment()
         if intent_model or sentiment_model:
             from analysis.classifiers import TransformersIntentClassifier, TransformersSentiment
 
@@ -65,6 +65,9 @@ def analyze(transcript: Transcript, rules: RuleSet | None = None,
                 "customer_sentiment_end": sentiment.end,
                 "customer_escalated": float(sentiment.escalated),
                 "customer_sentiment_score": sentiment.score}
+    metrics |= {k: float(v) for k, v in (("agent_tone", sentiment.agent_tone),
+                                         ("agent_politeness", sentiment.agent_politeness))
+                if v is not None}
     flags = evaluate(rules, transcript, metrics)
     pii, redacted = find_personal_data(transcript)
     by_role: dict[str, list[float]] = {}
