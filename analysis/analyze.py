@@ -6,7 +6,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from analysis.intents import DEFAULT_INTENTS, CueIntentClassifier, IntentClassifier
+from analysis.intents import (
+    DEFAULT_INTENTS,
+    CueIntentClassifier,
+    EmbeddingIntentClassifier,
+    IntentClassifier,
+)
 from analysis.metrics import conversation_metrics
 from analysis.pii import audio_spans, find_pii, redact
 from analysis.rules import RuleSet, evaluate, load_rules
@@ -42,7 +47,9 @@ class AnalysisModels:
         intent_model = intent_model or settings.intent_model
         sentiment_model = sentiment_model or settings.sentiment_model
         cues = CueIntentClassifier(intents_path or DEFAULT_INTENTS)
-        intents: IntentClassifier = cues
+        # English: cues plus similarity to intents.yaml's example utterances.
+        intents: IntentClassifier = EmbeddingIntentClassifier(intents_path or DEFAULT_INTENTS,
+                                                              cues=cues)
         sentiment: CustomerSentiment = default_sentiment()
         if intent_model or sentiment_model:
             from analysis.classifiers import TransformersIntentClassifier, TransformersSentiment

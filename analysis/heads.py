@@ -38,7 +38,7 @@ RECIPES = ("auto", "embedding", "embedding+ngrams", "char-ngrams", "finetune")
 @dataclass
 class HeadOptions:
     recipe: str = "auto"
-    c_grid: list[float] = field(default_factory=lambda: [4.0, 16.0, 64.0])
+    c_grid: list[float] = field(default_factory=lambda: [16.0])
     selection_share: float = 0.1
     seed: int = 13
     max_iter: int = 3000

@@ -219,6 +219,7 @@ class ModelSentiment:
     call: CallOptions = field(default_factory=CallOptions)
     courtesy: dict[str, list[str]] = field(default_factory=dict)
     lexicon: LexiconSentiment | None = None
+    backchannels: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path = DEFAULT_LEXICON) -> ModelSentiment:
@@ -228,8 +229,17 @@ class ModelSentiment:
         call = CallOptions(**(raw.get("call") or {}))
         courtesy = {lang: [normalize(w) for w in ws]
                     for lang, ws in (raw.get("courtesy") or {}).items()}
+        backchannels = {lang: sorted((normalize(w) for w in ws), key=len, reverse=True)
+                        for lang, ws in (raw.get("backchannels") or {}).items()}
         return cls(models=dict(raw.get("models") or {}), calibration=cal, call=call,
-                   courtesy=courtesy, lexicon=LexiconSentiment(path))
+                   courtesy=courtesy, lexicon=LexiconSentiment(path), backchannels=backchannels)
+
+    def is_backchannel(self, text: str, lang: str) -> bool:
+        rest = normalize(text)
+        for word in self.backchannels.get(lang, []):
+            rest = re.sub(rf"\b{re.escape(word)}\b" if word.isascii() else re.escape(word),
+                          " ", rest)
+        return not re.sub(r"[\W_]+", "", rest)
 
     def _lexicon(self) -> LexiconSentiment:
         if self.lexicon is None:
@@ -246,6 +256,15 @@ class ModelSentiment:
         return self.calibration.get(lang, Calibration(-0.05, 0.05))
 
     def scores(self, texts: Sequence[str], lang: str) -> list[float]:
+        keep = [i for i, t in enumerate(texts) if not self.is_backchannel(t, lang)]
+        out = [0.0] * len(texts)
+        for i, s in zip(keep, self._model_scores([texts[i] for i in keep], lang), strict=True):
+            out[i] = s
+        return out
+
+    def _model_scores(self, texts: Sequence[str], lang: str) -> list[float]:
+        if not texts:
+            return []
         name = self.model_name(lang)
         if name != "lexicon":
             scorer = SCORERS.get(name)

@@ -480,25 +480,36 @@ def score_predictions(task: str, model: str, truth: Sequence[str], predicted: Se
 def predict_default(task: str, texts: Sequence[str]) -> list[str]:
     """The offline default on each text as a one-utterance customer transcript."""
     if task == "intent":
-        from analysis.intents import CueIntentClassifier
+        from analysis.intents import EmbeddingIntentClassifier
 
-        cues = CueIntentClassifier()
+        model = EmbeddingIntentClassifier()
         out = []
         for text in texts:
-            hits = cues.classify(one_utterance_transcript(text))
+            hits = model.classify(one_utterance_transcript(text))
             out.append(hits[0].intent if hits else NO_PREDICTION)
         return out
-    from analysis.sentiment import LexiconSentiment
+    from analysis.sentiment import default_sentiment
 
-    lexicon = LexiconSentiment()
-    return [lexicon.customer(one_utterance_transcript(text)).label for text in texts]
+    sentiment = default_sentiment()
+    return [sentiment.customer(one_utterance_transcript(text)).label for text in texts]
+
+
+def default_model_name(task: str) -> str:
+    if task == "intent":
+        return "offline cue phrases + example similarity"
+    from analysis.sentiment import default_sentiment
+
+    models = default_sentiment().models
+    return "offline sentiment models (" + ", ".join(
+        f"{lang}: {name}" for lang, name in sorted(models.items())) + ")"
 
 
 def evaluate(task: str, examples: Sequence[Example], model_dir: Path | str | None = None,
              device: str = "auto", top_confused: int = 5) -> EvalReport:
-    """Accuracy, macro-F1 and the most confused pairs of a fine-tuned model (its most
+    """Accuracy, macro-F1 and the most confused pairs of a trained model (its most
     probable label per text) or, with no model_dir, of the offline default
-    (CueIntentClassifier / LexiconSentiment on a one-utterance customer transcript)."""
+    (cues + example similarity / the sentiment models, on a one-utterance customer
+    transcript)."""
     task = check_task(task)
     if not examples:
         raise ExamplesError("no evaluation examples")
@@ -506,8 +517,8 @@ def evaluate(task: str, examples: Sequence[Example], model_dir: Path | str | Non
     texts = [t for t, _ in examples]
     truth = [label for _, label in examples]
     if model_dir is None:
-        name = "offline cue phrases" if task == "intent" else "offline lexicon"
-        return score_predictions(task, name, truth, predict_default(task, texts), top_confused)
+        return score_predictions(task, default_model_name(task), truth,
+                                 predict_default(task, texts), top_confused)
     from analysis.classifiers import load_text_classifier
 
     classifier = load_text_classifier(model_dir, device=device)

@@ -119,12 +119,12 @@ def test_cli_train_eval_and_plug_in(b77_slice: Split, tmp_path: Path,
     model = tmp_path / "intent-model"
     result = runner.invoke(app, ["train", "intent", str(train), "--out", str(model)])
     assert result.exit_code == 0, result.output
-    assert said(result, "embedding+ngrams head")
+    assert said(result, "intent model (embedding+ngrams, C")
     report_path = tmp_path / "eval.json"
     result = runner.invoke(app, ["eval", "intent", str(test), "--model", str(model),
                                  "--json", str(report_path), "--compare"])
     assert result.exit_code == 0, result.output
-    assert said(result, "accuracy") and said(result, "in use (offline cue phrases)")
+    assert said(result, "accuracy") and said(result, "in use (offline cue phrases +")
     report = json.loads(report_path.read_text())
     assert {"accuracy", "macro_f1", "examples", "confused", "in_use"} <= set(report)
     assert report["examples"] == len(b77_slice.test) and report["accuracy"] >= 0.75
