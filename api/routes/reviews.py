@@ -106,6 +106,12 @@ class LabelEntry(BaseModel):
 
 
 class CallLabels(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"call_id": "c-3f9a1c2e5b7d4e10", "intent": "hardship_extension", "sentiment": "negative",
+         "updated_at": "2026-11-03T10:02:11+00:00",
+         "history": [{"reviewer": "key:qa-team", "at": "2026-11-03T10:02:11+00:00",
+                      "comment": "lost their job", "intent": "hardship_extension",
+                      "sentiment": "negative"}]}]})
     call_id: str
     intent: str | None = None
     sentiment: str | None = None
