@@ -273,7 +273,7 @@ class ModelSentiment:
                                  f"one of lexicon, {', '.join(SCORERS)}")
             try:
                 return [round(s, 3) for s in scorer(texts)]
-            except ImportError as exc:  # the package is not installed: the word list
+            except (ImportError, OSError) as exc:  # package or corpus missing: the word list
                 log.warning("sentiment model %s unavailable (%s); using the word list",
                             name, exc)
                 self.models[lang] = "lexicon"
