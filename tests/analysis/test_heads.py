@@ -145,7 +145,9 @@ def test_cli_train_eval_and_plug_in(b77_slice: Split, tmp_path: Path,
     finally:
         monkeypatch.delenv("CALLQA_INTENT_MODEL")
         reset_settings()
-    # Nothing configured: the cue model.
-    from analysis.intents import CueIntentClassifier
+    # Nothing configured: the cue model (with example similarity).
+    from analysis.intents import CueIntentClassifier, EmbeddingIntentClassifier
 
-    assert isinstance(AnalysisModels.default().intents, CueIntentClassifier)
+    default = AnalysisModels.default().intents
+    assert isinstance(default, EmbeddingIntentClassifier)
+    assert isinstance(default.cues, CueIntentClassifier)
