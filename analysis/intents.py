@@ -105,6 +105,7 @@ class EmbeddingIntentClassifier:
         raw = read_yaml(path)
         self.cues = cues or CueIntentClassifier(path)
         self.titles = self.cues.titles
+        self.min_score = self.cues.min_score
         sim = raw.get("similarity") or {}
         self.enabled = bool(sim.get("enabled", True))
         self.min_similarity = float(sim.get("min_similarity", 0.6))
@@ -165,6 +166,6 @@ class EmbeddingIntentClassifier:
             if len(hit.evidence) < 3 and all(e.utterance != i for e in hit.evidence):
                 hit.evidence.append(Evidence(utterance=i, start=utt.start, end=utt.end,
                                              quote=utt.text, speaker_role=utt.role))
-        out = [h for h in by_intent.values() if h.score >= self.cues.min_score]
+        out = [h for h in by_intent.values() if h.score >= self.min_score]
         out.sort(key=lambda h: (-h.score, first[h.intent]))
         return out
