@@ -6,11 +6,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from analysis.intents import DEFAULT_INTENTS, CueIntentClassifier, IntentClassifier
+from analysis.intents import (
+    DEFAULT_INTENTS,
+    CueIntentClassifier,
+    EmbeddingIntentClassifier,
+    IntentClassifier,
+)
 from analysis.metrics import conversation_metrics
 from analysis.pii import audio_spans, find_pii, redact
 from analysis.rules import RuleSet, evaluate, load_rules
-from analysis.sentiment import LexiconSentiment, SentimentResult
+from analysis.sentiment import SentimentResult, default_sentiment
 from analysis.summary import call_outcome, summarize
 from core.schemas import Analysis, PiiHit, Transcript
 
@@ -18,7 +23,7 @@ ANALYSIS_VERSION = "1"
 
 
 class CustomerSentiment(Protocol):
-    """LexiconSentiment (offline default) or analysis.classifiers.TransformersSentiment."""
+    """ModelSentiment (default), LexiconSentiment or a trained model (classifiers)."""
 
     def customer(self, transcript: Transcript) -> SentimentResult: ...
 
@@ -26,7 +31,7 @@ class CustomerSentiment(Protocol):
 @dataclass
 class AnalysisModels:
     intents: IntentClassifier = field(default_factory=CueIntentClassifier)
-    sentiment: CustomerSentiment = field(default_factory=LexiconSentiment)
+    sentiment: CustomerSentiment = field(default_factory=default_sentiment)
     intent_titles: dict[str, str | dict[str, str]] = field(default_factory=dict)
 
     @classmethod
@@ -42,8 +47,10 @@ class AnalysisModels:
         intent_model = intent_model or settings.intent_model
         sentiment_model = sentiment_model or settings.sentiment_model
         cues = CueIntentClassifier(intents_path or DEFAULT_INTENTS)
-        intents: IntentClassifier = cues
-        sentiment: CustomerSentiment = LexiconSentiment()
+        # English: cues plus similarity to intents.yaml's example utterances.
+        intents: IntentClassifier = EmbeddingIntentClassifier(intents_path or DEFAULT_INTENTS,
+                                                              cues=cues)
+        sentiment: CustomerSentiment = default_sentiment()
         if intent_model or sentiment_model:
             from analysis.classifiers import TransformersIntentClassifier, TransformersSentiment
 
@@ -65,6 +72,9 @@ def analyze(transcript: Transcript, rules: RuleSet | None = None,
                 "customer_sentiment_end": sentiment.end,
                 "customer_escalated": float(sentiment.escalated),
                 "customer_sentiment_score": sentiment.score}
+    metrics |= {k: float(v) for k, v in (("agent_tone", sentiment.agent_tone),
+                                         ("agent_politeness", sentiment.agent_politeness))
+                if v is not None}
     flags = evaluate(rules, transcript, metrics)
     pii, redacted = find_personal_data(transcript)
     # The summary reaches managers, the CRM and the index: build it from the masked text.

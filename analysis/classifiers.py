@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from analysis.sentiment import SentimentResult
 from core.schemas import Evidence, IntentHit, Transcript
@@ -123,10 +124,44 @@ class TransformersTextClassifier:
         return [(self.labels[int(row.argmax())], float(row.max())) for row in probs]
 
 
-def _classifier(model: TransformersTextClassifier | Path | str,
-                device: str) -> TransformersTextClassifier:
-    return model if isinstance(model, TransformersTextClassifier) else \
-        TransformersTextClassifier(model, device=device)
+class TextClassifier(Protocol):
+    """A TransformersTextClassifier or an analysis.heads.HeadClassifier."""
+
+    model_dir: Path
+    task: str | None
+    labels: list[str]
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]: ...
+
+
+@lru_cache(maxsize=8)
+def _load_cached(path: str, mtime: float, device: str) -> TextClassifier:
+    from analysis.heads import HeadClassifier, is_head_dir
+
+    if is_head_dir(path):
+        return HeadClassifier(path)
+    return TransformersTextClassifier(path, device=device)
+
+
+def load_text_classifier(model_dir: Path | str, device: str = "auto") -> TextClassifier:
+    """The model in a directory written by `callqa train` (a scikit-learn head, or a
+    fine-tuned transformers model), loaded once per process (again when rewritten)."""
+    from analysis.heads import HEAD_META
+
+    path = Path(model_dir).expanduser()
+    if not path.is_dir():
+        raise ModelLoadError(f"{path}: no such model directory")
+    marker = path / HEAD_META
+    if not marker.is_file():
+        check_model_dir(path)
+        marker = path / "config.json"
+    return _load_cached(str(path.resolve()), marker.stat().st_mtime, device)
+
+
+def _classifier(model: TextClassifier | Path | str, device: str) -> TextClassifier:
+    return load_text_classifier(model, device) if isinstance(model, (Path, str)) else model
 
 
 class TransformersIntentClassifier:
@@ -143,7 +178,7 @@ class TransformersIntentClassifier:
     defaults suit a 3-label model and a 30-label one alike.
     """
 
-    def __init__(self, model: TransformersTextClassifier | Path | str, device: str = "auto",
+    def __init__(self, model: TextClassifier | Path | str, device: str = "auto",
                  threshold: float | None = None, min_confidence: float | None = None,
                  opening_turns: int = 2, opening_weight: float = 2.0,
                  max_evidence: int = 3) -> None:
@@ -213,7 +248,7 @@ class TransformersSentiment:
     trains on, and a call-level judgement that a single angry turn does not flip.
     """
 
-    def __init__(self, model: TransformersTextClassifier | Path | str, device: str = "auto",
+    def __init__(self, model: TextClassifier | Path | str, device: str = "auto",
                  escalation_drop: float = 0.5) -> None:
         self.classifier = _classifier(model, device)
         self.escalation_drop = escalation_drop

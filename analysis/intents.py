@@ -88,3 +88,84 @@ class CueIntentClassifier:
         # Highest score first; an earlier first mention breaks ties (the reason for calling).
         hits.sort(key=lambda h: (-h.score, first_seen[h.intent]))
         return hits
+
+
+class EmbeddingIntentClassifier:
+    """The cue model plus zero-shot matching by sentence embedding (English).
+
+    Each customer utterance is embedded once (the packaged all-MiniLM-L6-v2); its
+    nearest example utterance in intents.yaml `examples` votes for that intent when the
+    cosine similarity is at least `min_similarity`, adding `weight` (times the opening
+    weight in the first customer turns) to the cue score. Chinese calls, or no encoder
+    installed: the cue model alone.
+    """
+
+    def __init__(self, path: Path = DEFAULT_INTENTS, cues: CueIntentClassifier | None = None
+                 ) -> None:
+        raw = read_yaml(path)
+        self.cues = cues or CueIntentClassifier(path)
+        self.titles = self.cues.titles
+        self.min_score = self.cues.min_score
+        sim = raw.get("similarity") or {}
+        self.enabled = bool(sim.get("enabled", True))
+        self.min_similarity = float(sim.get("min_similarity", 0.6))
+        self.weight = float(sim.get("weight", 1.0))
+        self.example_intents: list[str] = []
+        self.example_texts: list[str] = []
+        for intent, texts in (raw.get("examples") or {}).items():
+            for text in texts or []:
+                self.example_intents.append(intent)
+                self.example_texts.append(str(text))
+        self._matrix: Any = None
+
+    def _examples(self) -> Any:
+        if self._matrix is None:
+            from analysis.embeddings import embed
+
+            self._matrix = embed(self.example_texts)
+        return self._matrix
+
+    def votes(self, texts: list[str]) -> list[tuple[str, float] | None]:
+        """Per text: (intent, similarity) of its nearest example, or None below the bar."""
+        if not texts or not self.example_texts:
+            return [None] * len(texts)
+        from analysis.embeddings import embed
+
+        sims = embed(texts) @ self._examples().T
+        out: list[tuple[str, float] | None] = []
+        for row in sims:
+            j = int(row.argmax())
+            out.append((self.example_intents[j], float(row[j]))
+                       if row[j] >= self.min_similarity else None)
+        return out
+
+    def classify(self, transcript: Transcript) -> list[IntentHit]:
+        hits = self.cues.classify(transcript)
+        if transcript.language == "zh" or not self.enabled or not self.example_texts:
+            return hits
+        turns = [(i, u) for i, u in enumerate(transcript.utterances)
+                 if u.role in ("customer", "unknown") and u.text.strip()]
+        try:
+            votes = self.votes([u.text for _, u in turns])
+        except (ImportError, OSError, RuntimeError):  # no encoder installed: cues alone
+            return hits
+        by_intent = {h.intent: h for h in hits}
+        first: dict[str, float] = {h.intent: (h.evidence[0].start if h.evidence else 0.0)
+                                   for h in hits}
+        for n, ((i, utt), vote) in enumerate(zip(turns, votes, strict=True)):
+            if vote is None:
+                continue
+            intent, _ = vote
+            weight = self.cues.opening_weight if n < self.cues.opening_turns else 1.0
+            hit = by_intent.get(intent)
+            if hit is None:
+                hit = by_intent[intent] = IntentHit(intent=intent, score=0.0, evidence=[])
+                first[intent] = utt.start
+            hit.score = round(hit.score + self.weight * weight, 2)
+            first[intent] = min(first[intent], utt.start)
+            if len(hit.evidence) < 3 and all(e.utterance != i for e in hit.evidence):
+                hit.evidence.append(Evidence(utterance=i, start=utt.start, end=utt.end,
+                                             quote=utt.text, speaker_role=utt.role))
+        out = [h for h in by_intent.values() if h.score >= self.min_score]
+        out.sort(key=lambda h: (-h.score, first[h.intent]))
+        return out

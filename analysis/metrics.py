@@ -22,7 +22,7 @@ METRIC_NAMES = frozenset({
     "agent_speech_rate_per_min", "customer_speech_rate_per_min", "agent_response_latency_s",
     # added by analyze() from sentiment:
     "customer_sentiment_start", "customer_sentiment_end", "customer_escalated",
-    "customer_sentiment_score",
+    "customer_sentiment_score", "agent_tone", "agent_politeness",
 })
 
 

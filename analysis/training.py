@@ -65,18 +65,40 @@ def _row(path: Path, line: int, row: Any) -> Example:
         raise ExamplesError(f"{path}:{line}: empty text")
     if not label:
         raise ExamplesError(f"{path}:{line}: empty label")
+    if "\ufffd" in text or "\ufffd" in label:
+        # Text that was decoded with the wrong encoding once already (mixed encodings).
+        raise ExamplesError(f"{path}:{line}: text has the replacement character U+FFFD "
+                            "(mixed encodings?); fix the row or save the file as UTF-8")
     return text, label
 
 
+# Column names other data sets use for the label (BANKING77: category).
+LABEL_ALIASES = ("label", "category")
+
+
+def _decode(path: Path) -> str:
+    """The file as UTF-8; a line in another encoding is named (mixed encodings)."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    for line, raw in enumerate(data.split(b"\n"), start=1):
+        try:
+            raw.decode("utf-8-sig" if line == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise ExamplesError(f"{path}:{line}: not UTF-8 text ({exc.reason} at byte "
+                                f"{exc.start}); save the file as UTF-8") from exc
+    raise ExamplesError(f"{path}: not UTF-8 text")
+
+
 def load_examples(path: Path | str) -> list[Example]:
-    """(text, label) pairs from a .csv (header row with text and label) or .jsonl file."""
+    """(text, label) pairs from a .csv (header row with text and label, or category) or
+    .jsonl file."""
     path = Path(path)
     if not path.is_file():
         raise ExamplesError(f"{path}: no such file")
-    try:
-        content = path.read_text("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ExamplesError(f"{path}: not UTF-8 text ({exc.reason})") from exc
+    content = _decode(path)
     examples: list[Example] = []
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         for line, raw in enumerate(content.splitlines(), start=1):
@@ -86,6 +108,8 @@ def load_examples(path: Path | str) -> list[Example]:
                 row = json.loads(raw)
             except json.JSONDecodeError as exc:
                 raise ExamplesError(f"{path}:{line}: not valid JSON: {exc.msg}") from exc
+            if isinstance(row, dict) and "label" not in row and "category" in row:
+                row["label"] = row["category"]
             examples.append(_row(path, line, row))
     elif path.suffix.lower() in (".csv", ".tsv"):
         reader = csv.DictReader(content.splitlines(),
@@ -93,9 +117,10 @@ def load_examples(path: Path | str) -> list[Example]:
         header = [c.strip() for c in reader.fieldnames or []]
         if not header:
             raise ExamplesError(f"{path}: empty file")
-        reader.fieldnames = header
+        label_column = next((c for c in LABEL_ALIASES if c in header), "label")
+        reader.fieldnames = ["label" if c == label_column else c for c in header]
         for column in ("text", "label"):
-            if column not in header:
+            if column not in reader.fieldnames:
                 raise ExamplesError(f"{path}:1: missing column {column!r} (header: "
                                     f"{', '.join(header)})")
         for row in reader:
@@ -365,6 +390,40 @@ def train(task: str, examples: Sequence[Example], base_model_dir: Path | str,
     return metrics
 
 
+def check_training_examples(task: str, examples: Sequence[Example],
+                            source: str = "data") -> list[str]:
+    """The sorted labels; an error (naming the data) when the examples cannot train."""
+    check_task(task)
+    if not examples:
+        raise ExamplesError(f"{source}: no training examples")
+    check_labels(task, examples, source)
+    labels = sorted({label for _, label in examples})
+    if len(labels) < 2:
+        raise ExamplesError(f"{source}: training needs at least two labels; every row is "
+                            f"labelled {labels[0]!r}")
+    return labels
+
+
+def train_classifier(task: str, examples: Sequence[Example], out_dir: Path | str,
+                     recipe: str | None = None, base_model_dir: Path | str | None = None,
+                     source: str = "data", **finetune: Any) -> Any:
+    """`callqa train`: a scikit-learn head (analysis/heads.py, recipe from
+    analysis/config/training.yaml, or `recipe`) or, with recipe "finetune", the whole
+    encoder fine-tuned (`train`; `finetune` holds its keyword arguments). Returns the
+    HeadMetrics or TrainMetrics; nothing is written unless training succeeds."""
+    from analysis.heads import HeadOptions, fit_head
+
+    task = check_task(task)
+    check_training_examples(task, examples, source)
+    options = HeadOptions.load(recipe=recipe)
+    if options.recipe == "finetune":
+        return train(task, examples, base_model_dir or default_base_model(), out_dir,
+                     **finetune)
+    out = Path(out_dir).expanduser()
+    _check_out_dir(out)
+    return fit_head(task, examples, out, options)
+
+
 # Evaluation ----------------------------------------------------------------------------
 
 
@@ -421,25 +480,36 @@ def score_predictions(task: str, model: str, truth: Sequence[str], predicted: Se
 def predict_default(task: str, texts: Sequence[str]) -> list[str]:
     """The offline default on each text as a one-utterance customer transcript."""
     if task == "intent":
-        from analysis.intents import CueIntentClassifier
+        from analysis.intents import EmbeddingIntentClassifier
 
-        cues = CueIntentClassifier()
+        model = EmbeddingIntentClassifier()
         out = []
         for text in texts:
-            hits = cues.classify(one_utterance_transcript(text))
+            hits = model.classify(one_utterance_transcript(text))
             out.append(hits[0].intent if hits else NO_PREDICTION)
         return out
-    from analysis.sentiment import LexiconSentiment
+    from analysis.sentiment import default_sentiment
 
-    lexicon = LexiconSentiment()
-    return [lexicon.customer(one_utterance_transcript(text)).label for text in texts]
+    sentiment = default_sentiment()
+    return [sentiment.customer(one_utterance_transcript(text)).label for text in texts]
+
+
+def default_model_name(task: str) -> str:
+    if task == "intent":
+        return "offline cue phrases + example similarity"
+    from analysis.sentiment import default_sentiment
+
+    models = default_sentiment().models
+    return "offline sentiment models (" + ", ".join(
+        f"{lang}: {name}" for lang, name in sorted(models.items())) + ")"
 
 
 def evaluate(task: str, examples: Sequence[Example], model_dir: Path | str | None = None,
              device: str = "auto", top_confused: int = 5) -> EvalReport:
-    """Accuracy, macro-F1 and the most confused pairs of a fine-tuned model (its most
+    """Accuracy, macro-F1 and the most confused pairs of a trained model (its most
     probable label per text) or, with no model_dir, of the offline default
-    (CueIntentClassifier / LexiconSentiment on a one-utterance customer transcript)."""
+    (cues + example similarity / the sentiment models, on a one-utterance customer
+    transcript)."""
     task = check_task(task)
     if not examples:
         raise ExamplesError("no evaluation examples")
@@ -447,11 +517,11 @@ def evaluate(task: str, examples: Sequence[Example], model_dir: Path | str | Non
     texts = [t for t, _ in examples]
     truth = [label for _, label in examples]
     if model_dir is None:
-        name = "offline cue phrases" if task == "intent" else "offline lexicon"
-        return score_predictions(task, name, truth, predict_default(task, texts), top_confused)
-    from analysis.classifiers import TransformersTextClassifier
+        return score_predictions(task, default_model_name(task), truth,
+                                 predict_default(task, texts), top_confused)
+    from analysis.classifiers import load_text_classifier
 
-    classifier = TransformersTextClassifier(model_dir, device=device)
+    classifier = load_text_classifier(model_dir, device=device)
     if classifier.task not in (None, task):
         raise TrainingError(f"{model_dir}: trained for {classifier.task}, not {task}")
     predicted = [label for label, _ in classifier.predict(texts)]

@@ -65,6 +65,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="Also write the figures to this JSON file.")
     parser.add_argument("--data", type=Path, help="A folder of dialogue YAML files.")
     parser.add_argument("--repeat", type=int, default=20, help="Timing passes (default 20).")
+    parser.add_argument("--public", action="store_true",
+                        help="Also the public-set figures (bench/public_sets.py: BANKING77, "
+                             "CFPB, sentiment; minutes).")
     args = parser.parse_args()
 
     from analysis import analyze, load_rules
@@ -116,6 +119,10 @@ def main() -> None:
         figures[f"intent_macro_f1_{language}"] = macro_f1(pairs)
     figures["sentiment_acc"] = sentiment_right / len(dialogues)
     figures["calls_per_s"] = len(transcripts) * args.repeat / seconds
+    if args.public:
+        from bench.public_sets import figures as public_figures
+
+        figures |= public_figures()
     figures["machine"] = machine()
     if args.data:  # a folder someone wrote: show what the rules got wrong, with the text
         for line in rule_errors(dialogues, transcripts, analyses):

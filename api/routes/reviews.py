@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from api import audit
@@ -84,6 +86,88 @@ def call_reviews(call_id: str, db: DB, settings: SettingsDep,
                        review_status=call_review_status(analysis, reviews) or "none",
                        flags=flag_views(analysis, reviews, transcript, redact=False),
                        history=review_history(db, call.id))
+
+
+class LabelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"intent": "hardship_extension", "sentiment": "negative",
+         "comment": "Customer lost their job; not a fee question."}]})
+    intent: str | None = Field(None, min_length=1, max_length=128)
+    sentiment: Literal["negative", "neutral", "positive"] | None = None
+    comment: str | None = Field(None, max_length=4000)
+
+
+class LabelEntry(BaseModel):
+    reviewer: str
+    at: str
+    comment: str | None = None
+    intent: str | None = None
+    sentiment: str | None = None
+
+
+class CallLabels(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"call_id": "c-3f9a1c2e5b7d4e10", "intent": "hardship_extension", "sentiment": "negative",
+         "updated_at": "2026-11-03T10:02:11+00:00",
+         "history": [{"reviewer": "key:qa-team", "at": "2026-11-03T10:02:11+00:00",
+                      "comment": "lost their job", "intent": "hardship_extension",
+                      "sentiment": "negative"}]}]})
+    call_id: str
+    intent: str | None = None
+    sentiment: str | None = None
+    updated_at: str | None = None
+    history: list[LabelEntry] = []
+
+
+def _known_intents(settings: SettingsDep) -> set[str]:
+    from analysis.intents import CueIntentClassifier
+
+    known = set(CueIntentClassifier().titles)
+    if settings.intent_model:
+        from analysis.classifiers import ModelLoadError, load_text_classifier
+
+        with contextlib.suppress(ModelLoadError):
+            known |= set(load_text_classifier(settings.intent_model).labels)
+    return known
+
+
+@router.put("/calls/{call_id}/labels", response_model=CallLabels,
+            summary="Correct a call's intent or sentiment",
+            description="The call's true primary intent and/or customer sentiment as QA "
+            "staff judge it. Kept as a training label (`callqa train --from-reviews`); the "
+            "latest value per field counts, every correction stays in the history. Audited.",
+            responses=responses(404, 422))
+def set_call_labels(call_id: str, body: LabelIn, db: DB, settings: SettingsDep,
+                    who: Annotated[Principal, Depends(require("qa"))]) -> CallLabels:
+    from analysis.corrections import set_labels
+
+    call = get_call(db, call_id)
+    if body.intent is None and body.sentiment is None:
+        raise ApiError(422, "nothing_to_label", "give an intent, a sentiment or both")
+    if body.intent is not None:
+        known = _known_intents(settings)
+        if body.intent not in known:
+            raise ApiError(422, "unknown_intent", f"{body.intent!r} is not a known intent",
+                           {"intents": sorted(known)})
+    record = set_labels(ObjectStore(settings.objects_dir), call.id, who.actor,
+                        intent=body.intent, sentiment=body.sentiment, comment=body.comment)
+    audit.record(db, who, "review", f"call:{call.id}",
+                 {k: v for k, v in (("intent", body.intent), ("sentiment", body.sentiment))
+                  if v is not None})
+    db.commit()
+    return CallLabels.model_validate(record)
+
+
+@router.get("/calls/{call_id}/labels", response_model=CallLabels,
+            summary="A call's corrected intent and sentiment",
+            description="The labels QA staff set for the call and their history.",
+            responses=responses(404))
+def get_call_labels(call_id: str, db: DB, settings: SettingsDep,
+                    _who: Annotated[Principal, Depends(require("qa"))]) -> CallLabels:
+    from analysis.corrections import get_labels
+
+    call = get_call(db, call_id)
+    return CallLabels.model_validate(get_labels(ObjectStore(settings.objects_dir), call.id))
 
 
 @router.get("/reviews", response_model=ReviewList, summary="Review decisions",

