@@ -277,10 +277,13 @@ export function render(main, ctx, params) {
     h('div', { class: 'result-bar' }, total, exportLink), list, more);
   lastSearch = location.hash || '#/search';
   exportLink.href = `/search/export${query(apiParams(form))}`;
+  fill(form);
   loadSaved();
+  // The choosers need the catalogue; the first search waits for it (titles on badges).
   loadCatalogue().then(() => {
     fillChoosers();
-    fill(form);
+    controls.intent.value = form.intent;
+    controls.rule_id.value = form.rule_id;
     run();
   });
   if (!params.toString()) q.focus();
