@@ -24,7 +24,10 @@ function fmt(value) {
 // series: [{name, points: [{label, value}]}]; labels: the x categories in order.
 export function lineChart({ title, labels, series, width = 560, height = 240, min = null, max = null }) {
   const pad = { l: 44, r: 12, t: 12, b: 40 };
-  const legendRows = Math.ceil(series.length / 3);
+  // Legend columns by the longest name, so long titles do not run into each other.
+  const longest = Math.max(0, ...series.map((ser) => String(ser.name).length));
+  const cols = longest > 26 ? 1 : longest > 14 ? 2 : 3;
+  const legendRows = Math.ceil(series.length / cols);
   const h = height + legendRows * 18;
   const values = series.flatMap((ser) => ser.points.map((p) => p.value)).filter(Number.isFinite);
   const lo = min ?? Math.min(0, ...values);
@@ -70,8 +73,8 @@ export function lineChart({ title, labels, series, width = 560, height = 240, mi
     svg.append(g);
   });
   series.forEach((ser, n) => {
-    const lx = pad.l + (n % 3) * Math.floor(plotW / 3);
-    const ly = height + Math.floor(n / 3) * 18 - 4;
+    const lx = pad.l + (n % cols) * Math.floor(plotW / cols);
+    const ly = height + Math.floor(n / cols) * 18 - 4;
     svg.append(s('g', { class: `legend c${n % PALETTE}` },
       s('rect', { x: lx, y: ly - 9, width: 10, height: 10 }),
       s('text', { x: lx + 14, y: ly }, ser.name)));

@@ -104,9 +104,11 @@ export function render(main, ctx, params) {
   for (const el of [preset, status, whose]) el.addEventListener('change', load);
   const field = (id, key, el) => h('label', { class: 'field', for: id }, h('span', {}, t(key)), el);
   main.replaceChildren(h('h1', {}, t('queue.title')),
-    h('div', { class: 'panel search row', role: 'group', 'aria-label': t('search.filters') },
+    h('form', { class: 'panel search', 'aria-label': t('search.filters'),
+      onsubmit: (event) => { event.preventDefault(); load(); } },
+    h('div', { class: 'row' },
       field('q-preset', 'queue.period', preset), field('q-status', 'queue.col.status', status),
-      field('q-who', 'queue.whose', whose)),
+      field('q-who', 'queue.whose', whose))),
     count, h('div', { class: 'table-wrap' }, table));
   load();
   return { destroy() { destroyed = true; } };

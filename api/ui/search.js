@@ -4,7 +4,7 @@
 import { api, get, query } from './api.js';
 import { choices, intentBadge, loadCatalogue, ruleBadge } from './catalogue.js';
 import { clock, h, highlighted } from './dom.js';
-import { label, locale, t } from './i18n.js';
+import { getLang, label, locale, t } from './i18n.js';
 
 const FIELDS = ['q', 'role', 'date_from', 'date_to', 'agent_id', 'team', 'intent', 'sentiment',
   'rule_id', 'min_severity', 'review_status', 'sort'];
@@ -45,6 +45,11 @@ export function fmtDate(iso) {
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? iso : d.toLocaleString(locale(), {
     year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' });
+}
+
+// The CSV of a search, with titles in the chosen language.
+function exportHref(values) {
+  return `/search/export${query({ ...apiParams(values), lang: getLang() })}`;
 }
 
 export function riskBadge(risk) {
@@ -182,7 +187,7 @@ export function render(main, ctx, params) {
     const qs = new URLSearchParams(Object.entries(values).filter(([, v]) => v)).toString();
     history.replaceState(null, '', `#/search${qs ? `?${qs}` : ''}`);
     lastSearch = location.hash;
-    exportLink.href = `/search/export${query(apiParams(values))}`;
+    exportLink.href = exportHref(values);
     run();
   }
 
@@ -276,7 +281,7 @@ export function render(main, ctx, params) {
   main.replaceChildren(h('h1', {}, t('search.title')), formEl, savedBox,
     h('div', { class: 'result-bar' }, total, exportLink), list, more);
   lastSearch = location.hash || '#/search';
-  exportLink.href = `/search/export${query(apiParams(form))}`;
+  exportLink.href = exportHref(form);
   fill(form);
   loadSaved();
   // The choosers need the catalogue; the first search waits for it (titles on badges).
