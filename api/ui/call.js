@@ -2,7 +2,7 @@
 // cookie, range requests) with the word being said highlighted, flags with evidence and
 // rule, confirm/dismiss with a comment, metrics, summary, role correction.
 import { api, get } from './api.js';
-import { intentBadge, loadCatalogue, ruleBadge, ruleTitle } from './catalogue.js';
+import { intentBadge, loadCatalogue, ruleTitle } from './catalogue.js';
 import { clock, h } from './dom.js';
 import { label, locale, t } from './i18n.js';
 import { lastSearchHash, reviewBadge, riskBadge } from './search.js';
@@ -216,9 +216,9 @@ export function render(main, ctx, callId, params) {
         } },
       h('div', { class: 'flag-head' },
         h('span', { class: `badge sev-${flag.severity}` }, label('severity', flag.severity)),
-        h('strong', { title: flag.rule_id }, ruleTitle(flag.rule_id) === flag.rule_id ? flag.title
-          : ruleTitle(flag.rule_id)),
-        ruleBadge(flag.rule_id, {})),
+        // the rule's title in the chosen language, its id on hover
+        h('strong', { class: 'rule-title', title: flag.rule_id, 'data-id': flag.rule_id },
+          ruleTitle(flag.rule_id) === flag.rule_id ? flag.title : ruleTitle(flag.rule_id))),
       evidence.length ? evidence.map((ev) => (ev.utterance === null ? h('div', { class: 'evidence call-level' },
         h('span', { class: 'muted' }, t('call.flag.wholecall')), ev.quote ? h('blockquote', {}, evidenceText(ev.quote)) : null)
         : h('button', { type: 'button', class: 'evidence',
