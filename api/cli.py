@@ -255,12 +255,15 @@ def show(
                   f"[{'cyan' if u.role == 'agent' else 'green'}]{u.role:8s}[/] {u.text}")
     if analysis is None:
         return
-    out.print(f"\nintent: {analysis.primary_intent}  "
+    from api.titles import intent_title, labelled
+
+    out.print(f"\nintent: {labelled(intent_title(analysis.primary_intent), analysis.primary_intent)}  "
               f"(all: {', '.join(i.intent for i in analysis.intents) or '-'})  "
               f"customer sentiment: {analysis.customer_sentiment}")
     for f in analysis.flags:
         ev = f.evidence[0]
-        out.print(f"[red]{f.severity:8s} {f.rule_id}[/red] at {_fmt_time(ev.start)}: {ev.quote}")
+        out.print(f"[red]{f.severity:8s} {labelled(f.title, f.rule_id)}[/red] "
+                  f"at {_fmt_time(ev.start)}: {ev.quote}")
     out.print(f"summary: {analysis.summary}")
 
 

@@ -119,11 +119,14 @@ def search(
     if as_json:
         out.print_json(data=_json_highlights(dataclasses.asdict(result)))
         return
+    from api.titles import intent_title, labelled, rule_title
+
     out.print(f"{result.total} call(s)")
     for hit in result.hits:
-        flags = ", ".join(hit.rule_ids) or "no flags"
+        flags = ", ".join(labelled(rule_title(r), r) for r in hit.rule_ids) or "no flags"
+        intent = labelled(intent_title(hit.primary_intent), hit.primary_intent)
         out.print(f"[bold]{hit.call_id}[/bold]  {hit.started_at or ''}  agent {hit.agent_id}  "
-                  f"intent {hit.primary_intent}  sentiment {hit.sentiment}  risk {hit.risk:g}  "
+                  f"intent {intent}  sentiment {hit.sentiment}  risk {hit.risk:g}  "
                   f"[red]{flags}[/red]  review {hit.review_status}")
         for u in hit.utterances[:5]:
             out.print(f"   {_fmt_time(u.start)}  {u.role:8s} {_render_highlight(u.highlight)}")
@@ -185,6 +188,8 @@ def scorecard(
     if as_json:
         out.print_json(data=cards if not agent else cards[0])
         return
+    from api.titles import labelled, rule_title
+
     table = Table("agent", "team", "calls", "viol/100", "critical", "sentiment", "negative",
                   "dead air/call", "top rules", title="agent scorecards (worst first)")
     for c in cards:
@@ -192,7 +197,8 @@ def scorecard(
                       f"{c['violations_per_100']:g}", str(c["critical_violations"]),
                       f"{c['avg_customer_sentiment']:+.2f}", f"{c['negative_share']:.0%}",
                       f"{c['dead_air_per_call_s']:.1f}s",
-                      ", ".join(r["rule_id"] for r in c["top_rules"]))
+                      ", ".join(labelled(rule_title(r["rule_id"]), r["rule_id"])
+                                for r in c["top_rules"]))
     out.print(table)
 
 
@@ -221,9 +227,12 @@ def customer(
     out.print("unresolved: " + (", ".join(f"{n['intent']} since {n['since']}" for n in needs)
                                 or "none"))
     out.print(f"latest summary: {summary['latest_summary']['summary']}")
+    from api.titles import intent_title, labelled
+
     table = Table("started", "call", "intent", "sentiment", "outcome", "flags")
     for c in summary["calls"][:20]:
-        table.add_row(str(c["started_at"]), c["call_id"], str(c["primary_intent"]),
+        table.add_row(str(c["started_at"]), c["call_id"],
+                      labelled(intent_title(c["primary_intent"]), c["primary_intent"]),
                       str(c["sentiment"]), str(c["outcome"]), str(c["flag_count"]))
     out.print(table)
 

@@ -625,3 +625,59 @@ class Health(BaseModel):
                                                          "search": "ok"}})
     status: Literal["ok", "unavailable"]
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+# The review queue (api/routes/queue.py)
+QueueStatus = Literal["to_review", "in_review", "done"]
+
+
+class QueueItem(BaseModel):
+    call_id: str
+    started_at: str | None = None
+    agent_id: str | None = None
+    team: str | None = None
+    language: str | None = None
+    primary_intent: str | None = None
+    rule_ids: list[str] = Field(default_factory=list)
+    max_severity: str | None = None
+    risk: float = 0.0
+    review_status: str | None = Field(None, description="From the flags' reviews (as search).")
+    status: QueueStatus = Field(description="to_review, in_review or done: the reviewer's own "
+                                "status, done once every flag is reviewed.")
+    assignee: str | None = Field(None, description="The reviewer (key name), if assigned.")
+
+
+class QueueResponse(BaseModel):
+    model_config = _examples({"total": 1, "items": [{
+        "call_id": "c-3f9a1c2e5b7d4e10", "started_at": "2026-11-03T09:14:00+00:00",
+        "agent_id": "A1042", "team": "collections-2", "language": "en",
+        "primary_intent": "repayment_amount", "rule_ids": ["threat_or_abuse"],
+        "max_severity": "critical", "risk": 12.0, "review_status": "unreviewed",
+        "status": "to_review", "assignee": "qa-lin"}]})
+    total: int = Field(description="Queue items matching, before `size`.")
+    items: list[QueueItem]
+
+
+class AssignmentIn(BaseModel):
+    model_config = _examples({"assignee": "qa-lin"}, {"assignee": None})
+    assignee: str | None = Field(None, max_length=128,
+                                 description="A reviewer's key name (qa or admin); null unassigns.")
+
+
+class QueueStatusIn(BaseModel):
+    model_config = _examples({"status": "in_review"})
+    status: QueueStatus
+
+
+class AssignmentOut(BaseModel):
+    model_config = _examples({"call_id": "c-3f9a1c2e5b7d4e10", "assignee": "qa-lin",
+                              "status": "in_review", "assigned_by": "admin (cqa_AbCdEfGh)"})
+    call_id: str
+    assignee: str | None = None
+    status: QueueStatus
+    assigned_by: str | None = None
+
+
+class ReviewerList(BaseModel):
+    model_config = _examples({"items": ["qa-lin", "qa-sam"]})
+    items: list[str] = Field(description="Names of active qa and admin keys.")

@@ -117,6 +117,21 @@ def latest_reviews(db: Session, call_id: str) -> dict[str, Review]:
     return {r.flag_key: r for r in rows}
 
 
+class Assignment(Base):
+    """A call in the review queue: who reviews it (a key name; admin assigns) and where the
+    review stands (to_review | in_review | done). No row: unassigned, status from the flags."""
+
+    __tablename__ = "assignments"
+
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    assignee: Mapped[str | None] = mapped_column(String(128), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="to_review")
+    assigned_by: Mapped[str | None] = mapped_column(String(128))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 onupdate=utcnow)
+
+
 class ApiKey(Base):
     """Only the SHA-256 of a key is stored; the prefix lets people tell keys apart."""
 

@@ -115,6 +115,8 @@ def search(query: Query_, backend: Backend, db: DB,
 EXPORT_COLUMNS = ("call_id", "started_at", "agent_id", "team", "customer_id", "language",
                   "duration", "primary_intent", "sentiment", "rule_ids", "max_severity", "risk",
                   "review_status")
+# Readable titles after the ids (intents.yaml, rules.yaml), in the `lang` asked for.
+TITLE_COLUMNS = ("intent_title", "rule_titles")
 
 
 @router.get("/search/export", summary="Export search results as CSV",
@@ -125,7 +127,12 @@ EXPORT_COLUMNS = ("call_id", "started_at", "agent_id", "team", "customer_id", "l
                              "description": "CSV"}, **responses()})
 def export(query: Query_, backend: Backend, db: DB,
            who: Annotated[Principal, Depends(require(*SEARCH_ROLES))],
-           limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000) -> StreamingResponse:
+           limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+           lang: Annotated[Literal["en", "zh"], Query(
+               description="Language of the intent_title and rule_titles columns.")] = "en",
+           ) -> StreamingResponse:
+    from api.titles import intent_title, rule_title
+
     _run(backend, dataclasses.replace(query, size=1))  # bad queries fail before streaming
     audit.record(db, who, "export", "search", {"query": _params(query), "limit": limit})
     page = dataclasses.replace(query, size=min(500, limit), offset=0, cursor=None)
@@ -133,15 +140,17 @@ def export(query: Query_, backend: Backend, db: DB,
     def rows() -> Iterator[str]:
         buf = io.StringIO()
         writer = csv.writer(buf)
-        writer.writerow(EXPORT_COLUMNS)
+        writer.writerow(EXPORT_COLUMNS + TITLE_COLUMNS)
         sent = 0
         current = page
         while sent < limit:
             result = backend.search(current)
             for hit in result.hits[:limit - sent]:
                 data = dataclasses.asdict(hit)
+                titles = [intent_title(hit.primary_intent, lang),
+                          ";".join(rule_title(r, lang) for r in hit.rule_ids)]
                 writer.writerow([csv_cell(";".join(data[c]) if c == "rule_ids" else data[c])
-                                 for c in EXPORT_COLUMNS])
+                                 for c in EXPORT_COLUMNS] + [csv_cell(x) for x in titles])
                 sent += 1
             yield buf.getvalue()
             buf.seek(0)

@@ -6,6 +6,7 @@ import { h, isTyping } from './dom.js';
 import { applyI18n, getLang, label, setLang, t } from './i18n.js';
 import * as callPage from './call.js';
 import * as dashboardPage from './dashboard.js';
+import * as queuePage from './queue.js';
 import * as searchPage from './search.js';
 import * as signinPage from './signin.js';
 
@@ -23,6 +24,7 @@ export function toast(text) {
 const can = {
   search: (who) => ['qa', 'manager', 'admin'].includes(who.role),
   dashboard: (who) => ['manager', 'admin'].includes(who.role),
+  queue: (who) => ['qa', 'admin'].includes(who.role),
 };
 
 function homeFor(who) {
@@ -42,6 +44,7 @@ function updateShell() {
   document.getElementById('signout').hidden = !who;
   document.getElementById('nav-search').hidden = !(who && can.search(who));
   document.getElementById('nav-dashboard').hidden = !(who && can.dashboard(who));
+  document.getElementById('nav-queue').hidden = !(who && can.queue(who));
   document.getElementById('who').textContent = who
     ? t('signed.as', { name: who.name, role: label('role', who.role) }) : '';
   const current = parseHash().parts[0] || '';
@@ -108,6 +111,8 @@ async function route() {
     state.page = searchPage.render(main, ctx, params);
   } else if (name === 'calls' && id && can.search(who)) {
     state.page = callPage.render(main, ctx, id, params);
+  } else if (name === 'queue' && can.queue(who)) {
+    state.page = queuePage.render(main, ctx, params);
   } else if (name === 'dashboard' && can.dashboard(who)) {
     state.page = dashboardPage.render(main, ctx, params);
   } else {
@@ -136,6 +141,7 @@ document.addEventListener('keydown', (event) => {
     pendingG = false;
     if (event.key === 's') { event.preventDefault(); ctx.go('#/search'); return; }
     if (event.key === 'd') { event.preventDefault(); ctx.go('#/dashboard'); return; }
+    if (event.key === 'q') { event.preventDefault(); ctx.go('#/queue'); return; }
   }
   if (state.page && state.page.onKey && state.page.onKey(event)) {
     event.preventDefault();

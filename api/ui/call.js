@@ -2,6 +2,7 @@
 // cookie, range requests) with the word being said highlighted, flags with evidence and
 // rule, confirm/dismiss with a comment, metrics, summary, role correction.
 import { api, get } from './api.js';
+import { intentBadge, loadCatalogue, ruleTitle } from './catalogue.js';
 import { clock, h } from './dom.js';
 import { label, locale, t } from './i18n.js';
 import { lastSearchHash, reviewBadge, riskBadge } from './search.js';
@@ -17,6 +18,21 @@ function fmtNumber(name, value) {
   if (name.endsWith('_share')) return `${Math.round(value * 100)}%`;
   if (name === 'customer_escalated') return value ? '✔' : '✘';
   return Number.isInteger(value) ? String(value) : value.toFixed(2);
+}
+
+// The call-level evidence texts of analysis/rules.py, in the chosen language.
+const EVIDENCE = [
+  [/^not said by the (agent|customer) in the first (\d+) s$/, 'evidence.first'],
+  [/^not said in the (agent|customer)'s last (\d+) turns$/, 'evidence.last'],
+  [/^never said by the (agent|customer)$/, 'evidence.never'],
+];
+
+export function evidenceText(quote) {
+  for (const [re, key] of EVIDENCE) {
+    const m = re.exec(quote || '');
+    if (m) return t(key, { who: label('speaker', m[1]), n: m[2] });
+  }
+  return quote;
 }
 
 function fmtDate(iso) {
@@ -200,10 +216,11 @@ export function render(main, ctx, callId, params) {
         } },
       h('div', { class: 'flag-head' },
         h('span', { class: `badge sev-${flag.severity}` }, label('severity', flag.severity)),
-        h('strong', {}, flag.title),
-        h('span', { class: 'badge rule' }, t('call.flag.rule', { rule: flag.rule_id }))),
+        // the rule's title in the chosen language, its id on hover
+        h('strong', { class: 'rule-title', title: flag.rule_id, 'data-id': flag.rule_id },
+          ruleTitle(flag.rule_id) === flag.rule_id ? flag.title : ruleTitle(flag.rule_id))),
       evidence.length ? evidence.map((ev) => (ev.utterance === null ? h('div', { class: 'evidence call-level' },
-        h('span', { class: 'muted' }, t('call.flag.wholecall')), ev.quote ? h('blockquote', {}, ev.quote) : null)
+        h('span', { class: 'muted' }, t('call.flag.wholecall')), ev.quote ? h('blockquote', {}, evidenceText(ev.quote)) : null)
         : h('button', { type: 'button', class: 'evidence',
         'data-start': ev.start, 'aria-label': t('call.flag.play', { time: clock(ev.start) }),
         onclick: () => { activeFlag = i; seek(ev.start); } },
@@ -240,7 +257,7 @@ export function render(main, ctx, callId, params) {
       h('h2', { id: 'summary-title' }, t('call.summary')),
       h('p', {}, ins.summary || t('none')),
       h('dl', { class: 'facts' },
-        h('div', {}, h('dt', {}, t('call.intent')), h('dd', {}, ins.primary_intent || t('none'))),
+        h('div', {}, h('dt', {}, t('call.intent')), h('dd', {}, intentBadge(ins.primary_intent) || t('none'))),
         h('div', {}, h('dt', {}, t('call.sentiment')), h('dd', {}, label('sentiment', ins.customer_sentiment))),
         h('div', {}, h('dt', {}, t('call.outcome')), h('dd', {}, label('outcome', ins.outcome)))));
   }
@@ -299,7 +316,7 @@ export function render(main, ctx, callId, params) {
 
   async function load() {
     try {
-      detail = await get(`/calls/${encodeURIComponent(callId)}`);
+      [detail] = await Promise.all([get(`/calls/${encodeURIComponent(callId)}`), loadCatalogue()]);
     } catch (err) {
       main.replaceChildren(h('p', { class: 'error', role: 'alert' }, t('error', { message: err.message })));
       return;
@@ -331,8 +348,8 @@ export function render(main, ctx, callId, params) {
       h('section', { class: 'panel', 'aria-label': t('call.meta') },
         badges,
         h('dl', { class: 'facts' }, facts.map(([k, v]) => h('div', {}, h('dt', {}, t(k)), h('dd', {}, v || t('none')))),
-          h('div', {}, h('dt', {}, t('call.stages')), h('dd', {}, detail.stages.map(
-            (s) => `${s.stage}: ${s.status}`).join(' · '))))),
+          h('div', {}, h('dt', {}, t('call.stages')), h('dd', { id: 'stages' }, detail.stages.map(
+            (s) => `${label('stage', s.stage)}: ${label('stagestatus', s.status)}`).join(' · '))))),
       h('div', { class: 'call-grid' },
         h('div', {}, player, transcriptSection()),
         h('div', {}, flagsBox, summarySection(), metricsSection(), rolesSection())));

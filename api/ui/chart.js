@@ -24,7 +24,10 @@ function fmt(value) {
 // series: [{name, points: [{label, value}]}]; labels: the x categories in order.
 export function lineChart({ title, labels, series, width = 560, height = 240, min = null, max = null }) {
   const pad = { l: 44, r: 12, t: 12, b: 40 };
-  const legendRows = Math.ceil(series.length / 3);
+  // Legend columns by the longest name, so long titles do not run into each other.
+  const longest = Math.max(0, ...series.map((ser) => String(ser.name).length));
+  const cols = longest > 26 ? 1 : longest > 14 ? 2 : 3;
+  const legendRows = Math.ceil(series.length / cols);
   const h = height + legendRows * 18;
   const values = series.flatMap((ser) => ser.points.map((p) => p.value)).filter(Number.isFinite);
   const lo = min ?? Math.min(0, ...values);
@@ -70,8 +73,8 @@ export function lineChart({ title, labels, series, width = 560, height = 240, mi
     svg.append(g);
   });
   series.forEach((ser, n) => {
-    const lx = pad.l + (n % 3) * Math.floor(plotW / 3);
-    const ly = height + Math.floor(n / 3) * 18 - 4;
+    const lx = pad.l + (n % cols) * Math.floor(plotW / cols);
+    const ly = height + Math.floor(n / cols) * 18 - 4;
     svg.append(s('g', { class: `legend c${n % PALETTE}` },
       s('rect', { x: lx, y: ly - 9, width: 10, height: 10 }),
       s('text', { x: lx + 14, y: ly }, ser.name)));
@@ -79,24 +82,53 @@ export function lineChart({ title, labels, series, width = 560, height = 240, mi
   return svg;
 }
 
-// items: [{label, value}], drawn largest first as given.
+// A label broken into lines of at most `width` characters (words kept whole where they
+// fit; Chinese breaks anywhere), at most `max` lines, so long titles wrap instead of
+// being cut.
+export function wrapLabel(text, width = 22, max = 3) {
+  const words = String(text).split(/(?<=[\s_/-])|(?=[\u3400-\u9fff])/u);
+  const lines = [];
+  let line = '';
+  for (const w of words) {
+    if (line && (line + w).trimEnd().length > width) { lines.push(line.trimEnd()); line = ''; }
+    let rest = w;
+    while (rest.length > width) { lines.push(rest.slice(0, width)); rest = rest.slice(width); }
+    line += rest;
+  }
+  if (line.trim()) lines.push(line.trimEnd());
+  if (lines.length > max) lines.splice(max - 1, lines.length, `${lines[max - 1]}…`);
+  return lines;
+}
+
+// items: [{label, value, title?}], drawn largest first as given; `title` is what is shown
+// (label, an id, stays in data-label).
 export function barChart({ title, items, width = 560, barHeight = 22 }) {
-  const pad = { l: 150, r: 48, t: 8, b: 8 };
-  const height = pad.t + pad.b + items.length * (barHeight + 6);
+  const pad = { l: 170, r: 48, t: 8, b: 8 };
+  const lineH = 13;
+  const rows = items.map((item) => wrapLabel(item.title || item.label));
+  const rowH = rows.map((lines) => Math.max(barHeight, lines.length * lineH + 4) + 6);
+  const height = pad.t + pad.b + rowH.reduce((a, b) => a + b, 0);
   const hi = niceMax(Math.max(...items.map((i) => i.value), 0));
   const plotW = width - pad.l - pad.r;
   const svg = s('svg', { class: 'chart bar-chart', viewBox: `0 0 ${width} ${height}`, role: 'img',
     'aria-label': title, width, height });
   svg.append(s('title', {}, title));
+  let y = pad.t;
   items.forEach((item, i) => {
-    const y = pad.t + i * (barHeight + 6);
     const w = Math.max(1, (item.value / hi) * plotW);
-    const label = item.label.length > 22 ? `${item.label.slice(0, 21)}…` : item.label;
-    svg.append(s('g', { class: `bar c${i % PALETTE}`, 'data-label': item.label, 'data-value': item.value },
-      s('title', {}, `${item.label}: ${fmt(item.value)}`),
-      s('text', { x: pad.l - 8, y: y + barHeight * 0.7, 'text-anchor': 'end', class: 'bar-label' }, label),
-      s('rect', { x: pad.l, y, width: w, height: barHeight, rx: 2 }),
-      s('text', { x: pad.l + w + 6, y: y + barHeight * 0.7, class: 'bar-value' }, fmt(item.value))));
+    const lines = rows[i];
+    const top = y + (rowH[i] - 6 - lines.length * lineH) / 2 + lineH * 0.8;
+    const shown = item.title || item.label;
+    const text = s('text', { x: pad.l - 8, y: top, 'text-anchor': 'end', class: 'bar-label' },
+      lines.map((l, n) => s('tspan', { x: pad.l - 8, dy: n ? lineH : 0 }, l)));
+    const barY = y + (rowH[i] - 6 - barHeight) / 2;
+    svg.append(s('g', { class: `bar c${i % PALETTE}`, 'data-label': item.label, 'data-value': item.value,
+      'data-title': shown },
+    s('title', {}, `${shown}${shown !== item.label ? ` (${item.label})` : ''}: ${fmt(item.value)}`),
+    text,
+    s('rect', { x: pad.l, y: barY, width: w, height: barHeight, rx: 2 }),
+    s('text', { x: pad.l + w + 6, y: barY + barHeight * 0.7, class: 'bar-value' }, fmt(item.value))));
+    y += rowH[i];
   });
   return svg;
 }

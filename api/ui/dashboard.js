@@ -3,6 +3,7 @@
 // drawn locally (chart.js).
 import { get } from './api.js';
 import { barChart, lineChart } from './chart.js';
+import { intentTitle, loadCatalogue, ruleTitle } from './catalogue.js';
 import { h } from './dom.js';
 import { t } from './i18n.js';
 import { apiParams } from './search.js';
@@ -63,6 +64,7 @@ export function render(main, ctx, params) {
         get('/trends', { ...base, metric: 'violation', interval: iv }),
         get('/trends', { ...base, metric: 'violation', interval: iv, by: 'team' }),
         get('/agents', base),
+        loadCatalogue(),
       ]);
     } catch (err) {
       body.replaceChildren(h('p', { class: 'error', role: 'alert' }, t('error', { message: err.message })));
@@ -72,14 +74,15 @@ export function render(main, ctx, params) {
     const periods = intents.periods.map((p) => p.period);
     const labels = [...new Set(periods)].sort();
     const topIntents = Object.keys(intents.totals).slice(0, TOP_SERIES);
-    const intentSeries = topIntents.map((name) => ({ name, points: labels.map((period) => ({
+    const intentSeries = topIntents.map((name) => ({ name: intentTitle(name), points: labels.map((period) => ({
       label: period,
       value: intents.buckets.filter((b) => b.period === period && b.value === name)
         .reduce((n, b) => n + b.count, 0) })) }));
     const callsSeries = [{ name: t('dash.col.calls'), points: intents.periods.map((p) => ({ label: p.period, value: p.calls })) }];
     const sentimentSeries = [{ name: t('dash.sentiment'), points: intents.periods
       .filter((p) => p.avg_sentiment !== null).map((p) => ({ label: p.period, value: p.avg_sentiment })) }];
-    const rules = Object.entries(violations.totals).map(([labelText, value]) => ({ label: labelText, value }));
+    // bars carry the id (data-label) and show the title
+    const rules = Object.entries(violations.totals).map(([id, value]) => ({ label: id, title: ruleTitle(id), value }));
     const teams = sumBy(byTeam.buckets, 'team');
     const agentBars = agents.items.filter((a) => a.violations > 0)
       .map((a) => ({ label: a.agent_id, value: a.violations }));
@@ -102,7 +105,8 @@ export function render(main, ctx, params) {
         h('td', { class: 'num' }, a.avg_customer_sentiment?.toFixed(2)),
         h('td', { class: 'num' }, `${Math.round((a.negative_share || 0) * 100)}%`),
         h('td', { class: 'num' }, a.dead_air_per_call_s),
-        h('td', {}, (a.top_rules || []).map((r) => `${r.rule_id} (${r.calls})`).join(', ')))))) : null;
+        h('td', {}, (a.top_rules || []).map((r, n) => [n ? ', ' : '',
+          h('span', { title: r.rule_id }, `${ruleTitle(r.rule_id)} (${r.calls})`)])))))) : null;
 
     body.replaceChildren(h('div', { class: 'dash-grid' },
       chartBox('chart-intents', 'dash.intents', has && intentSeries.length

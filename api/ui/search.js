@@ -1,9 +1,10 @@
 // Search: the query model of GET /search (docs/search.md), filters, results with
 // highlighted snippets, flags and risk, saved searches. The form state lives in the
 // hash (#/search?q=...&review_status=...), so Back and bookmarks work.
-import { api, get } from './api.js';
+import { api, get, query } from './api.js';
+import { choices, intentBadge, loadCatalogue, ruleBadge } from './catalogue.js';
 import { clock, h, highlighted } from './dom.js';
-import { label, locale, t } from './i18n.js';
+import { getLang, label, locale, t } from './i18n.js';
 
 const FIELDS = ['q', 'role', 'date_from', 'date_to', 'agent_id', 'team', 'intent', 'sentiment',
   'rule_id', 'min_severity', 'review_status', 'sort'];
@@ -39,11 +40,16 @@ export function apiParams(form) {
   return out;
 }
 
-function fmtDate(iso) {
+export function fmtDate(iso) {
   if (!iso) return '';
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? iso : d.toLocaleString(locale(), {
     year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' });
+}
+
+// The CSV of a search, with titles in the chosen language.
+function exportHref(values) {
+  return `/search/export${query({ ...apiParams(values), lang: getLang() })}`;
 }
 
 export function riskBadge(risk) {
@@ -79,17 +85,29 @@ export function render(main, ctx, params) {
   controls.role = select('role', 'search.role.any');
   controls.date_from = h('input', { type: 'date' });
   controls.date_to = h('input', { type: 'date' });
-  controls.agent_id = h('input', { type: 'text', autocomplete: 'off' });
-  controls.team = h('input', { type: 'text', autocomplete: 'off' });
-  controls.intent = h('input', { type: 'text', autocomplete: 'off', list: 'intent-list' });
+  // Agents and teams offer the values seen in results; intents and rules are choosers
+  // over the catalogue's titles (no id typing).
+  controls.agent_id = h('input', { type: 'text', autocomplete: 'off', list: 'agent-list' });
+  controls.team = h('input', { type: 'text', autocomplete: 'off', list: 'team-list' });
+  controls.intent = h('select', {}, h('option', { value: '' }, t('search.any')));
   controls.sentiment = select('sentiment');
-  controls.rule_id = h('input', { type: 'text', autocomplete: 'off', list: 'rule-list' });
+  controls.rule_id = h('select', {}, h('option', { value: '' }, t('search.any')));
   controls.min_severity = select('min_severity');
   controls.review_status = select('review_status');
   controls.sort = select('sort');
   controls.sort.firstChild.remove(); // a sort is always chosen
-  const intentList = h('datalist', { id: 'intent-list' });
-  const ruleList = h('datalist', { id: 'rule-list' });
+  const agentList = h('datalist', { id: 'agent-list' });
+  const teamList = h('datalist', { id: 'team-list' });
+  function remember(listEl, value) {
+    if (value && ![...listEl.options].some((o) => o.value === value)) listEl.append(h('option', { value }));
+  }
+  function fillChoosers() {
+    for (const [name, kind] of [['intent', 'intents'], ['rule_id', 'rules']]) {
+      const el = controls[name];
+      el.replaceChildren(h('option', { value: '' }, t('search.any')),
+        ...choices(kind).map((c) => h('option', { value: c.id, title: c.id }, c.title)));
+    }
+  }
 
   function fill(values) {
     for (const f of FIELDS) controls[f].value = values[f] || (f === 'sort' ? 'relevance' : '');
@@ -131,12 +149,11 @@ export function render(main, ctx, params) {
           label('severity', hit.max_severity)) : null,
         reviewBadge(hit.review_status),
         hit.sentiment ? h('span', { class: 'badge' }, label('sentiment', hit.sentiment)) : null,
-        hit.primary_intent ? h('span', { class: 'badge intent' }, hit.primary_intent) : null,
-        (hit.rule_ids || []).map((r) => h('span', { class: 'badge rule', title: t('search.flags') }, r))),
+        intentBadge(hit.primary_intent),
+        (hit.rule_ids || []).map((r) => ruleBadge(r))),
       snippets);
-    if (hit.primary_intent && ![...intentList.options].some((o) => o.value === hit.primary_intent)) {
-      intentList.append(h('option', { value: hit.primary_intent }));
-    }
+    remember(agentList, hit.agent_id);
+    remember(teamList, hit.team);
     return li;
   }
 
@@ -170,10 +187,14 @@ export function render(main, ctx, params) {
     const qs = new URLSearchParams(Object.entries(values).filter(([, v]) => v)).toString();
     history.replaceState(null, '', `#/search${qs ? `?${qs}` : ''}`);
     lastSearch = location.hash;
+    exportLink.href = exportHref(values);
     run();
   }
 
   more.addEventListener('click', () => run(true));
+  // Any search as CSV (GET /search/export, the session cookie): a plain download link.
+  const exportLink = h('a', { id: 'export', class: 'button', href: '/search/export', download: 'calls.csv' },
+    t('search.export'));
 
   // Saved searches (GET/POST/DELETE /saved-searches)
   const savedSelect = h('select', { id: 'saved-select' });
@@ -243,7 +264,7 @@ export function render(main, ctx, params) {
         field('rule_id', 'search.rule', controls.rule_id),
         field('min_severity', 'search.severity', controls.min_severity),
         field('review_status', 'search.review', controls.review_status))),
-    intentList, ruleList);
+    agentList, teamList);
   q.id = 'f-q';
   q.name = 'q';
   // Enter in any filter submits the form (selects too).
@@ -257,14 +278,19 @@ export function render(main, ctx, params) {
     h('label', { class: 'field', for: 'saved-name' }, h('span', {}, t('search.saved.name')), savedName),
     saveButton, deleteButton);
 
-  main.replaceChildren(h('h1', {}, t('search.title')), formEl, savedBox, total, list, more);
+  main.replaceChildren(h('h1', {}, t('search.title')), formEl, savedBox,
+    h('div', { class: 'result-bar' }, total, exportLink), list, more);
   lastSearch = location.hash || '#/search';
+  exportLink.href = exportHref(form);
   fill(form);
   loadSaved();
-  get('/reviews/precision').then((data) => {
-    for (const r of data.rules) ruleList.append(h('option', { value: r.rule_id }));
-  }).catch(() => {});
-  run();
+  // The choosers need the catalogue; the first search waits for it (titles on badges).
+  loadCatalogue().then(() => {
+    fillChoosers();
+    controls.intent.value = form.intent;
+    controls.rule_id.value = form.rule_id;
+    run();
+  });
   if (!params.toString()) q.focus();
 
   function items() { return [...list.querySelectorAll(':scope > li')]; }

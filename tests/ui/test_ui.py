@@ -194,6 +194,12 @@ def _phrase(live: Live, flag_key: str) -> str:
     return " ".join(pairs[0])
 
 
+def _titles(live: Live) -> dict[str, dict[str, dict[str, str]]]:
+    data = live.api("qa", "GET", "/catalogue")
+    return {"intents": {i["id"]: i["title"] for i in data["intents"]},
+            "rules": {r["id"]: r["title"] for r in data["rules"]}}
+
+
 def test_qa_search_play_flag_dismiss_and_see_the_review(page: Any, live: Live) -> None:
     detail = live.api("qa", "GET", f"/calls/{live.real_call}")
     threat = next(f for f in detail["flags"] if f["rule_id"] == "threat_or_abuse")
@@ -218,7 +224,10 @@ def test_qa_search_play_flag_dismiss_and_see_the_review(page: Any, live: Live) -
     assert marks.count() >= 1
     assert " ".join(marks.all_inner_texts()).lower().split()[:2] == phrase.lower().split()
     assert hit.locator(".badge.risk").is_visible()
-    assert hit.locator(".badge.rule", has_text="threat_or_abuse").is_visible()
+    # rule badges show the catalogue's title, the id on hover
+    rule = hit.locator('.badge.rule[data-id="threat_or_abuse"]')
+    assert rule.is_visible() and rule.get_attribute("title") == "threat_or_abuse"
+    assert rule.inner_text() == _titles(live)["rules"]["threat_or_abuse"]["en"]
     assert hit.locator(".badge.sev-critical").is_visible()
     assert hit.get_attribute("data-review") == "unreviewed"
     assert "#/search?q=" in page.url
@@ -451,3 +460,131 @@ def test_assets_are_local_and_strings_complete(page: Any, live: Live) -> None:
     unlabeled = page.evaluate("""() => [...document.querySelectorAll('input, select, textarea')]
         .filter(el => !el.labels?.length && !el.getAttribute('aria-label')).map(el => el.id)""")
     assert unlabeled == []
+
+
+CJK = re.compile(r"[\u3400-\u9fff]")
+LATIN = re.compile(r"[A-Za-z]")
+
+
+def test_filters_are_choosers_with_titles(page: Any, live: Live) -> None:
+    titles = _titles(live)
+    sign_in(page, live, "qa")
+    page.locator("#results li").first.wait_for()
+    for name, kind in (("intent", "intents"), ("rule_id", "rules")):
+        control = page.locator(f"#f-{name}")
+        assert control.evaluate("el => el.tagName") == "SELECT"  # no id typing
+        options = control.evaluate("el => [...el.options].filter(o => o.value)"
+                                   ".map(o => [o.value, o.textContent, o.title])")
+        assert {v for v, _, _ in options} == set(titles[kind])
+        assert all(text == titles[kind][v]["en"] and hover == v for v, text, hover in options)
+    page.locator("#f-rule_id").select_option("threat_or_abuse")
+    page.wait_for_function("() => document.querySelector('#results li.hit') && [...document"
+                           ".querySelectorAll('#results li.hit')].every(li => li.querySelector("
+                           "'.badge.rule[data-id=\"threat_or_abuse\"]'))")
+    expected = live.api("qa", "GET", "/search", params={"rule_id": "threat_or_abuse"})["total"]
+    assert page.locator("#results li.hit").count() == min(expected, 20)
+    # the export link carries the same search
+    href = page.locator("#export").get_attribute("href")
+    assert href.startswith("/search/export?") and "rule_id=threat_or_abuse" in href
+    csv = page.evaluate("(u) => fetch(u, {credentials: 'same-origin'}).then(r => r.text())", href)
+    assert len(csv.strip().splitlines()) == expected + 1
+    # long titles wrap in the dashboard's bars instead of being cut
+    sign_in_as_other(page, live, "manager")
+    page.locator("#chart-rules svg g.bar").first.wait_for()
+    bars = page.locator("#chart-rules svg g.bar")
+    for i in range(bars.count()):
+        bar = bars.nth(i)
+        rule_id = bar.get_attribute("data-label")
+        assert bar.get_attribute("data-title") == titles["rules"][rule_id]["en"]
+        shown = "".join(bar.locator("text.bar-label tspan").evaluate_all(
+            "els => els.map(e => e.textContent)"))
+        assert "…" not in shown and shown.replace(" ", "") == titles["rules"][rule_id]["en"].replace(" ", "")
+
+
+def sign_in_as_other(page: Any, live: Live, role: str) -> None:
+    page.locator("#signout").click()
+    page.locator("#signin-key").wait_for()
+    sign_in(page, live, role)
+
+
+def test_review_queue_day(page: Any, live: Live) -> None:
+    call = SCRIPTED[2]  # zh-10: a collector threatens a lawsuit (critical)
+    flags = live.api("qa", "GET", f"/calls/{call}")["flags"]
+    assert flags
+    # admin assigns the call to the qa reviewer
+    sign_in(page, live, "admin")
+    page.goto(f"{live.base}/ui/#/queue?preset=any&status=open&who=all")
+    row = page.locator(f'#queue tr[data-call="{call}"]')
+    row.wait_for()
+    risks = [float(x) for x in page.locator("#queue tbody .badge.risk").evaluate_all(
+        "els => els.map(e => e.dataset.risk)")]
+    assert risks == sorted(risks, reverse=True)  # riskiest first
+    row.locator("select.q-assign").select_option("ui-qa")
+    page.locator("#toast", has_text="ui-qa").wait_for()
+    mine = live.api("qa", "GET", "/queue", params={"mine": "true"})["items"]
+    assert [i["call_id"] for i in mine] == [call]
+    check_screenshot(page, live.shots / "queue-admin.png")
+
+    # qa: my queue has it, in the chosen language's date format
+    sign_in_as_other(page, live, "qa")
+    page.goto(f"{live.base}/ui/#/queue?preset=any&status=open&who=mine")
+    row = page.locator(f'#queue tr[data-call="{call}"]')
+    row.wait_for()
+    assert page.locator("#queue tbody tr").count() == 1
+    assert re.search(r"\d{2}/\d{2}/\d{4}", row.locator("td").first.inner_text())  # en-GB
+    # presets: today and this week start at the browser's midnight and Monday
+    page.locator("#q-preset").select_option("week")
+    page.locator("#queue-count").wait_for()
+    assert "preset=week" in page.url
+    page.locator("#q-preset").select_option("any")
+    row.wait_for()
+    row.locator("select.q-item-status").select_option("in_review")
+    page.locator("#toast", has_text="Status saved").wait_for()
+    page.wait_for_function("(c) => document.querySelector(`#queue tr[data-call=\"${c}\"]`)"
+                           "?.dataset.status === 'in_review'", arg=call)
+    # open the call, confirm every flag
+    row.locator("a.open").click()
+    page.locator("li.flag").first.wait_for()
+    for flag in flags:
+        item = page.locator(f'li.flag[data-key="{flag["key"]}"]')
+        item.locator("button.confirm").click()
+        page.wait_for_function("(k) => document.querySelector(`li.flag[data-key=\"${k}\"]`)"
+                               "?.dataset.review === 'confirmed'", arg=flag["key"])
+    # the queue shows it done
+    page.goto(f"{live.base}/ui/#/queue?preset=any&status=done&who=mine")
+    page.wait_for_function("(c) => document.querySelector(`#queue tr[data-call=\"${c}\"]`)"
+                           "?.dataset.status === 'done'", arg=call)
+    page.goto(f"{live.base}/ui/#/queue?preset=any&status=open&who=mine")
+    page.locator("#queue-count", has_text="Nothing").wait_for()
+    check_screenshot(page, live.shots / "queue.png")
+
+
+def test_chinese_has_no_english_leftovers(page: Any, live: Live) -> None:
+    sign_in(page, live, "qa")
+    page.locator("#lang").select_option("zh")
+    page.locator("h1", has_text="搜索通话").wait_for()
+    assert CJK.search(page.locator("#who").inner_text())  # the role label
+    options = page.locator("#f-rule_id option").all_inner_texts()
+    assert len(options) > 1 and all(CJK.search(o) for o in options)
+    page.goto(f"{live.base}/ui/#/calls/{live.real_call}")
+    page.locator("li.flag").first.wait_for()
+    stages = page.locator("#stages").inner_text()
+    assert stages and not LATIN.search(stages), stages
+    for text in page.locator("li.flag .flag-head strong, li.flag .badge.rule, #summary .badge.intent"
+                             ).all_inner_texts():
+        assert CJK.search(text), text
+    for text in page.locator(".evidence.call-level blockquote").all_inner_texts():
+        assert not re.search(r"\b(said|turns|agent|customer)\b", text), text
+    # every heading, label, button and table header of the page is Chinese
+    chrome = page.evaluate("""() => [...document.querySelectorAll(
+        'h1, h2, dt, label > span, button:not(.evidence), th[scope=col], #nav a, figcaption')]
+        .filter(el => el.offsetParent !== null).map(el => el.textContent.trim())
+        .filter(text => text && !/^[\\d:▶?.·\\s-]+$/.test(text))""")
+    leftovers = [x for x in chrome if LATIN.search(x) and not CJK.search(x)]
+    assert leftovers == [], leftovers
+    page.goto(f"{live.base}/ui/#/queue?preset=any&status=all&who=all")
+    page.locator("#queue tbody tr").first.wait_for()
+    assert re.search(r"\d{4}/\d{2}/\d{2}", page.locator("#queue tbody td").first.inner_text())
+    headers = page.locator("#queue th[scope=col]").all_inner_texts()
+    assert headers and all(CJK.search(x) for x in headers)
+    check_screenshot(page, live.shots / "queue-zh.png")
