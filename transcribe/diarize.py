@@ -194,7 +194,17 @@ def pyannote_diarize(audio: np.ndarray, rate: int, pipeline_path: Path,
 
     pipeline = _pyannote_pipeline(str(pipeline_path))
     waveform = torch.from_numpy(np.asarray(audio, dtype=np.float32)[None, :])
-    annotation = pipeline({"waveform": waveform, "sample_rate": rate}, num_speakers=num_speakers)
+    output = pipeline({"waveform": waveform, "sample_rate": rate}, num_speakers=num_speakers)
+    return turns_from_pyannote(output)
+
+
+def turns_from_pyannote(output: Any) -> list[SpeakerTurn]:
+    """Speaker turns from what a pyannote pipeline returned: an Annotation (3.x), or a
+    DiarizeOutput (4.x), whose exclusive diarization has no overlapping turns, so each
+    word has one speaker."""
+    annotation = getattr(output, "exclusive_speaker_diarization", None)
+    if annotation is None:
+        annotation = getattr(output, "speaker_diarization", output)
     names: dict[str, int] = {}
     turns = []
     for segment, _, label in annotation.itertracks(yield_label=True):

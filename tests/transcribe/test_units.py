@@ -87,3 +87,29 @@ def test_params_from_yaml_reject_unknown_keys(tmp_path: Path) -> None:
 
 def test_chinese_output_is_simplified() -> None:
     assert normalize_chinese("請問您這個月的賬單還款日是幾號") == "请问您这个月的账单还款日是几号"
+
+
+def test_turns_from_pyannote_3_annotation_and_4_diarize_output() -> None:
+    """pyannote.audio 3.x returns an Annotation; 4.x a DiarizeOutput whose exclusive
+    diarization (no overlaps) is the one to use."""
+    from dataclasses import dataclass
+
+    from pyannote.core import Annotation, Segment
+
+    from transcribe.diarize import SpeakerTurn, turns_from_pyannote
+
+    overlapping = Annotation()
+    overlapping[Segment(0.0, 2.0)] = "SPEAKER_01"
+    overlapping[Segment(1.5, 3.0)] = "SPEAKER_00"
+    exclusive = Annotation()
+    exclusive[Segment(0.0, 1.5)] = "SPEAKER_01"
+    exclusive[Segment(1.5, 3.0)] = "SPEAKER_00"
+
+    @dataclass
+    class DiarizeOutput:  # the fields of pyannote.audio 4's output that we read
+        speaker_diarization: Annotation
+        exclusive_speaker_diarization: Annotation
+
+    assert turns_from_pyannote(overlapping) == [SpeakerTurn(0, 0.0, 2.0), SpeakerTurn(1, 1.5, 3.0)]
+    assert turns_from_pyannote(DiarizeOutput(overlapping, exclusive)) == [
+        SpeakerTurn(0, 0.0, 1.5), SpeakerTurn(1, 1.5, 3.0)]
