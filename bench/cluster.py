@@ -97,3 +97,11 @@ class Worker:
 
     def tail(self, chars: int = 3000) -> str:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
+
+    def wait_ready(self, timeout: float = 300) -> None:
+        """Until Celery says the worker is ready; RuntimeError (with its log) if it died."""
+        deadline = time.time() + timeout
+        while " ready." not in self.tail(50_000):
+            if time.time() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"worker did not start:\n{self.tail()}")
+            time.sleep(0.2)

@@ -55,14 +55,6 @@ def arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def _ready(worker: Worker, timeout: float = 300) -> None:
-    deadline = time.time() + timeout
-    while " ready." not in worker.tail(50_000):
-        if time.time() > deadline or worker.proc.poll() is not None:
-            raise RuntimeError(f"worker did not start:\n{worker.tail()}")
-        time.sleep(0.2)
-
-
 def _unique_copy(source: Path, folder: Path, tag: int) -> Path:
     """The same speech with one sample changed: another sha256, so not a duplicate."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -103,7 +95,7 @@ def main() -> None:
     workers = {"gpu": Worker("gpu", dict(os.environ), work / "gpu-0.log"),
                "cpu": Worker("cpu", dict(os.environ), work / "cpu-0.log")}
     for w in workers.values():
-        _ready(w)
+        w.wait_ready()
 
     def row_status(call_ids: list[str], stage: str, statuses: tuple[str, ...]) -> bool:
         with session_scope() as db:
@@ -122,7 +114,7 @@ def main() -> None:
     def replace(kind: str, n: int) -> None:
         workers[kind].kill()
         workers[kind] = Worker(kind, dict(os.environ), work / f"{kind}-{n}.log")
-        _ready(workers[kind])
+        workers[kind].wait_ready()
 
     results: dict[str, dict[str, Any]] = {}
     tag = 0

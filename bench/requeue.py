@@ -39,14 +39,6 @@ def arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def _ready(worker: Worker, timeout: float = 300) -> None:
-    deadline = time.time() + timeout
-    while " ready." not in worker.tail(20_000):
-        if time.time() > deadline or worker.proc.poll() is not None:
-            raise RuntimeError(f"worker did not start:\n{worker.tail()}")
-        time.sleep(0.2)
-
-
 def main() -> None:
     args = arguments()
     files = [i.audio for i in sample_items(args.samples, args.rounds) if i.kind == "stereo"]
@@ -72,7 +64,7 @@ def main() -> None:
     rounds: list[dict[str, Any]] = []
     try:
         for w in workers:
-            _ready(w)
+            w.wait_ready()
         for n, path in enumerate(files):
             (result,) = ingest_paths([path], process=True).accepted
             holder = None
@@ -102,7 +94,7 @@ def main() -> None:
             workers.remove(victim)
             replacement = Worker("gpu", dict(os.environ), work / f"gpu-r{n}.log")
             workers.append(replacement)
-            _ready(replacement)
+            replacement.wait_ready()
     finally:
         for w in workers:
             w.stop()
