@@ -477,6 +477,8 @@ def test_filters_are_choosers_with_titles(page: Any, live: Live) -> None:
     for name, kind in (("intent", "intents"), ("rule_id", "rules")):
         control = page.locator(f"#f-{name}")
         assert control.evaluate("el => el.tagName") == "SELECT"  # no id typing
+        control.evaluate("el => new Promise(ok => { const t = () => el.options.length > 1 ? ok() "
+                         ": setTimeout(t, 50); t(); })")  # filled once GET /catalogue answers
         options = control.evaluate("el => [...el.options].filter(o => o.value)"
                                    ".map(o => [o.value, o.textContent, o.title])")
         assert {v for v, _, _ in options} == set(titles[kind])
@@ -568,6 +570,8 @@ def test_chinese_has_no_english_leftovers(page: Any, live: Live) -> None:
     page.locator("#lang").select_option("zh")
     page.locator("h1", has_text="搜索通话").wait_for()
     assert CJK.search(page.locator("#who").inner_text())  # the role label
+    # The chooser is filled from GET /catalogue once it answers.
+    page.wait_for_function("document.querySelectorAll('#f-rule_id option').length > 1")
     options = page.locator("#f-rule_id option").all_inner_texts()
     assert len(options) > 1 and all(CJK.search(o) for o in options)
     page.goto(f"{live.base}/ui/#/calls/{live.real_call}")
