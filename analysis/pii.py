@@ -1,6 +1,6 @@
 """Personal information in call text: find it, redact it, locate it in the audio.
 
-What counts (PIPL / GDPR, see DOMAIN.md): Chinese resident ID numbers, bank card
+What counts (China's PIPL and the GDPR): Chinese resident ID numbers, bank card
 numbers, phone numbers, e-mail addresses, and customer names said after an explicit
 cue. A false redaction hides evidence from QA and a missed one leaks PII into the
 index, so every number must pass a structural check, not just have the right length:

@@ -1,7 +1,7 @@
 """The recording with every PII span replaced by a tone, for roles that may not hear it.
 
 Managers review calls but may not hear ID, card and phone numbers or names (PIPL /
-GDPR, see DOMAIN.md). Analysis already locates each PII hit in the audio (the words it
+GDPR). Analysis already locates each PII hit in the audio (the words it
 touches); here those stretches, padded a little since word times are approximate, are
 overwritten on every channel with a 1 kHz tone (the convention listeners recognise as
 "bleeped"), and the result is written once as 16 kHz 16-bit PCM WAV under the call's

@@ -382,7 +382,7 @@ def models_list(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Show installed, usable models and the engine that runs each."""
-    from core.models import list_models
+    from transcribe.models import list_models
 
     settings = get_settings()
     table = Table("name", "engine", "usable", "path", "note")
@@ -405,7 +405,7 @@ def models_list(
 def models_setup() -> None:
     """Prepare the configured ASR model (assembles packaged weights, converts for
     openai-whisper; no download)."""
-    from core.models import ModelNotFound, resolve_openai_whisper_checkpoint, resolve_whisper_model
+    from transcribe.models import ModelNotFound, resolve_openai_whisper_checkpoint, resolve_whisper_model
 
     settings = get_settings()
     try:
@@ -432,8 +432,8 @@ def models_convert(
     """Convert a CTranslate2 Whisper model (faster-whisper) into an openai-whisper checkpoint."""
     import time
 
-    from core.ct2_convert import ConversionError, convert_ct2_whisper
-    from core.models import PACKAGED, ModelNotFound, resolve_whisper_model
+    from transcribe.ct2_convert import ConversionError, convert_ct2_whisper
+    from transcribe.models import PACKAGED, ModelNotFound, resolve_whisper_model
 
     if out_path.suffix != ".pt":
         raise _fail(f"{out_path}: OUT must be a .pt file")

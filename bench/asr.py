@@ -82,7 +82,7 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def main() -> None:
     args = arguments(__doc__ or "")
-    from core.models import resolve_whisper_model
+    from transcribe.models import resolve_whisper_model
     from core.settings import get_settings
     from samples.truth import pooled_error_rate
     from transcribe import TranscribeOptions, TranscribeParams, decode_audio, transcribe

@@ -46,7 +46,7 @@ def _rttm_truth(path: Path, duration: float) -> dict[str, Any]:
 
 def main() -> None:
     args = arguments(__doc__ or "")
-    from core.models import resolve_whisper_model
+    from transcribe.models import resolve_whisper_model
     from core.settings import get_settings
     from samples.truth import diarization_error_rate, role_accuracy
     from transcribe import TranscribeOptions, TranscribeParams, decode_audio, transcribe

@@ -1,5 +1,5 @@
 """ASR engines behind one interface. faster-whisper is the default; openai-whisper
-(PyTorch, a .pt checkpoint, see core.models.resolve_openai_whisper_checkpoint) is the
+(PyTorch, a .pt checkpoint, see transcribe.models.resolve_openai_whisper_checkpoint) is the
 second engine.
 
 Models load once per process (cached by path, device and compute type): a

@@ -10,7 +10,7 @@ from typing import Any
 
 from core.celery_app import celery_app
 from core.db import Call
-from core.models import resolve_openai_whisper_checkpoint, resolve_whisper_model
+from transcribe.models import resolve_openai_whisper_checkpoint, resolve_whisper_model
 from core.pipeline import StageContext, is_out_of_memory, run_stage, run_stage_task
 from core.settings import Settings, get_settings
 from core.storage import get_store

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from core.models import resolve_whisper_model
+from transcribe.models import resolve_whisper_model
 from samples.truth import role_accuracy, word_error_rate
 from tests.conftest import RENDERED
 from transcribe import TranscribeOptions, TranscribeParams, decode_audio

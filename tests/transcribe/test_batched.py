@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core.models import resolve_whisper_model
+from transcribe.models import resolve_whisper_model
 from samples.truth import diarization_error_rate, role_accuracy, word_error_rate
 from tests.conftest import RENDERED
 from transcribe import TranscribeOptions, TranscribeParams, decode_audio, transcribe

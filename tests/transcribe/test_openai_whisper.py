@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.models import resolve_openai_whisper_checkpoint, resolve_whisper_model
+from transcribe.models import resolve_openai_whisper_checkpoint, resolve_whisper_model
 from core.settings import get_settings, reset_settings
 from samples import DIALOGUES_DIR
 from samples.truth import role_accuracy, word_error_rate

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.models import resolve_whisper_model
+from transcribe.models import resolve_whisper_model
 from core.schemas import Transcript
 from samples.truth import diarization_error_rate, role_accuracy, word_error_rate
 from tests.conftest import RENDERED

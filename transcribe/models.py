@@ -7,7 +7,7 @@
 Those are CTranslate2 models (faster-whisper). The openai-whisper engine takes a
 .pt checkpoint: a path to one, the name of one in models_dir, or a CTranslate2
 directory / packaged name, which is converted once into models_dir/<name>.pt
-(core/ct2_convert.py).
+(transcribe/ct2_convert.py).
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def resolve_openai_whisper_checkpoint(name_or_path: str, models_dir: Path) -> Pa
         if known is None or known.stat().st_mtime <= target.stat().st_mtime:
             return target
     source = resolve_whisper_model(name_or_path, models_dir)
-    from core.ct2_convert import ConversionError, convert_ct2_whisper
+    from transcribe.ct2_convert import ConversionError, convert_ct2_whisper
 
     try:
         convert_ct2_whisper(source, target)

@@ -15,13 +15,13 @@ import torch
 from typer.testing import CliRunner
 
 from api.cli import app
-from core.ct2_convert import (
+from transcribe.ct2_convert import (
     ConversionError,
     convert_ct2_whisper,
     read_ct2_model,
     whisper_checkpoint,
 )
-from core.models import list_models, resolve_openai_whisper_checkpoint, resolve_whisper_model
+from transcribe.models import list_models, resolve_openai_whisper_checkpoint, resolve_whisper_model
 from core.settings import Settings, get_settings, reset_settings
 from samples.truth import word_error_rate
 
