@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from analysis.sentiment import SentimentResult
+from core import devices
 from core.schemas import Evidence, IntentHit, Transcript
 
 if TYPE_CHECKING:
@@ -50,13 +51,11 @@ def check_model_dir(model_dir: Path | str) -> Path:
 
 
 def resolve_device(device: str = "auto") -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelLoadError(f"device {device!r} requested but no CUDA device is available")
-    return device
+    """core.devices.resolve_device for torch, its refusal a ModelLoadError like the others."""
+    try:
+        return devices.resolve_device(device, "torch")
+    except devices.DeviceUnavailable as exc:
+        raise ModelLoadError(str(exc)) from exc
 
 
 def quiet_transformers() -> None:

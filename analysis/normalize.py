@@ -13,15 +13,10 @@ import unicodedata
 from functools import lru_cache
 from typing import Any
 
+from core.text import to_simplified
+
 CJK = re.compile(r"[\u3400-\u9fff]")
 _SPACE = re.compile(r"\s+")
-
-
-@lru_cache(maxsize=1)
-def _t2s() -> Any:
-    from opencc import OpenCC
-
-    return OpenCC("t2s")
 
 
 @lru_cache(maxsize=1)
@@ -137,7 +132,7 @@ def normalize(text: str) -> str:
     lower case, single spaces."""
     text = unicodedata.normalize("NFKC", text)
     if has_cjk(text):
-        text = chinese_numbers_to_digits(_t2s().convert(text))
+        text = chinese_numbers_to_digits(to_simplified(text))
     else:
         text = english_numbers_to_digits(text)
     return _SPACE.sub(" ", text.lower()).strip()
@@ -175,7 +170,7 @@ def index_text(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     if not has_cjk(text):
         return english_numbers_to_digits(text)
-    text = chinese_numbers_to_digits(_t2s().convert(text))
+    text = chinese_numbers_to_digits(to_simplified(text))
     return _CJK_RUN.sub(lambda m: " " + " ".join(_jieba().cut(m.group())) + " ", text).strip()
 
 

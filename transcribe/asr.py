@@ -12,10 +12,11 @@ import logging
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 import numpy as np
 
+from core.devices import resolve_device
 from core.schemas import Word
 
 log = logging.getLogger(__name__)
@@ -66,15 +67,29 @@ class AsrEngine(Protocol):
                    params: WhisperParams) -> AsrResult: ...
 
 
-def resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
-    try:
-        import ctranslate2
+class BatchedAsrEngine(AsrEngine, Protocol):
+    """An engine that decodes many clips of one array in batches (a GPU worker's)."""
 
-        return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
-    except Exception:
-        return "cpu"
+    batch_size: int
+
+    def transcribe_clips(self, audio: np.ndarray, clips: list[tuple[float, float]],
+                         language: str | None, params: WhisperParams) -> AsrResult: ...
+
+    def call_language(self, speech: np.ndarray, segments: int) -> str: ...
+
+
+def is_batched(engine: AsrEngine) -> TypeGuard[BatchedAsrEngine]:
+    """Whether `engine` decodes speech segments in batches (batch_size > 0, on a GPU)."""
+    return getattr(engine, "batch_size", 0) > 0 and hasattr(engine, "transcribe_clips")
+
+
+WHISPER_WINDOW_S = 30.0  # what Whisper hears at once: a longer clip is cut into pieces
+
+
+def whisper_clips(segments: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Speech segments cut to Whisper's 30 s window, in order (the only splitter)."""
+    return [(round(s + k * WHISPER_WINDOW_S, 3), round(min(e, s + (k + 1) * WHISPER_WINDOW_S), 3))
+            for s, e in segments for k in range(int(np.ceil((e - s) / WHISPER_WINDOW_S)))]
 
 
 def resolve_compute_type(compute_type: str, device: str) -> str:
@@ -127,7 +142,7 @@ class FasterWhisperEngine:
                  cpu_threads: int = 0, batch_size: int = -1) -> None:
         import faster_whisper
 
-        self.device = resolve_device(device)
+        self.device = resolve_device(device, "ctranslate2")
         self.compute_type = resolve_compute_type(compute_type, self.device)
         self.model = _load_faster_whisper(model_path, self.device, self.compute_type, cpu_threads)
         self.model_name = model_path
@@ -168,6 +183,13 @@ class FasterWhisperEngine:
         _, _, ranked = self.model.detect_language(audio=audio)
         return {str(lang): float(p) for lang, p in ranked[:5]}
 
+    def call_language(self, speech: np.ndarray, segments: int) -> str:
+        """The language of a call's speech, decided over `segments` 30 s windows."""
+        if not self.multilingual:
+            return "en"
+        language, _, _ = self.model.detect_language(speech, language_detection_segments=segments)
+        return str(language)
+
     def transcribe_clips(self, audio: np.ndarray, clips: list[tuple[float, float]],
                          language: str | None, params: WhisperParams) -> AsrResult:
         """Each speech segment decoded on its own, `batch_size` at a time
@@ -176,8 +198,7 @@ class FasterWhisperEngine:
 
         if not self.multilingual:
             language = "en"
-        pieces = [{"start": round(s + k * 30.0, 3), "end": round(min(e, s + (k + 1) * 30.0), 3)}
-                  for s, e in clips for k in range(int(np.ceil((e - s) / 30.0)))]
+        pieces = [{"start": s, "end": e} for s, e in whisper_clips(clips)]
         segments, info = BatchedInferencePipeline(self.model).transcribe(
             audio, language=language, beam_size=params.beam_size, word_timestamps=True,
             clip_timestamps=pieces, batch_size=self.batch_size,
@@ -199,14 +220,6 @@ class FasterWhisperEngine:
             out.append(AsrSegment(seg.start, seg.end, seg.text, seg.avg_logprob,
                                   seg.no_speech_prob, words))
         return out
-
-
-def resolve_torch_device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 # compute types (faster-whisper's names) that mean half precision when on a GPU; openai-whisper
@@ -243,7 +256,7 @@ class OpenAIWhisperEngine:
                  cpu_threads: int = 0) -> None:
         import whisper
 
-        self.device = resolve_torch_device(device)
+        self.device = resolve_device(device, "torch")
         if compute_type not in _HALF | _FULL:
             raise ValueError(f"compute type {compute_type!r} is not known")
         # fp16 only on CUDA: on CPU openai-whisper would warn and run float32 anyway.

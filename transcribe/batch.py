@@ -24,12 +24,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.schemas import Transcript, Word
-from transcribe.asr import AsrEngine
+from transcribe.asr import AsrEngine, BatchedAsrEngine, is_batched, whisper_clips
 from transcribe.audio import DecodedAudio
 from transcribe.legs import PreparedAudio, prepare
 from transcribe.pipeline import (
     Recognised,
     TranscribeOptions,
+    assemble_transcript,
     call_signals,
     finish_words,
     speech_activity,
@@ -39,13 +40,7 @@ from transcribe.vad import Segment
 
 log = logging.getLogger("callqa.transcribe.batch")
 
-MAX_CLIP_S = 30.0  # Whisper's window: longer speech segments are split
 GAP_S = 1.0
-
-
-def can_batch(engine: AsrEngine) -> bool:
-    return getattr(engine, "batch_size", 0) > 0 and hasattr(engine, "transcribe_clips")
-
 
 @dataclass
 class _Prepared:
@@ -54,29 +49,21 @@ class _Prepared:
     options: TranscribeOptions
     signals: list[np.ndarray]
     activity: list[list[Segment]]
+    prepared: PreparedAudio
+    activity_s: float
     language: str | None = None
-    prepared: PreparedAudio | None = None
 
 
-def _pieces(segments: list[Segment]) -> list[Segment]:
-    return [(round(s + k * MAX_CLIP_S, 3), round(min(e, s + (k + 1) * MAX_CLIP_S), 3))
-            for s, e in segments for k in range(int(np.ceil((e - s) / MAX_CLIP_S)))]
-
-
-def _detect_language(engine: AsrEngine, item: _Prepared, rate: int) -> str | None:
-    if not getattr(engine, "multilingual", True):
-        return "en"
+def _detect_language(engine: BatchedAsrEngine, item: _Prepared, rate: int) -> str | None:
     for signal, segments in zip(item.signals, item.activity, strict=True):
         if segments:
             speech = np.concatenate([signal[int(s * rate): int(e * rate)] for s, e in segments])
-            segments_n = item.options.params.whisper.language_detection_segments
-            language, _, _ = engine.model.detect_language(  # type: ignore[attr-defined]
-                speech, language_detection_segments=segments_n)
-            return str(language)
+            return engine.call_language(
+                speech, item.options.params.whisper.language_detection_segments)
     return None
 
 
-def _decode_together(engine: AsrEngine, items: list[_Prepared], language: str,
+def _decode_together(engine: BatchedAsrEngine, items: list[_Prepared], language: str,
                      rate: int) -> dict[tuple[int, int], list[Word]]:
     """One packed array, one batched pass; words back per (item, channel) on its clock."""
     chunks: list[np.ndarray] = []
@@ -86,7 +73,7 @@ def _decode_together(engine: AsrEngine, items: list[_Prepared], language: str,
     gap = np.zeros(int(GAP_S * rate), dtype=np.float32)
     for item in items:
         for ch, (signal, segments) in enumerate(zip(item.signals, item.activity, strict=True)):
-            for start, end in _pieces(segments):
+            for start, end in whisper_clips(segments):
                 piece = signal[int(start * rate): int(end * rate)]
                 if len(piece) == 0:
                     continue
@@ -99,8 +86,7 @@ def _decode_together(engine: AsrEngine, items: list[_Prepared], language: str,
     if not clips:
         return out
     packed = np.concatenate(chunks)
-    result = engine.transcribe_clips(  # type: ignore[attr-defined]
-        packed, clips, language, items[0].options.params.whisper)
+    result = engine.transcribe_clips(packed, clips, language, items[0].options.params.whisper)
     starts = np.array([c[0] for c in clips])
     for seg in result.segments:
         # A segment may start a little before its clip (times are rounded): half a gap of slack.
@@ -119,7 +105,7 @@ def transcribe_many(audios: list[DecodedAudio | BaseException], engine: AsrEngin
     """Transcripts in input order; an input that is an exception (audio that would not
     decode) or a call that fails comes back as its exception."""
     results: list[Transcript | BaseException | None] = [None] * len(audios)
-    if not can_batch(engine):  # CPU: one packed pass per leg is faster than batching
+    if not is_batched(engine):  # CPU: one packed pass per leg is faster than batching
         for i, (audio, opts) in enumerate(zip(audios, options, strict=True)):
             if isinstance(audio, BaseException):
                 results[i] = audio
@@ -137,9 +123,11 @@ def transcribe_many(audios: list[DecodedAudio | BaseException], engine: AsrEngin
             results[i] = audio
             continue
         try:
+            t0 = time.perf_counter()
             ready = prepare(audio, opts.params.legs)  # identical legs -> mono, gain
-            item = _Prepared(i, ready.audio, opts, call_signals(ready.audio),
-                             speech_activity(ready.audio, opts.params), prepared=ready)
+            activity = speech_activity(ready.audio, opts.params)
+            item = _Prepared(i, ready.audio, opts, call_signals(ready.audio), activity, ready,
+                             time.perf_counter() - t0)
             item.language = opts.language or _detect_language(engine, item, rate)
             prepared.append(item)
         except Exception as exc:
@@ -158,7 +146,7 @@ def transcribe_many(audios: list[DecodedAudio | BaseException], engine: AsrEngin
         for it in items:  # the shared pass, split by each call's share of the speech
             asr_seconds[it.index] = elapsed * speech[it.index] / total
         log.info("calls decoded together", extra={"calls": len(items), "language": language,
-                                                  "clips": sum(len(_pieces(s)) for it in items
+                                                  "clips": sum(len(whisper_clips(s)) for it in items
                                                                for s in it.activity),
                                                   "seconds": round(elapsed, 3)})
     for item in prepared:
@@ -169,10 +157,10 @@ def transcribe_many(audios: list[DecodedAudio | BaseException], engine: AsrEngin
                              item.language, item.options.params, rate)
                 for ch, (signal, segments) in enumerate(zip(item.signals, item.activity,
                                                             strict=True))]
-            results[item.index] = transcribe(item.audio, engine, item.options, recognised=(
-                Recognised(item.activity, per_channel, item.language,
-                           asr_seconds.get(item.index, 0.0) + time.perf_counter() - t0,
-                           item.prepared)))
+            asr_s = asr_seconds.get(item.index, 0.0) + time.perf_counter() - t0
+            recognised = Recognised(item.prepared, item.activity, per_channel, item.language,
+                                    timings={"activity": item.activity_s, "asr": asr_s})
+            results[item.index] = assemble_transcript(recognised, engine, item.options)
         except Exception as exc:
             results[item.index] = exc
     return _complete(results)

@@ -19,7 +19,7 @@ import numpy as np
 
 from core.schemas import SpeakerTurn, Transcript, Utterance, Word
 from core.yamlio import read_yaml
-from transcribe.asr import AsrEngine, WhisperParams, drop_loops
+from transcribe.asr import AsrEngine, WhisperParams, drop_loops, is_batched
 from transcribe.audio import DecodedAudio
 from transcribe.diarize import DiarizationParams, diarize_mono, pyannote_diarize
 from transcribe.legs import LegParams, PreparedAudio, prepare
@@ -274,8 +274,7 @@ def _recognise(signal: np.ndarray, segments: list[Segment], engine: AsrEngine,
                ) -> tuple[list[Word], str]:
     """Words of one signal's speech segments. With no language given, each stretch is
     recognised in its own language (`stretches` collects them)."""
-    if language is None and params.whisper.stretch_language \
-            and getattr(engine, "batch_size", 0) <= 0:
+    if language is None and params.whisper.stretch_language and not is_batched(engine):
         found = stretch_languages(signal, segments, engine, params.whisper, rate)
         languages = {lang for _, lang in found}
         if len(languages) > 1:
@@ -292,10 +291,9 @@ def _recognise(signal: np.ndarray, segments: list[Segment], engine: AsrEngine,
             return words, max(weight, key=lambda k: weight[k])
         if found:
             language = found[0][1]  # one language throughout: no second detection
-    if getattr(engine, "batch_size", 0) > 0:
+    if is_batched(engine):
         # GPU: every speech segment decoded on its own, in batches; no packing needed.
-        result = engine.transcribe_clips(signal, segments, language,  # type: ignore[attr-defined]
-                                         params.whisper)
+        result = engine.transcribe_clips(signal, segments, language, params.whisper)
         words = [w for seg in result.segments for w in seg.words]
     else:
         packed = pack(signal, segments, rate, params.activity.pack_gap_s)
@@ -328,17 +326,6 @@ def _retry_skipped(signal: np.ndarray, segments: list[Segment], words: list[Word
     return found
 
 
-@dataclass
-class Recognised:
-    """Recognition done elsewhere (transcribe.batch decodes several calls together)."""
-
-    activity: list[list[Segment]]
-    words: list[list[Word]]  # per channel, on the call's clock
-    language: str | None
-    asr_seconds: float = 0.0
-    prepared: PreparedAudio | None = None  # what transcribe.legs.prepare decided
-
-
 def call_signals(audio: DecodedAudio) -> list[np.ndarray]:
     """What is recognised: each leg of a stereo call, the mix of a mono one."""
     return list(audio.samples) if audio.channels == 2 else [audio.mono()]
@@ -361,28 +348,35 @@ def finish_words(signal: np.ndarray, segments: list[Segment], words: list[Word],
     return drop_loops(words, params.whisper.max_repeats)
 
 
-def transcribe(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOptions,
-               hook: ProgressHook | None = None,
-               recognised: Recognised | None = None) -> Transcript:
-    timings: dict[str, float] = {}
+@dataclass
+class Recognised:
+    """What recognition found in one call: the first of transcribe's two steps.
+
+    transcribe.batch builds it for several calls decoded together, then calls
+    `assemble_transcript` as `transcribe` does."""
+
+    prepared: PreparedAudio  # what transcribe.legs.prepare decided; .audio is what was heard
+    activity: list[list[Segment]]  # speech segments per recognised signal
+    words: list[list[Word]]  # per recognised signal, on the call's clock
+    language: str | None  # the call's main language, as hinted or detected
+    stretches: list[Stretch] = field(default_factory=list)  # where the language changes
+    timings: dict[str, float] = field(default_factory=dict)  # activity, asr seconds
+
+
+def recognise(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOptions,
+              hook: ProgressHook | None = None) -> Recognised:
+    """Legs, speech activity and words of one call."""
     params = options.params
     t0 = time.perf_counter()
-    prepared = recognised.prepared if recognised and recognised.prepared else None
-    if prepared is None:
-        prepared = prepare(audio, params.legs)
-        audio = prepared.audio
-    stereo = audio.channels == 2
-    signals = call_signals(audio)
-    activity = recognised.activity if recognised else speech_activity(audio, params)
-    timings["activity"] = time.perf_counter() - t0
+    prepared = prepare(audio, params.legs)
+    signals = call_signals(prepared.audio)
+    activity = speech_activity(prepared.audio, params)
+    timings = {"activity": time.perf_counter() - t0}
 
     t0 = time.perf_counter()
     language = options.language
     per_channel: list[list[Word]] = []
     stretches: list[Stretch] = []  # where a call changes language (none: one language)
-    if recognised is not None:
-        per_channel, language = recognised.words, language or recognised.language
-        signals = []  # nothing left to recognise
     for i, signal in enumerate(signals):
         if hook:
             hook("asr", i, len(signals))
@@ -391,13 +385,25 @@ def transcribe(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOption
             continue
         spans: list[tuple[float, float, str]] = []
         words, detected = _recognise(signal, activity[i], engine, options.language, params,
-                                     audio.sample_rate, spans)
+                                     prepared.audio.sample_rate, spans)
         stretches += [(i, a, b, lang) for a, b, lang in spans]
         language = language or detected  # the first leg decides for the call
         per_channel.append(words)
     if hook:
         hook("asr", len(signals), len(signals))
-    timings["asr"] = time.perf_counter() - t0 + (recognised.asr_seconds if recognised else 0.0)
+    timings["asr"] = time.perf_counter() - t0
+    return Recognised(prepared, activity, per_channel, language, stretches, timings)
+
+
+def assemble_transcript(recognised: Recognised, engine: AsrEngine, options: TranscribeOptions,
+                        hook: ProgressHook | None = None) -> Transcript:
+    """Speakers, utterances, roles and turns from what recognition found."""
+    params = options.params
+    timings = dict(recognised.timings)
+    prepared, activity, stretches = recognised.prepared, recognised.activity, recognised.stretches
+    audio = prepared.audio
+    per_channel = recognised.words
+    stereo = audio.channels == 2
     signals = call_signals(audio)
 
     diarization = "channel" if stereo else "builtin"
@@ -419,7 +425,7 @@ def transcribe(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOption
                                           end=t.end) for t in found], params.split_gap_s)
         timings["diarization"] = time.perf_counter() - t0
 
-    language = language or "en"
+    language = options.language or recognised.language or "en"
     if language == "zh" or any(s[3] == "zh" for s in stretches):
         per_channel = [[w.model_copy(update={"text": normalize_chinese(w.text)}) for w in words]
                        for words in per_channel]
@@ -459,3 +465,9 @@ def transcribe(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOption
         role_source=role_source, role_confidence=confidence,
         layout=prepared.layout, notes=prepared.notes,
         stage_seconds={k: round(v, 3) for k, v in timings.items()})
+
+
+def transcribe(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOptions,
+               hook: ProgressHook | None = None) -> Transcript:
+    """One call, both steps: `recognise`, then `assemble_transcript`."""
+    return assemble_transcript(recognise(audio, engine, options, hook), engine, options, hook)

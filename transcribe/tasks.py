@@ -10,13 +10,13 @@ from typing import Any
 
 from core.celery_app import celery_app
 from core.db import Call
-from transcribe.models import resolve_openai_whisper_checkpoint, resolve_whisper_model
 from core.pipeline import StageContext, is_out_of_memory, run_stage, run_stage_task
 from core.settings import Settings, get_settings
 from core.storage import get_store
-from transcribe.asr import AsrEngine, load_engine
+from transcribe.asr import AsrEngine, is_batched, load_engine
 from transcribe.audio import DecodedAudio, decode_audio
 from transcribe.batch import transcribe_many
+from transcribe.models import resolve_openai_whisper_checkpoint, resolve_whisper_model
 from transcribe.pipeline import DEFAULT_PARAMS, TranscribeOptions, TranscribeParams, transcribe
 
 
@@ -61,9 +61,9 @@ def transcribe_calls(ctxs: list[StageContext], max_calls: int | None = None,
     settings = get_settings()
     store = get_store()
     engine = engine_from_settings(settings)
-    if clip_batch is not None and getattr(engine, "batch_size", 0) > clip_batch:
+    if clip_batch is not None and is_batched(engine) and engine.batch_size > clip_batch:
         engine = copy.copy(engine)  # the cached engine keeps its batch size
-        engine.batch_size = clip_batch  # type: ignore[attr-defined]
+        engine.batch_size = clip_batch
     errors: dict[str, BaseException] = {}
     step = max(1, max_calls or len(ctxs))
     for i in range(0, len(ctxs), step):

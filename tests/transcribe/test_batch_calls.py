@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from transcribe.models import resolve_whisper_model
 from samples.truth import role_accuracy, word_error_rate
 from tests.conftest import RENDERED
 from transcribe import TranscribeOptions, TranscribeParams, decode_audio
 from transcribe.asr import FasterWhisperEngine
 from transcribe.batch import transcribe_many
+from transcribe.models import resolve_whisper_model
 
 
 def test_calls_decoded_together_keep_their_own_words(rendered_dir: Path) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from transcribe.models import resolve_whisper_model
 from samples.truth import diarization_error_rate, role_accuracy, word_error_rate
 from tests.conftest import RENDERED
 from transcribe import TranscribeOptions, TranscribeParams, decode_audio, transcribe
 from transcribe.asr import FasterWhisperEngine
+from transcribe.models import resolve_whisper_model
 
 
 def test_batched_clips_match_the_packed_pass(rendered_dir: Path) -> None:

@@ -15,6 +15,8 @@ import torch
 from typer.testing import CliRunner
 
 from api.cli import app
+from core.settings import Settings, get_settings, reset_settings
+from samples.truth import word_error_rate
 from transcribe.ct2_convert import (
     ConversionError,
     convert_ct2_whisper,
@@ -22,8 +24,6 @@ from transcribe.ct2_convert import (
     whisper_checkpoint,
 )
 from transcribe.models import list_models, resolve_openai_whisper_checkpoint, resolve_whisper_model
-from core.settings import Settings, get_settings, reset_settings
-from samples.truth import word_error_rate
 
 TINY_DIMS = {"n_mels": 80, "n_audio_ctx": 1500, "n_audio_state": 384, "n_audio_head": 6,
              "n_audio_layer": 4, "n_vocab": 51864, "n_text_ctx": 448, "n_text_state": 384,

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from transcribe.models import resolve_whisper_model
 from samples.truth import word_error_rate
 from transcribe import TranscribeOptions, TranscribeParams, decode_audio, transcribe
 from transcribe.asr import AsrEngine, load_engine
 from transcribe.audio import DecodedAudio
+from transcribe.models import resolve_whisper_model
 
 pytestmark = pytest.mark.slow
 

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from transcribe.models import resolve_openai_whisper_checkpoint, resolve_whisper_model
 from core.settings import get_settings, reset_settings
 from samples import DIALOGUES_DIR
 from samples.truth import role_accuracy, word_error_rate
 from transcribe import TranscribeOptions, TranscribeParams, decode_audio, transcribe
 from transcribe.asr import AsrResult, OpenAIWhisperEngine, load_engine
+from transcribe.models import resolve_openai_whisper_checkpoint, resolve_whisper_model
 
 SENTENCE = "Can you please confirm your date of birth and the last four digits of your account number?"
 

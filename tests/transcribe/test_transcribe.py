@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from transcribe.models import resolve_whisper_model
 from core.schemas import Transcript
 from samples.truth import diarization_error_rate, role_accuracy, word_error_rate
 from tests.conftest import RENDERED
 from transcribe import TranscribeOptions, TranscribeParams, decode_audio, transcribe
 from transcribe.asr import AsrEngine, load_engine
+from transcribe.models import resolve_whisper_model
 
 
 @lru_cache(maxsize=1)
