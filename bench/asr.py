@@ -82,13 +82,13 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def main() -> None:
     args = arguments(__doc__ or "")
-    from transcribe.models import resolve_whisper_model
     from core.settings import get_settings
     from samples.truth import pooled_error_rate
     from transcribe import TranscribeOptions, TranscribeParams, decode_audio, transcribe
     from transcribe.asr import load_engine
     from transcribe.audio import DecodedAudio
     from transcribe.diarize import warm_up as warm_up_diarizer
+    from transcribe.models import resolve_whisper_model
     from transcribe.pipeline import DEFAULT_PARAMS
 
     settings = get_settings()

@@ -46,12 +46,12 @@ def _rttm_truth(path: Path, duration: float) -> dict[str, Any]:
 
 def main() -> None:
     args = arguments(__doc__ or "")
-    from transcribe.models import resolve_whisper_model
     from core.settings import get_settings
     from samples.truth import diarization_error_rate, role_accuracy
     from transcribe import TranscribeOptions, TranscribeParams, decode_audio, transcribe
     from transcribe.asr import load_engine
     from transcribe.diarize import warm_up as warm_up_diarizer
+    from transcribe.models import resolve_whisper_model
     from transcribe.pipeline import DEFAULT_PARAMS
 
     settings = get_settings()
