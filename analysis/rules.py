@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from rapidfuzz import fuzz
 
 from analysis.normalize import CJK, has_cjk, normalize
-from core.schemas import Evidence, Flag, Transcript, Utterance
+from core.schemas import Evidence, Flag, Severity, Transcript, Utterance
 from core.yamlio import load_yaml
 
 DEFAULT_RULES = Path(__file__).parent / "config" / "rules"
@@ -102,7 +102,7 @@ class Rule(BaseModel):
     id: str = Field(pattern=r"^[a-z0-9_]+$")
     title: str | dict[str, str] = Field(description="A string, or one per language.")
     version: int = 1
-    severity: Literal["low", "medium", "high", "critical"] = "medium"
+    severity: Severity = "medium"
     type: Literal["must_say", "must_not_say", "marker", "dead_air", "condition"]
     who: Literal["agent", "customer", "any"] = "agent"
     phrases: dict[str, list[str]] = Field(default_factory=dict)

@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from core.schemas import Analysis, Transcript, to_utc
+from core.schemas import Analysis, Severity, Transcript, to_utc
 
 
 def utc(value: datetime) -> datetime:
@@ -31,7 +31,6 @@ Instant = Annotated[datetime, AfterValidator(utc),
 Stage = Literal["transcribe", "analyze", "index"]
 Decision = Literal["confirmed", "dismissed"]
 ReviewStatus = Literal["none", "unreviewed", "partial", "confirmed", "dismissed"]
-Severity = Literal["low", "medium", "high", "critical"]
 
 CALL_EXAMPLE = {
     "call_id": "c-3f9a1c2e5b7d4e10", "status": "indexed", "error": None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
@@ -131,11 +132,24 @@ class Evidence(BaseModel):
     score: float | None = Field(None, description="How close (cosine for English, 0-1).")
 
 
+Severity = Literal["low", "medium", "high", "critical"]
+SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high", "critical")  # least severe first
+# Order: "this severe or worse" filters and a call's worst flag.
+SEVERITY_RANK: dict[str, int] = {s: i + 1 for i, s in enumerate(SEVERITIES)}
+# Weight in a call's risk score (the order QA reviews in): a critical flag outweighs three low.
+SEVERITY_WEIGHT: dict[Severity, int] = {"low": 1, "medium": 3, "high": 6, "critical": 10}
+
+
+def worst_severity(severities: Iterable[Severity]) -> Severity | None:
+    ranked = sorted(severities, key=SEVERITY_RANK.__getitem__)
+    return ranked[-1] if ranked else None
+
+
 class Flag(BaseModel):
     rule_id: str
     rule_version: int
     title: str
-    severity: Literal["low", "medium", "high", "critical"]
+    severity: Severity
     evidence: list[Evidence]
 
     @property

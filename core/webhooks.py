@@ -23,6 +23,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,7 +76,7 @@ def envelope(event: str, data: dict[str, Any]) -> dict[str, Any]:
             "data": data}
 
 
-def call_events(call_id: str, document: dict[str, Any]) -> list[dict[str, Any]]:
+def call_events(call_id: str, document: Mapping[str, Any]) -> list[dict[str, Any]]:
     """call.completed for the call and one flag.critical per critical flag. No transcript
     text and no personal data: receivers fetch what their key allows through the API."""
     fields = ("agent_id", "team", "customer_id", "started_at", "language", "duration",
@@ -121,7 +122,7 @@ def resume_pending() -> int:
     return len(ids)
 
 
-def notify_call_indexed(call_id: str, document: dict[str, Any]) -> list[int]:
+def notify_call_indexed(call_id: str, document: Mapping[str, Any]) -> list[int]:
     """Called by the index stage once a call is indexed. Never fails the stage."""
     try:
         return queue(call_events(call_id, document))

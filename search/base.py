@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypedDict
 
-SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
+from core.schemas import SEVERITY_RANK, Severity
+
 REVIEW_STATUSES = ("none", "unreviewed", "partial", "confirmed", "dismissed")
 SENTIMENTS = ("negative", "neutral", "positive")
 SORTS = ("relevance", "date", "risk")
@@ -30,6 +31,56 @@ FACET_FIELDS = KEYWORD_FIELDS + MULTI_FIELDS + PERIODS
 # Numeric document fields a facet can sum (averages are sum / count).
 METRIC_FIELDS = ("duration", "sentiment_score", "flag_count", "critical_flags", "risk",
                  "dead_air_s", "agent_talk_share")
+
+
+class FlagEntry(TypedDict):
+    key: str  # Flag.key: what reviews refer to
+    rule_id: str
+    title: str
+    severity: Severity
+    start: float | None  # where its first evidence is said
+    review: str | None  # the latest decision: confirmed, dismissed or none yet
+
+
+class UtteranceEntry(TypedDict):
+    i: int  # index into the transcript's utterances
+    role: str
+    start: float
+    end: float
+    text: str  # redacted unless CALLQA_INDEX_PII
+
+
+class CallDocument(TypedDict):
+    """What the index holds for one call (search.documents.build_document makes it from
+    the call's metadata, transcript and analysis). Every backend stores it as given and
+    `get` returns it unchanged; the embedded columns, the Elasticsearch mapping and
+    CallHit are read from these fields by name."""
+
+    call_id: str
+    started_at: str | None  # ISO 8601 with its offset
+    agent_id: str | None
+    team: str | None
+    customer_id: str | None
+    direction: str | None
+    language: str
+    duration: float
+    primary_intent: str | None
+    intents: list[str]
+    sentiment: str
+    sentiment_score: float
+    rule_ids: list[str]
+    max_severity: Severity | None
+    flag_count: int
+    critical_flags: int
+    flags: list[FlagEntry]
+    review_status: str
+    risk: float
+    dead_air_s: float
+    agent_talk_share: float | None
+    outcome: str | None
+    summary: str
+    pii_redacted: bool
+    utterances: list[UtteranceEntry]
 
 
 def utc_iso(value: str | datetime | None) -> str | None:
@@ -160,6 +211,19 @@ class CallHit:
     review_status: str | None = None
     utterances: list[UtteranceHit] = field(default_factory=list)
 
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any], score: float) -> CallHit:
+        """A hit from a CallDocument's fields (all of it or the part a backend reads back);
+        started_at in UTC, as both backends report it."""
+        return cls(
+            call_id=doc["call_id"], started_at=utc_iso(doc.get("started_at")),
+            agent_id=doc.get("agent_id"), team=doc.get("team"),
+            customer_id=doc.get("customer_id"), language=doc.get("language"),
+            primary_intent=doc.get("primary_intent"), sentiment=doc.get("sentiment"),
+            rule_ids=list(doc.get("rule_ids") or []), risk=doc.get("risk") or 0.0, score=score,
+            duration=doc.get("duration"), max_severity=doc.get("max_severity"),
+            review_status=doc.get("review_status"))
+
 
 @dataclass
 class SearchResult:
@@ -199,15 +263,15 @@ def check_facet(by: list[str], metrics: list[str]) -> None:
 class SearchBackend(Protocol):
     name: str
 
-    def index(self, documents: list[dict[str, Any]]) -> int:
+    def index(self, documents: list[CallDocument]) -> int:
         """Insert or replace by call_id (never two entries for one call)."""
 
-    def rebuild(self, documents: Iterable[dict[str, Any]]) -> int:
+    def rebuild(self, documents: Iterable[CallDocument]) -> int:
         """Replace the whole index with these documents; searches keep working meanwhile."""
 
     def delete(self, call_id: str) -> bool: ...
-    def get(self, call_id: str) -> dict[str, Any] | None: ...
-    def get_many(self, call_ids: list[str]) -> list[dict[str, Any]]: ...
+    def get(self, call_id: str) -> CallDocument | None: ...
+    def get_many(self, call_ids: list[str]) -> list[CallDocument]: ...
     def search(self, query: SearchQuery) -> SearchResult: ...
 
     def facets(self, by: list[str], query: SearchQuery | None = None,

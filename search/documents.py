@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import UTC
 from typing import Any
 
 from analysis.pii import redact_text
-from core.schemas import Analysis, Transcript
-from search.base import SEVERITY_RANK
+from core.schemas import SEVERITY_WEIGHT, Analysis, CallMetadata, Transcript, worst_severity
+from search.base import CallDocument
 
 
 def risk_score(analysis: Analysis) -> float:
     """Flags weighted by severity plus negative customer sentiment: the order QA reviews in."""
-    weight = {"low": 1, "medium": 3, "high": 6, "critical": 10}
-    score = sum(weight[f.severity] for f in analysis.flags)
+    score = sum(SEVERITY_WEIGHT[f.severity] for f in analysis.flags)
     if analysis.customer_sentiment == "negative":
         score += 2
     return float(score)
@@ -32,26 +32,31 @@ def review_status(flag_keys: list[str], decisions: dict[str, str]) -> str:
     return "confirmed" if "confirmed" in done else "dismissed"
 
 
-def build_document(metadata: dict[str, Any], transcript: Transcript, analysis: Analysis,
-                   redact_pii: bool = True, decisions: dict[str, str] | None = None
-                   ) -> dict[str, Any]:
+def build_document(metadata: CallMetadata | Mapping[str, Any], transcript: Transcript,
+                   analysis: Analysis, redact_pii: bool = True,
+                   decisions: dict[str, str] | None = None) -> CallDocument:
     """The index holds redacted text by default: ID, card and phone numbers, e-mail
     addresses and names never reach it (the original stays with the transcript).
-    `decisions` are the latest review per flag key (confirmed or dismissed)."""
+    `metadata` is the call's CallMetadata (or its fields, as `Call.metadata_dict` gives
+    them); `decisions` are the latest review per flag key (confirmed or dismissed)."""
+    # Fields from our own database or a validated sidecar: constructed, not validated again,
+    # so started_at keeps the offset it was recorded with (the index compares instants).
+    meta = metadata if isinstance(metadata, CallMetadata) else CallMetadata.model_construct(
+        **{k: v for k, v in metadata.items() if k in CallMetadata.model_fields})
     decisions = decisions or {}
     texts = (analysis.redacted_utterances
              if redact_pii and len(analysis.redacted_utterances) == len(transcript.utterances)
              else [u.text for u in transcript.utterances])
-    started: datetime | None = metadata.get("started_at")
+    started = meta.started_at
     if started is not None and started.tzinfo is None:  # SQLite returns UTC without offset
         started = started.replace(tzinfo=UTC)
     return {
         "call_id": transcript.call_id,
         "started_at": started.isoformat() if started else None,
-        "agent_id": metadata.get("agent_id"),
-        "team": metadata.get("team"),
-        "customer_id": metadata.get("customer_id"),
-        "direction": metadata.get("direction"),
+        "agent_id": meta.agent_id,
+        "team": meta.team,
+        "customer_id": meta.customer_id,
+        "direction": meta.direction,
         "language": transcript.language,
         "duration": transcript.duration,
         "primary_intent": analysis.primary_intent,
@@ -59,8 +64,7 @@ def build_document(metadata: dict[str, Any], transcript: Transcript, analysis: A
         "sentiment": analysis.customer_sentiment,
         "sentiment_score": analysis.sentiment_score,
         "rule_ids": sorted({f.rule_id for f in analysis.flags}),
-        "max_severity": max((f.severity for f in analysis.flags),
-                            key=lambda s: SEVERITY_RANK[s], default=None),
+        "max_severity": worst_severity(f.severity for f in analysis.flags),
         "flag_count": len(analysis.flags),
         "critical_flags": sum(f.severity == "critical" for f in analysis.flags),
         "flags": [{"key": f.key, "rule_id": f.rule_id, "title": f.title, "severity": f.severity,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+import typing
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -28,6 +29,7 @@ from search.base import (
     PERIODS,
     SEVERITY_RANK,
     Bucket,
+    CallDocument,
     CallHit,
     InvalidQuery,
     SearchQuery,
@@ -65,21 +67,37 @@ def analysis_settings(smartcn: bool) -> dict[str, Any]:
     return {"analysis": {"analyzer": {"callqa_text": analyzer}}}
 
 
-def mappings() -> dict[str, Any]:
-    keyword = {"type": "keyword"}
-    fields: dict[str, Any] = {name: keyword for name in (
-        "call_id", "agent_id", "team", "customer_id", "direction", "language", "primary_intent",
-        "intents", "sentiment", "rule_ids", "max_severity", "review_status", "outcome")}
-    fields |= {name: {"type": "float"} for name in (
-        "duration", "sentiment_score", "risk", "dead_air_s", "agent_talk_share")}
-    fields |= {name: {"type": "integer"} for name in ("severity", "flag_count", "critical_flags")}
-    fields["started_at"] = {"type": "date"}
-    fields["summary"] = {"type": "text", "analyzer": "callqa_text"}
-    fields["utterances"] = {"type": "nested", "properties": {
-        "i": {"type": "integer"}, "role": keyword, "start": {"type": "float"},
+# CallDocument fields kept in _source but not indexed (dynamic false keeps them).
+NOT_INDEXED = ("flags", "pii_redacted")
+# Where a field's Python type does not say how to search it.
+SPECIAL = {
+    "started_at": {"type": "date"},
+    "summary": {"type": "text", "analyzer": "callqa_text"},
+    "utterances": {"type": "nested", "properties": {
+        "i": {"type": "integer"}, "role": {"type": "keyword"}, "start": {"type": "float"},
         "end": {"type": "float"}, "text": {"type": "text", "index": False},
-        "body": {"type": "text", "analyzer": "callqa_text"}}}
-    # dynamic false: the rest of the document (flags, summary details) is kept, not indexed.
+        "body": {"type": "text", "analyzer": "callqa_text"}}},
+}
+
+
+def _es_type(annotation: Any) -> dict[str, Any]:
+    """keyword for strings (and lists or Literals of them), float, integer."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) is list or (args and typing.get_origin(annotation)
+                                                 is not typing.Literal):
+        return _es_type(args[0])
+    if annotation in (str, bool) or typing.get_origin(annotation) is typing.Literal:
+        return {"type": "keyword"}
+    return {"type": {float: "float", int: "integer"}[annotation]}
+
+
+def mappings() -> dict[str, Any]:
+    """The index mapping, read from CallDocument's fields: a field added there is indexed
+    (or named in NOT_INDEXED) without a second list to keep in step."""
+    hints = typing.get_type_hints(CallDocument)
+    fields: dict[str, Any] = {name: SPECIAL.get(name) or _es_type(hint)
+                              for name, hint in hints.items() if name not in NOT_INDEXED}
+    fields["severity"] = {"type": "integer"}  # SEVERITY_RANK of max_severity: a range filter
     return {"dynamic": False, "_meta": {"callqa_mapping": MAPPING_VERSION}, "properties": fields}
 
 
@@ -89,18 +107,18 @@ def es_body(text: str) -> str:
     return unsegment(index_text(text))
 
 
-def to_es_document(doc: dict[str, Any]) -> dict[str, Any]:
-    out = dict(doc)  # started_at keeps its offset: Elasticsearch compares the instants
+def to_es_document(doc: CallDocument) -> dict[str, Any]:
+    out: dict[str, Any] = dict(doc)  # started_at keeps its offset: Elasticsearch compares the instants
     out["severity"] = SEVERITY_RANK.get(doc.get("max_severity") or "", 0)
     out["utterances"] = [u | {"body": es_body(u["text"])} for u in doc.get("utterances", [])]
     return out
 
 
-def from_es_document(source: dict[str, Any]) -> dict[str, Any]:
+def from_es_document(source: dict[str, Any]) -> CallDocument:
     doc = {k: v for k, v in source.items() if k not in INDEX_ONLY}
     doc["utterances"] = [{k: v for k, v in u.items() if k not in UTTERANCE_INDEX_ONLY}
                          for u in source.get("utterances", [])]
-    return doc
+    return doc  # type: ignore[return-value]  # what index() was given
 
 
 def clause_text(clause: Clause) -> str:
@@ -315,14 +333,14 @@ class ElasticBackend:
                                                   for e in errors))
         return done
 
-    def index(self, documents: list[dict[str, Any]], refresh: bool = True) -> int:
+    def index(self, documents: list[CallDocument], refresh: bool = True) -> int:
         self.ensure_index()
         # The call id is the document id: indexing again replaces, never duplicates.
         actions = ({"_op_type": "index", "_id": d["call_id"], "_source": to_es_document(d)}
                    for d in documents)
         return self._bulk(self.alias, actions, refresh)
 
-    def rebuild(self, documents: Iterable[dict[str, Any]]) -> int:
+    def rebuild(self, documents: Iterable[CallDocument]) -> int:
         old = self._indices_behind_alias()
         name = self._create_index()
         try:
@@ -354,11 +372,11 @@ class ElasticBackend:
         self.client.close()
 
     # Reading -----------------------------------------------------------------------
-    def get(self, call_id: str) -> dict[str, Any] | None:
+    def get(self, call_id: str) -> CallDocument | None:
         found = self.get_many([call_id])
         return found[0] if found else None
 
-    def get_many(self, call_ids: list[str]) -> list[dict[str, Any]]:
+    def get_many(self, call_ids: list[str]) -> list[CallDocument]:
         if not call_ids:
             return []
         self.ensure_index()
@@ -391,16 +409,8 @@ class ElasticBackend:
         return SearchResult(total, hits, next_cursor)
 
     def _call_hit(self, raw: dict[str, Any], scored: bool) -> CallHit:
-        s = raw["_source"]
-        started = utc_iso(s.get("started_at"))  # as the embedded backend reports it
-        hit = CallHit(
-            call_id=s["call_id"], started_at=started, agent_id=s.get("agent_id"),
-            team=s.get("team"), customer_id=s.get("customer_id"), language=s.get("language"),
-            primary_intent=s.get("primary_intent"), sentiment=s.get("sentiment"),
-            rule_ids=s.get("rule_ids", []), risk=s.get("risk", 0.0),
-            score=round(raw.get("_score") or 0.0, 4) if scored else 0.0,
-            duration=s.get("duration"), max_severity=s.get("max_severity"),
-            review_status=s.get("review_status"))
+        hit = CallHit.from_document(
+            raw["_source"], round(raw.get("_score") or 0.0, 4) if scored else 0.0)
         by_utt: dict[int, tuple[dict[str, Any], list[str]]] = {}
         for inner in (raw.get("inner_hits") or {}).values():
             for h in inner["hits"]["hits"]:

@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from analysis.normalize import index_text, unsegment
@@ -32,6 +32,7 @@ from search.base import (
     PERIODS,
     SEVERITY_RANK,
     Bucket,
+    CallDocument,
     CallHit,
     InvalidQuery,
     SearchQuery,
@@ -78,12 +79,6 @@ CREATE VIRTUAL TABLE IF NOT EXISTS calls_fts USING fts5(
 );
 """
 
-DOC_COLUMNS = ("call_id", "started_at", "started_key", "day", "week", "month", "agent_id", "team",
-               "customer_id", "direction", "language", "duration", "primary_intent", "sentiment",
-               "sentiment_score", "severity", "max_severity", "flag_count", "critical_flags",
-               "risk", "review_status", "outcome", "dead_air_s", "agent_talk_share", "rule_ids")
-
-
 def periods(started_utc: str | None, zone: ZoneInfo) -> tuple[str | None, str | None, str | None]:
     """Day, week (its Monday) and month in the call centre's calendar, not UTC's."""
     if not started_utc:
@@ -93,21 +88,30 @@ def periods(started_utc: str | None, zone: ZoneInfo) -> tuple[str | None, str | 
             day.isoformat()[:7])
 
 
-def prepared(doc: dict[str, Any], zone: ZoneInfo) -> tuple[tuple[Any, ...], list[tuple[Any, ...]],
-                                                          tuple[str, str, str]]:
-    """The rows one document becomes: docs row, utterance rows, per-role FTS text."""
+def doc_row(doc: CallDocument, zone: ZoneInfo) -> dict[str, Any]:
+    """The `docs` row of a document, by column: its filter and sort fields, the instant in
+    UTC, the call centre's day, week and month, and the severity rank."""
     started = utc_iso(doc.get("started_at"))
     day, week, month = periods(started, zone)
-    row = (doc["call_id"], started, started or "", day, week, month, doc.get("agent_id"),
-           doc.get("team"), doc.get("customer_id"), doc.get("direction"), doc.get("language"),
-           doc.get("duration"), doc.get("primary_intent"), doc.get("sentiment"),
-           doc.get("sentiment_score"), SEVERITY_RANK.get(doc.get("max_severity") or "", 0),
-           doc.get("max_severity"), doc.get("flag_count", 0), doc.get("critical_flags", 0),
-           doc.get("risk", 0.0), doc.get("review_status"), doc.get("outcome"),
-           doc.get("dead_air_s"), doc.get("agent_talk_share"), " ".join(doc.get("rule_ids") or []))
+    return {
+        "call_id": doc["call_id"], "started_at": started, "started_key": started or "",
+        "day": day, "week": week, "month": month,
+        **{name: doc.get(name) for name in (
+            "agent_id", "team", "customer_id", "direction", "language", "duration",
+            "primary_intent", "sentiment", "sentiment_score", "max_severity", "review_status",
+            "outcome", "dead_air_s", "agent_talk_share")},
+        "severity": SEVERITY_RANK.get(doc.get("max_severity") or "", 0),
+        "flag_count": doc.get("flag_count", 0), "critical_flags": doc.get("critical_flags", 0),
+        "risk": doc.get("risk", 0.0), "rule_ids": " ".join(doc.get("rule_ids") or []),
+    }
+
+
+def prepared(doc: CallDocument, zone: ZoneInfo) -> tuple[dict[str, Any], list[tuple[Any, ...]],
+                                                         tuple[str, str, str]]:
+    """The rows one document becomes: docs row, utterance rows, per-role FTS text."""
     utts = [(doc["call_id"], u["i"], u["role"], u["start"], u["end"], u["text"],
              index_text(u["text"])) for u in doc.get("utterances", [])]
-    return row, utts, role_texts((u[2], u[6]) for u in utts)
+    return doc_row(doc, zone), utts, role_texts((u[2], u[6]) for u in utts)
 
 
 def role_texts(role_bodies: Iterable[tuple[str, str]]) -> tuple[str, str, str]:
@@ -212,18 +216,18 @@ class EmbeddedBackend:
         conn.execute("DELETE FROM sources WHERE id=?", (row["id"],))
         return 1
 
-    def _insert(self, conn: sqlite3.Connection, documents: list[dict[str, Any]]) -> None:
-        marks = ",".join("?" * len(DOC_COLUMNS))
+    def _insert(self, conn: sqlite3.Connection, documents: list[CallDocument]) -> None:
         for doc in documents:
             self._delete_rows(conn, doc["call_id"])
             row, utts, texts = prepared(doc, self.zone)
-            cur = conn.execute(f"INSERT INTO docs({','.join(DOC_COLUMNS)}) VALUES ({marks})", row)
+            cur = conn.execute(f"INSERT INTO docs({','.join(row)}) VALUES "
+                               f"({','.join('?' * len(row))})", list(row.values()))
             conn.execute("INSERT INTO sources VALUES (?, ?)",
                          (cur.lastrowid, json.dumps(doc, ensure_ascii=False)))
             conn.executemany("INSERT INTO utts VALUES (?,?,?,?,?,?,?)", utts)
             conn.executemany("INSERT OR IGNORE INTO terms VALUES (?,?,?)",
                              [(f, v, doc["call_id"]) for f in MULTI_FIELDS
-                              for v in doc.get(f) or []])
+                              for v in cast(list[str], doc.get(f)) or []])
             conn.execute("INSERT INTO calls_fts(rowid, agent, customer, other) VALUES (?,?,?,?)",
                          (cur.lastrowid, *texts))
 
@@ -236,18 +240,18 @@ class EmbeddedBackend:
             conn.execute("ROLLBACK")
             raise
 
-    def index(self, documents: list[dict[str, Any]]) -> int:
+    def index(self, documents: list[CallDocument]) -> int:
         """Insert or replace by call_id, all or nothing: a call is never indexed twice."""
         conn = self._conn()
         self._write(conn, lambda: self._insert(conn, documents))
         return len(documents)
 
-    def rebuild(self, documents: Iterable[dict[str, Any]], batch: int = 500) -> int:
+    def rebuild(self, documents: Iterable[CallDocument], batch: int = 500) -> int:
         self.directory.mkdir(parents=True, exist_ok=True)
         name = self._new_file_name()
         conn = self._open(self.directory / name)
         conn.executescript(SCHEMA)
-        total, chunk = 0, []
+        total, chunk = 0, list[CallDocument]()
         for doc in documents:
             chunk.append(doc)
             if len(chunk) >= batch:
@@ -274,13 +278,13 @@ class EmbeddedBackend:
         self.rebuild([])
 
     # Reading -----------------------------------------------------------------------
-    def get(self, call_id: str) -> dict[str, Any] | None:
+    def get(self, call_id: str) -> CallDocument | None:
         row = self._conn().execute("SELECT s.doc FROM docs d JOIN sources s ON s.id = d.id "
                                    "WHERE d.call_id=?", (call_id,)).fetchone()
         return json.loads(row["doc"]) if row else None
 
-    def get_many(self, call_ids: list[str]) -> list[dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
+    def get_many(self, call_ids: list[str]) -> list[CallDocument]:
+        found: dict[str, CallDocument] = {}
         for start in range(0, len(call_ids), 500):
             part = call_ids[start:start + 500]
             rows = self._conn().execute(
@@ -320,13 +324,8 @@ class EmbeddedBackend:
         return to_fts5(clauses, [ROLE_COLUMNS[q.role]] if q.role else None)
 
     def _call_hit(self, row: sqlite3.Row, score: float) -> CallHit:
-        return CallHit(
-            call_id=row["call_id"], started_at=row["started_at"], agent_id=row["agent_id"],
-            team=row["team"], customer_id=row["customer_id"], language=row["language"],
-            primary_intent=row["primary_intent"], sentiment=row["sentiment"],
-            rule_ids=(row["rule_ids"] or "").split(), risk=row["risk"], score=score,
-            duration=row["duration"], max_severity=row["max_severity"],
-            review_status=row["review_status"])
+        fields = dict(zip(row.keys(), row, strict=True))
+        return CallHit.from_document(fields | {"rule_ids": (row["rule_ids"] or "").split()}, score)
 
     def search(self, query: SearchQuery) -> SearchResult:
         query.validate()

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from analysis.normalize import CJK, tokens
-from search.base import PERIODS, Bucket, InvalidQuery, SearchBackend, SearchQuery
+from search.base import PERIODS, Bucket, CallDocument, InvalidQuery, SearchBackend, SearchQuery
 
 TREND_METRICS = {"calls": None, "intent": "intents", "violation": "rule_ids",
                  "sentiment": "sentiment", "outcome": "outcome", "review": "review_status"}
@@ -213,7 +214,7 @@ _OUTCOME_TEXT = {
 _MOOD_ZH = {"negative": "负面", "neutral": "中性", "positive": "正面"}
 
 
-def summary_in(doc: dict[str, Any], language: str) -> str:
+def summary_in(doc: Mapping[str, Any], language: str) -> str:
     """A call's summary in another language than the call's, from what analysis found
     (intents, outcome, sentiment, flagged rules) with the taxonomy's and the rules' titles
     in that language. Amounts and the agent's words stay out: they were said in the call's
@@ -252,10 +253,10 @@ def customer_summary(backend: SearchBackend, customer_id: str, limit: int = 50, 
     if not hits:
         return None
     ids = [h.call_id for h in hits]
-    docs: list[dict[str, Any]] = []
+    docs: list[CallDocument] = []
     for i in range(0, len(ids), 500):
         docs += backend.get_many(ids[i:i + 500])
-    calls = [{"call_id": d["call_id"], "started_at": d.get("started_at"),
+    calls: list[dict[str, Any]] = [{"call_id": d["call_id"], "started_at": d.get("started_at"),
               "agent_id": d.get("agent_id"), "language": d.get("language"),
               "primary_intent": d.get("primary_intent"), "intents": d.get("intents", []),
               "sentiment": d.get("sentiment"), "sentiment_score": d.get("sentiment_score"),
@@ -290,7 +291,7 @@ def customer_summary(backend: SearchBackend, customer_id: str, limit: int = 50, 
     }
 
 
-def _latest_summary(latest: dict[str, Any], language: str | None) -> dict[str, Any]:
+def _latest_summary(latest: Mapping[str, Any], language: str | None) -> dict[str, Any]:
     out = {"call_id": latest["call_id"], "started_at": latest.get("started_at"),
            "summary": latest.get("summary"), "outcome": latest.get("outcome"),
            "language": latest.get("language"), "translated": False}

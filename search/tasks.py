@@ -10,12 +10,13 @@ from core.pipeline import run_stage, run_stage_task, single
 from core.settings import get_settings
 from core.storage import get_store, load_outputs
 from search import get_backend
+from search.base import CallDocument
 from search.documents import build_document
 
 INDEX_VERSION = "2"
 
 
-def call_document(call_id: str) -> dict[str, Any]:
+def call_document(call_id: str) -> CallDocument:
     store = get_store()
     with session_scope() as db:
         call = db.get(Call, call_id)

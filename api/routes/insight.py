@@ -26,6 +26,7 @@ from api.models import (
     SearchResponse,
     TrendsResponse,
 )
+from core.schemas import Severity
 from search import insight
 from search.base import InvalidQuery, SearchQuery, SearchResult
 from search.query import HL_END, HL_START, QuerySyntaxError
@@ -46,7 +47,7 @@ def search_query(
     intent: Annotated[str | None, Query(max_length=128)] = None,
     sentiment: Annotated[Literal["negative", "neutral", "positive"] | None, Query()] = None,
     rule_id: Annotated[str | None, Query(max_length=128)] = None,
-    min_severity: Annotated[Literal["low", "medium", "high", "critical"] | None, Query()] = None,
+    min_severity: Annotated[Severity | None, Query()] = None,
     review_status: Annotated[Literal["none", "unreviewed", "partial", "confirmed", "dismissed"]
                              | None, Query()] = None,
     language: Annotated[str | None, Query(max_length=16)] = None,

@@ -16,6 +16,7 @@ from api.errors import ApiError, not_found, responses
 from api.keys import Principal
 from api.models import Instant
 from core.db import SavedSearch
+from core.schemas import Severity
 
 router = APIRouter(tags=["insight"])
 
@@ -38,7 +39,7 @@ class SavedQuery(BaseModel):
     intent: str | None = Field(None, max_length=128)
     sentiment: Literal["negative", "neutral", "positive"] | None = None
     rule_id: str | None = Field(None, max_length=128)
-    min_severity: Literal["low", "medium", "high", "critical"] | None = None
+    min_severity: Severity | None = None
     review_status: Literal["none", "unreviewed", "partial", "confirmed", "dismissed"] | None = None
     language: str | None = Field(None, max_length=16)
     date_from: datetime | None = None
