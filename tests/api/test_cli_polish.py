@@ -114,3 +114,15 @@ def test_help_is_fast_and_imports_no_pipeline_code() -> None:
                            capture_output=True, text=True, check=True,
                            cwd=Path(__file__).parents[2])
     assert "pkg_resources" not in jieba.stderr
+
+
+def test_db_upgrade_migrates_once_then_is_a_no_op(settings: Settings) -> None:
+    from core.db import MIGRATIONS_DIR
+
+    head = sorted(p.stem.split("_")[0] for p in (MIGRATIONS_DIR / "versions").glob("*.py"))[-1]
+    first = runner.invoke(app, ["db", "upgrade", "--json"])
+    assert first.exit_code == 0, first.output
+    report = json.loads(first.output)
+    assert report["from"] is None and report["to"].startswith(head)
+    again = runner.invoke(app, ["db", "upgrade"])
+    assert again.exit_code == 0 and "already up to date" in again.output

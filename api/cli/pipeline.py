@@ -11,9 +11,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from api.cli import _fail, _progress, app, err, out
+from api.cli.console import CALL_STATUSES, err, fail, iso, out, progress_bar
 
-STATUSES = ("queued", "transcribing", "analyzing", "indexing", "indexed", "failed")
+app = typer.Typer()
+
+STATUSES = CALL_STATUSES
 FINAL = ("indexed", "failed")
 
 
@@ -23,11 +25,6 @@ def _ago(value: datetime | None) -> str:
     value = value if value.tzinfo else value.replace(tzinfo=UTC)
     return f"{(datetime.now(UTC) - value).total_seconds():.0f} s ago"
 
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
 
 
 def _host(worker: str | None) -> str:
@@ -62,8 +59,8 @@ def call_rows(call_ids: list[str] | None = None, batch_id: str | None = None,
                 "attempts": {s.stage: s.attempts for s in call.stages},
                 "seconds": {s.stage: s.seconds for s in call.stages if s.seconds is not None},
                 "stages": [{"stage": s.stage, "status": s.status, "attempts": s.attempts,
-                            "seconds": s.seconds, "started_at": _iso(s.started_at),
-                            "finished_at": _iso(s.finished_at),
+                            "seconds": s.seconds, "started_at": iso(s.started_at),
+                            "finished_at": iso(s.finished_at),
                             "worker": s.worker if s.status == "running" else s.ran_on}
                            for s in call.stages],
                 "error": call.error,
@@ -115,7 +112,7 @@ def wait_for_batch(batch_id: str | None = None, call_ids: list[str] | None = Non
     """A progress bar (calls indexed or failed, of all) until every call is final."""
     total = sum(batch_counts(batch_id, call_ids).values())
     started = time.monotonic()
-    with _progress() as progress:
+    with progress_bar() as progress:
         bar = progress.add_task("processing", total=total, item="")
         while True:
             counts = batch_counts(batch_id, call_ids)
@@ -144,7 +141,7 @@ def status(
     With no arguments: the most recent batches and their counts per status."""
     if wait:
         if not (batch or call_ids):
-            raise _fail("--wait needs --batch or call ids")
+            raise fail("--wait needs --batch or call ids")
         counts = wait_for_batch(batch, call_ids, timeout)
         err.print(describe(counts))
     if not batch and not call_ids:
@@ -160,10 +157,10 @@ def status(
         return
     rows = call_rows(call_ids, batch, limit)
     if call_ids and not rows:
-        raise _fail(f"no such call: {', '.join(call_ids)}")
+        raise fail(f"no such call: {', '.join(call_ids)}")
     if batch and not rows:
         known = [b["batch_id"] for b in recent_batches(5)]
-        raise _fail(f"no batch {batch!r}; recent batches: {', '.join(known) or 'none'} "
+        raise fail(f"no batch {batch!r}; recent batches: {', '.join(known) or 'none'} "
                     "(callqa status lists them)", 2)
     counts = Counter(r["status"] for r in rows)
     if as_json:
@@ -212,17 +209,17 @@ def reprocess(
 
     roles = [r.strip() for r in channel_map.split(",")] if channel_map else None
     if roles and set(roles) - {"agent", "customer"}:
-        raise _fail(f"--channel-map: roles are agent and customer, not {channel_map!r}")
+        raise fail(f"--channel-map: roles are agent and customer, not {channel_map!r}")
     if language is not None and not re.fullmatch(r"[a-z]{2,3}", language):
-        raise _fail(f"--language: a language code such as en or zh, not {language!r}")
+        raise fail(f"--language: a language code such as en or zh, not {language!r}")
     with session_scope() as db:
         for call_id in call_ids:
             call = db.get(Call, call_id)
             if call is None:
-                raise _fail(f"no such call: {call_id}")
+                raise fail(f"no such call: {call_id}")
             if roles is not None:
                 if len(roles) != call.channels:
-                    raise _fail(f"{call_id}: --channel-map names {len(roles)} channels, the "
+                    raise fail(f"{call_id}: --channel-map names {len(roles)} channels, the "
                                 f"call has {call.channels}")
                 call.channel_map = roles
             if language is not None:
@@ -232,5 +229,5 @@ def reprocess(
     try:
         enqueue_batch(call_ids, from_stage)
     except ValueError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     err.print(f"{len(call_ids)} call(s) re-run from {from_stage}")

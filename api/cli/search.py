@@ -11,18 +11,19 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from api.cli import (
+from api.cli.console import (
     INSTANT_FORMAT,
     LANGUAGES,
-    _fail,
-    _fmt_time,
-    _progress,
-    app,
     check_choice,
     err,
+    fail,
+    fmt_time,
     out,
     parse_instant,
+    progress_bar,
 )
+
+app = typer.Typer()
 
 
 def _render_highlight(text: str) -> str:
@@ -77,7 +78,7 @@ def _query(**fields: Any) -> Any:
     try:
         return SearchQuery(**fields).validate()
     except (InvalidQuery, QuerySyntaxError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
 
 
 def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -88,9 +89,9 @@ def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
     except (InvalidQuery, QuerySyntaxError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     except SearchUnavailable as exc:
-        raise _fail(str(exc), code=2) from exc
+        raise fail(str(exc), code=2) from exc
 
 
 @app.command()
@@ -129,7 +130,7 @@ def search(
                   f"intent {intent}  sentiment {hit.sentiment}  risk {hit.risk:g}  "
                   f"[red]{flags}[/red]  review {hit.review_status}")
         for u in hit.utterances[:5]:
-            out.print(f"   {_fmt_time(u.start)}  {u.role:8s} {_render_highlight(u.highlight)}")
+            out.print(f"   {fmt_time(u.start)}  {u.role:8s} {_render_highlight(u.highlight)}")
     if result.next_cursor:
         out.print(f"next page: --cursor {result.next_cursor}")
 
@@ -181,7 +182,7 @@ def scorecard(
     if agent:
         card = _run(agent_scorecard, get_backend(), agent, q)
         if card is None:
-            raise _fail(f"no indexed calls for agent {agent!r}")
+            raise fail(f"no indexed calls for agent {agent!r}")
         cards = [card]
     else:
         cards = _run(agent_scorecards, get_backend(), q)
@@ -215,7 +216,7 @@ def customer(
 
     summary = _run(customer_summary, get_backend(), customer_id, limit, offset)
     if summary is None:
-        raise _fail(f"no indexed calls for customer {customer_id!r}")
+        raise fail(f"no indexed calls for customer {customer_id!r}")
     if as_json:
         out.print_json(data=summary)
         return
@@ -255,7 +256,7 @@ def reindex() -> None:
     skipped: list[str] = []
 
     def documents() -> Any:
-        with _progress() as progress:
+        with progress_bar() as progress:
             task = progress.add_task("reindexing", total=len(ids), item="")
             for call_id in ids:
                 try:
@@ -296,7 +297,7 @@ def phrases(
         out.print_json(data=found)
         return
     if not found:
-        raise _fail(f"no indexed calls with intent {intent!r}")
+        raise fail(f"no indexed calls with intent {intent!r}")
     table = Table("phrase", "calls", "share", "score", title=f"top customer phrases: {intent}")
     for p in found:
         table.add_row(p["phrase"], str(p["calls"]), f"{p['share']:.0%}", f"{p['score']:.3f}")
