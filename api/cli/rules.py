@@ -63,34 +63,14 @@ def rules_test(
 
     Nothing is re-transcribed and nothing is stored: the current flags stay as they are.
     """
-    from sqlalchemy import select
-
-    from analysis.dry_run import dry_run
-    from core.db import Call, StageRun, session_scope
-    from core.schemas import Analysis, Transcript
+    from analysis.dry_run import dry_run, load_stored, stored_calls
+    from core.db import session_scope
     from core.storage import get_store
 
     ruleset = _load_rule_file(path)
-    store = get_store()
     with session_scope() as db:
-        stmt = select(Call).join(StageRun).where(StageRun.stage == "transcribe",
-                                                  StageRun.status == "done")
-        if date_from:
-            stmt = stmt.where(Call.started_at >= date_from)
-        if date_to:
-            stmt = stmt.where(Call.started_at < date_to)
-        stored = [c.outputs() for c in db.scalars(stmt)]
-
-    def calls() -> Any:
-        for outputs in stored:
-            transcript = Transcript.model_validate(store.get_json(outputs["transcribe"]))
-            current = None
-            if outputs.get("analyze"):
-                analysis = Analysis.model_validate(store.get_json(outputs["analyze"]))
-                current = {f.rule_id for f in analysis.flags}
-            yield transcript, current
-
-    outcomes = dry_run(ruleset, calls(), near_miss_margin=margin)
+        stored = stored_calls(db, date_from, date_to)
+    outcomes = dry_run(ruleset, load_stored(get_store(), stored), near_miss_margin=margin)
     if as_json:
         out.print_json(data={"calls": len(stored), "rules": [
             {"rule_id": o.rule_id, "flagged": o.flagged, "newly_flagged": o.newly_flagged,

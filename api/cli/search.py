@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -242,42 +241,21 @@ def customer(
 def reindex() -> None:
     """Rebuild the search index from the database and object store without downtime:
     a new index is filled and then swapped in; calls indexed meanwhile are re-applied."""
-    from sqlalchemy import select
-
-    from core.db import Call, StageRun, session_scope
     from search import get_backend
-    from search.tasks import call_document
+    from search.reindex import reindex as rebuild_index
 
-    started = datetime.now().astimezone()
-    with session_scope() as db:
-        ids = list(db.scalars(select(StageRun.call_id).join(Call).where(
-            StageRun.stage == "analyze", StageRun.status == "done").order_by(StageRun.call_id)))
     backend = get_backend()
-    skipped: list[str] = []
+    with progress_bar() as progress:
+        task = progress.add_task("reindexing", total=None, item="")
 
-    def documents() -> Any:
-        with progress_bar() as progress:
-            task = progress.add_task("reindexing", total=len(ids), item="")
-            for call_id in ids:
-                try:
-                    yield call_document(call_id)
-                except LookupError as exc:  # deleted or re-running since the list was read
-                    skipped.append(f"{call_id}: {exc}")
-                progress.update(task, advance=1, item=call_id)
+        def advance(done: int, total: int, call_id: str) -> None:
+            progress.update(task, completed=done, total=total, item=call_id)
 
-    t0 = time.perf_counter()
-    total = _run(backend.rebuild, documents())
-    # Calls the pipeline indexed while the new index was filling went to the old one.
-    with session_scope() as db:
-        late = list(db.scalars(select(StageRun.call_id).where(
-            StageRun.stage == "index", StageRun.status == "done",
-            StageRun.finished_at >= started)))
-    if late:
-        _run(backend.index, [call_document(c) for c in late])
-    for line in skipped:
+        result = _run(rebuild_index, backend, advance)
+    for line in result.skipped:
         err.print(f"[yellow]skipped[/yellow] {line}")
-    out.print(f"indexed {total} call(s) into a new {backend.name} index in "
-              f"{time.perf_counter() - t0:.1f}s; {len(late)} re-applied; {backend.count()} in "
+    out.print(f"indexed {result.indexed} call(s) into a new {backend.name} index in "
+              f"{result.seconds:.1f}s; {result.reapplied} re-applied; {backend.count()} in "
               f"the index")
 
 

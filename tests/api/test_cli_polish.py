@@ -126,3 +126,25 @@ def test_db_upgrade_migrates_once_then_is_a_no_op(settings: Settings) -> None:
     assert report["from"] is None and report["to"].startswith(head)
     again = runner.invoke(app, ["db", "upgrade"])
     assert again.exit_code == 0 and "already up to date" in again.output
+
+
+def test_demo_zh_scores_the_findings_against_the_scripted_truth(settings: Settings,
+                                                                 tmp_path: Path) -> None:
+    from samples.dialogue import load_dialogues
+
+    dialogues = load_dialogues(language="zh")[:2]
+    result = runner.invoke(app, ["demo", "--language", "zh", "--limit", "2", "--json",
+                                 "--out", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    findings = json.loads(result.output[result.output.index("{"):])
+    assert [c["call_id"] for c in findings["calls"]] == [d.id for d in dialogues]
+    expected = sum(len(d.expected.violations) for d in dialogues)
+    truth = findings["truth"]
+    assert truth["calls"] == 2 and truth["expected"] == expected
+    for call, dialogue in zip(findings["calls"], dialogues, strict=True):
+        assert call["status"] == "indexed"
+        assert call["expected_flags"] == dialogue.expected.violations
+        assert call["expected_intent"] == dialogue.expected.intents[0]
+    found = sum(len(set(c["flags"]) & set(c["expected_flags"])) for c in findings["calls"])
+    assert truth["found"] == found
+    assert sum(findings["flags"].values()) == sum(len(c["flags"]) for c in findings["calls"])
