@@ -5,26 +5,17 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from api.cli.console import CALL_STATUSES, err, fail, iso, out, progress_bar
+from api.cli.console import CALL_STATUSES, err, fail, out, progress_bar
 
 app = typer.Typer()
 
 STATUSES = CALL_STATUSES
 FINAL = ("indexed", "failed")
-
-
-def _ago(value: datetime | None) -> str:
-    if value is None:
-        return ""
-    value = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return f"{(datetime.now(UTC) - value).total_seconds():.0f} s ago"
-
 
 
 def _host(worker: str | None) -> str:
@@ -34,73 +25,28 @@ def _host(worker: str | None) -> str:
 
 def call_rows(call_ids: list[str] | None = None, batch_id: str | None = None,
               limit: int = 200) -> list[dict[str, Any]]:
-    """One row per call: status, the stage it is in, attempts, worker, per-stage seconds."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import selectinload
+    from api.services.calls import status_rows
+    from core.db import session_scope
 
-    from core.db import Call, session_scope
-
-    stmt = select(Call).options(selectinload(Call.stages)).order_by(Call.created_at, Call.id)
-    if call_ids:
-        stmt = stmt.where(Call.id.in_(call_ids))
-    if batch_id:
-        stmt = stmt.where(Call.batch_id == batch_id)
-    rows = []
     with session_scope() as db:
-        for call in db.scalars(stmt.limit(limit)):
-            current = next((s for s in call.stages if s.status in ("running", "queued")), None)
-            rows.append({
-                "call_id": call.id, "batch_id": call.batch_id, "status": call.status,
-                "duration_s": call.duration,
-                "stage": current.stage if current else None,
-                "stage_status": current.status if current else None,
-                "worker": current.worker if current and current.status == "running" else None,
-                "heartbeat": _ago(current.heartbeat_at) if current else "",
-                "attempts": {s.stage: s.attempts for s in call.stages},
-                "seconds": {s.stage: s.seconds for s in call.stages if s.seconds is not None},
-                "stages": [{"stage": s.stage, "status": s.status, "attempts": s.attempts,
-                            "seconds": s.seconds, "started_at": iso(s.started_at),
-                            "finished_at": iso(s.finished_at),
-                            "worker": s.worker if s.status == "running" else s.ran_on}
-                           for s in call.stages],
-                "error": call.error,
-            })
-    return rows
+        return status_rows(db, call_ids, batch_id, limit)
 
 
 def batch_counts(batch_id: str | None = None,
                  call_ids: list[str] | None = None) -> Counter[str]:
-    from sqlalchemy import func, select
+    from api.services.calls import status_counts
+    from core.db import session_scope
 
-    from core.db import Call, session_scope
-
-    stmt = select(Call.status, func.count()).group_by(Call.status)
-    if batch_id:
-        stmt = stmt.where(Call.batch_id == batch_id)
-    if call_ids:
-        stmt = stmt.where(Call.id.in_(call_ids))
     with session_scope() as db:
-        return Counter({status: n for status, n in db.execute(stmt).all()})
+        return status_counts(db, batch_id, call_ids)
 
 
 def recent_batches(limit: int = 10) -> list[dict[str, Any]]:
-    from sqlalchemy import func, select
-
-    from core.db import Call, session_scope
+    from api.services import calls
+    from core.db import session_scope
 
     with session_scope() as db:
-        batches = db.execute(
-            select(Call.batch_id, func.min(Call.created_at).label("created"),
-                   func.count().label("calls"), func.sum(Call.duration).label("audio_s"))
-            .where(Call.batch_id.is_not(None)).group_by(Call.batch_id)
-            .order_by(func.min(Call.created_at).desc()).limit(limit)).all()
-    result = []
-    for b in batches:
-        counts = batch_counts(b.batch_id)
-        result.append({"batch_id": b.batch_id, "created": str(b.created), "calls": b.calls,
-                       "audio_minutes": round((b.audio_s or 0) / 60, 1),
-                       **{s: counts.get(s, 0) for s in STATUSES}})
-    return result
+        return calls.recent_batches(db, limit)
 
 
 def describe(counts: Counter[str]) -> str:
@@ -204,6 +150,7 @@ def reprocess(
     audio re-ingested with a new sidecar is refused as a duplicate)."""
     import re
 
+    from api.services.calls import apply_metadata
     from core.db import Call, session_scope
     from core.pipeline import enqueue_batch
 
@@ -217,13 +164,10 @@ def reprocess(
             call = db.get(Call, call_id)
             if call is None:
                 raise fail(f"no such call: {call_id}")
-            if roles is not None:
-                if len(roles) != call.channels:
-                    raise fail(f"{call_id}: --channel-map names {len(roles)} channels, the "
-                                f"call has {call.channels}")
-                call.channel_map = roles
-            if language is not None:
-                call.language = language
+            try:
+                apply_metadata(call, roles, language)
+            except ValueError as exc:
+                raise fail(f"{call_id}: --channel-map {exc}") from exc
     if roles is not None or language is not None:
         from_stage = "transcribe"  # new metadata: transcribe again
     try:
