@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from core.schemas import Word
+from transcribe.progress import decoded
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +191,8 @@ class FasterWhisperEngine:
     @staticmethod
     def _keep(segments: Any, params: WhisperParams) -> list[AsrSegment]:
         out = []
-        for seg in segments:
+        for seg in segments:  # a generator: each segment is decoded as it is read
+            decoded(seg.end - seg.start)
             if (seg.no_speech_prob > params.drop_segment_no_speech_prob
                     and seg.avg_logprob < params.log_prob_threshold):
                 continue

@@ -35,6 +35,7 @@ from transcribe.pipeline import (
     speech_activity,
     transcribe,
 )
+from transcribe.progress import for_call
 from transcribe.vad import Segment
 
 log = logging.getLogger("callqa.transcribe.batch")
@@ -125,7 +126,7 @@ def transcribe_many(audios: list[DecodedAudio | BaseException], engine: AsrEngin
                 results[i] = audio
                 continue
             try:
-                results[i] = transcribe(audio, engine, opts)
+                results[i] = transcribe(audio, engine, opts, progress=for_call(opts.call_id))
             except Exception as exc:
                 results[i] = exc
         return _complete(results)
@@ -172,7 +173,7 @@ def transcribe_many(audios: list[DecodedAudio | BaseException], engine: AsrEngin
             results[item.index] = transcribe(item.audio, engine, item.options, recognised=(
                 Recognised(item.activity, per_channel, item.language,
                            asr_seconds.get(item.index, 0.0) + time.perf_counter() - t0,
-                           item.prepared)))
+                           item.prepared)), progress=for_call(item.options.call_id))
         except Exception as exc:
             results[item.index] = exc
     return _complete(results)

@@ -23,6 +23,7 @@ from transcribe.asr import AsrEngine, WhisperParams, drop_loops
 from transcribe.audio import DecodedAudio
 from transcribe.diarize import DiarizationParams, diarize_mono, pyannote_diarize
 from transcribe.legs import LegParams, PreparedAudio, prepare
+from transcribe.progress import AudioProgress, SpeechProgress
 from transcribe.roles import assign_roles
 from transcribe.text import normalize_chinese
 from transcribe.vad import ActivityParams, Segment, channel_activity, overlaps, pack
@@ -363,7 +364,10 @@ def finish_words(signal: np.ndarray, segments: list[Segment], words: list[Word],
 
 def transcribe(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOptions,
                hook: ProgressHook | None = None,
-               recognised: Recognised | None = None) -> Transcript:
+               recognised: Recognised | None = None,
+               progress: AudioProgress | None = None) -> Transcript:
+    """`progress(seconds_done, seconds_total)`: seconds of the call's audio transcribed,
+    reported as the engine decodes each segment (transcribe/progress.py)."""
     timings: dict[str, float] = {}
     params = options.params
     t0 = time.perf_counter()
@@ -377,6 +381,8 @@ def transcribe(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOption
     timings["activity"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    watch = SpeechProgress(progress, [sum(b - a for a, b in segs) for segs in activity],
+                           audio.duration)
     language = options.language
     per_channel: list[list[Word]] = []
     stretches: list[Stretch] = []  # where a call changes language (none: one language)
@@ -390,13 +396,15 @@ def transcribe(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOption
             per_channel.append([])
             continue
         spans: list[tuple[float, float, str]] = []
-        words, detected = _recognise(signal, activity[i], engine, options.language, params,
-                                     audio.sample_rate, spans)
+        with watch.leg(i):
+            words, detected = _recognise(signal, activity[i], engine, options.language,
+                                         params, audio.sample_rate, spans)
         stretches += [(i, a, b, lang) for a, b, lang in spans]
         language = language or detected  # the first leg decides for the call
         per_channel.append(words)
     if hook:
         hook("asr", len(signals), len(signals))
+    watch.finish()
     timings["asr"] = time.perf_counter() - t0 + (recognised.asr_seconds if recognised else 0.0)
     signals = call_signals(audio)
 

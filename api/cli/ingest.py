@@ -23,69 +23,63 @@ from api.cli.console import (
 app = typer.Typer()
 
 
-
 def run_ingest(paths: list[str], metadata: Path | None, pattern: str | None,
-                process: bool) -> Any:
+               process: bool) -> Any:
     from ingest import ingest_paths
 
     with progress_bar() as progress:
         tasks: dict[str, Any] = {}
-        audio = {"done": 0.0}
 
-        def hook(phase: str, done: int, total: int, name: str) -> None:
-            if phase == "process":
-                # Processing advances by audio seconds: a 20-minute call moves the bar
-                # forty times as far as a 30-second one.
-                if phase not in tasks:
-                    tasks[phase] = progress.add_task("processing (s of audio)",
-                                                     total=_audio_seconds(), item="")
-                audio["done"] += _call_seconds(name)
-                progress.update(tasks[phase], completed=audio["done"], item=name)
-                return
+        def registering(phase: str, done: int, total: int, name: str) -> None:
             if phase not in tasks:
                 tasks[phase] = progress.add_task("registering", total=total, item="")
             progress.update(tasks[phase], completed=done, item=name)
 
-        def _audio_seconds() -> float:
-            from core.db import Call, session_scope
-
-            ids = [r.call_id for r in registered if r.outcome == "accepted"]
-            with session_scope() as db:
-                return float(sum(c.duration for c in db.query(Call).filter(Call.id.in_(ids))))
-
-        registered: list[Any] = []
-
-        from ingest.service import process_registered
-
         summary = ingest_paths(paths, manifest=metadata, pattern=pattern, process=False,
-                               progress=hook)
-        registered.extend(summary.results)
+                               progress=registering)
         if process:
-            process_registered(summary, hook)
+            _process(summary, progress)
         return summary
 
 
-def _call_seconds(call_id: str) -> float:
-    from core.db import Call, session_scope
+def _process(summary: Any, progress: Any) -> None:
+    """Process the accepted calls with one bar in seconds of audio: a 20-minute call
+    moves it forty times as far as a 30-second one. In one process the bar moves as
+    transcription decodes each segment; with a broker the workers do the work (see
+    `--wait`)."""
+    from api.services.calls import durations
+    from core.db import session_scope
+    from ingest.service import process_registered
+    from transcribe.progress import watching
 
     with session_scope() as db:
-        call = db.get(Call, call_id)
-        return float(call.duration) if call is not None else 0.0
+        seconds = durations(db, [r.call_id for r in summary.accepted if r.call_id])
+    bar = progress.add_task("processing (s of audio)", total=sum(seconds.values()), item="")
+    done: dict[str, float] = {}  # seconds of each call transcribed so far
+
+    def transcribing(call_id: str, so_far: float, total: float) -> None:
+        done[call_id] = so_far
+        progress.update(bar, completed=sum(done.values()),
+                        item=f"{call_id}: transcribed {so_far:.0f} of {total:.0f} s")
+
+    def processed(_phase: str, _n: int, _total: int, call_id: str) -> None:
+        done[call_id] = seconds.get(call_id, 0.0)
+        progress.update(bar, completed=sum(done.values()), item=call_id)
+
+    with watching(transcribing):
+        process_registered(summary, processed)
 
 
 def print_ingest_summary(summary: Any) -> None:
-    from core.db import Call, session_scope
+    from api.services.calls import failed as failed_calls
+    from core.db import session_scope
 
     for r in summary.of("refused"):
         err.print(f"[yellow]refused[/yellow] {r.message}")
     for r in summary.of("duplicate"):
         err.print(f"[cyan]duplicate[/cyan] {r.message}")
-    failed = []
     with session_scope() as db:
-        for r in summary.accepted:
-            call = db.get(Call, r.call_id)
-            if call is not None and call.status == "failed":
-                failed.append(f"{call.id}: {call.error}")
+        failed = [f"{i}: {e}" for i, e in failed_calls(db, [r.call_id for r in summary.accepted])]
     for line in failed:
         err.print(f"[red]failed[/red] {line}")
     out.print(f"accepted {len(summary.accepted)}, duplicate {len(summary.of('duplicate'))}, "
@@ -135,17 +129,15 @@ def ingest(
 
 
 def load_call_outputs(call_id: str) -> tuple[Any, Any | None, Any | None]:
-    from core.db import Call, session_scope
-    from core.storage import get_store, load_outputs
+    from api.services.calls import call_with_outputs
+    from core.db import session_scope
+    from core.storage import get_store
 
     with session_scope() as db:
-        call = db.get(Call, call_id)
-        if call is None:
-            raise fail(f"no call {call_id!r}")
-        done = call.outputs()
-        db.expunge(call)
-    transcript, analysis = load_outputs(get_store(), done)
-    return call, transcript, analysis
+        try:
+            return call_with_outputs(db, get_store(), call_id)
+        except LookupError as exc:
+            raise fail(str(exc)) from None
 
 
 @app.command()
@@ -203,18 +195,14 @@ def calls(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List registered calls with their processing status."""
-    from sqlalchemy import select
-
-    from core.db import Call, session_scope
+    from api.services.calls import CallFilters, list_calls
+    from core.db import session_scope
 
     check_choice("--status", status, CALL_STATUSES)
     table = Table("call id", "status", "duration", "agent", "customer", "started", "error")
     rows = []
     with session_scope() as db:
-        stmt = select(Call).order_by(Call.created_at.desc()).limit(limit)
-        if status:
-            stmt = stmt.where(Call.status == status)
-        for c in db.scalars(stmt):
+        for c in list_calls(db, CallFilters(status=status), limit).calls:
             rows.append({"call_id": c.id, "status": c.status, "duration": c.duration,
                          "agent_id": c.agent_id, "customer_id": c.customer_id,
                          "started_at": iso(c.started_at), "batch_id": c.batch_id,
