@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from analysis.analyze import AnalysisModels, analyze
 from analysis.rules import NearMiss, RuleSet, localized, near_misses
-from core.schemas import Flag, Transcript
+from core.schemas import Analysis, Flag, Transcript
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from core.storage import ObjectStore
 
 
 @dataclass
@@ -52,3 +59,40 @@ def dry_run(ruleset: RuleSet, calls: Iterable[tuple[Transcript, set[str] | None]
             elif now:
                 outcome.no_longer.append(transcript.call_id)
     return outcomes
+
+
+def stored_calls(db: Session, date_from: datetime | None = None, date_to: datetime | None = None,
+                 limit: int | None = None) -> list[dict[str, str]]:
+    """The stage outputs of the calls with a transcript that started in [date_from,
+    date_to), newest first: what a dry run reads (the CLI's `rules test`, POST
+    /rules/dry-run)."""
+    from sqlalchemy import select
+
+    from core.db import Call, StageRun
+    from core.schemas import to_utc
+
+    stmt = (select(Call).join(StageRun).where(StageRun.stage == "transcribe",
+                                              StageRun.status == "done")
+            .order_by(Call.started_at.desc(), Call.id))
+    if date_from is not None:
+        stmt = stmt.where(Call.started_at >= to_utc(date_from))
+    if date_to is not None:
+        stmt = stmt.where(Call.started_at < to_utc(date_to))
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return [c.outputs() for c in db.scalars(stmt)]
+
+
+def load_stored(store: ObjectStore, stored: Iterable[dict[str, str]]
+                ) -> Iterator[tuple[Transcript, set[str] | None]]:
+    """Each stored transcript with the rule ids its current analysis flags (None: not
+    analysed yet), read one at a time; a call whose transcript has gone is skipped."""
+    for outputs in stored:
+        if not store.exists(outputs["transcribe"]):
+            continue
+        transcript = Transcript.model_validate(store.get_json(outputs["transcribe"]))
+        current = None
+        if outputs.get("analyze") and store.exists(outputs["analyze"]):
+            analysis = Analysis.model_validate(store.get_json(outputs["analyze"]))
+            current = {f.rule_id for f in analysis.flags}
+        yield transcript, current

@@ -84,7 +84,7 @@ def main() -> None:
 
     from sqlalchemy import func, select
 
-    from api.cli_pipeline import wait_for_batch
+    from api.cli.pipeline import wait_for_batch
     from core.celery_app import configure_celery
     from core.db import Call, StageRun, session_scope
     from core.settings import get_settings, reset_settings

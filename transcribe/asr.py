@@ -18,6 +18,7 @@ import numpy as np
 
 from core.devices import resolve_device
 from core.schemas import Word
+from transcribe.progress import decoded
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +212,8 @@ class FasterWhisperEngine:
     @staticmethod
     def _keep(segments: Any, params: WhisperParams) -> list[AsrSegment]:
         out = []
-        for seg in segments:
+        for seg in segments:  # a generator: each segment is decoded as it is read
+            decoded(seg.end - seg.start)
             if (seg.no_speech_prob > params.drop_segment_no_speech_prob
                     and seg.avg_logprob < params.log_prob_threshold):
                 continue

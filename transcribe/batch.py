@@ -36,6 +36,7 @@ from transcribe.pipeline import (
     speech_activity,
     transcribe,
 )
+from transcribe.progress import for_call
 from transcribe.vad import Segment
 
 log = logging.getLogger("callqa.transcribe.batch")
@@ -111,7 +112,7 @@ def transcribe_many(audios: list[DecodedAudio | BaseException], engine: AsrEngin
                 results[i] = audio
                 continue
             try:
-                results[i] = transcribe(audio, engine, opts)
+                results[i] = transcribe(audio, engine, opts, progress=for_call(opts.call_id))
             except Exception as exc:
                 results[i] = exc
         return _complete(results)
@@ -161,6 +162,9 @@ def transcribe_many(audios: list[DecodedAudio | BaseException], engine: AsrEngin
             recognised = Recognised(item.prepared, item.activity, per_channel, item.language,
                                     timings={"activity": item.activity_s, "asr": asr_s})
             results[item.index] = assemble_transcript(recognised, engine, item.options)
+            # decoded together with the others: this call's audio is done only now
+            if (progress := for_call(item.options.call_id)) is not None:
+                progress(item.audio.duration, item.audio.duration)
         except Exception as exc:
             results[item.index] = exc
     return _complete(results)

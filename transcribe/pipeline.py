@@ -23,6 +23,7 @@ from transcribe.asr import AsrEngine, WhisperParams, drop_loops, is_batched
 from transcribe.audio import DecodedAudio
 from transcribe.diarize import DiarizationParams, diarize_mono, pyannote_diarize
 from transcribe.legs import LegParams, PreparedAudio, prepare
+from transcribe.progress import AudioProgress, SpeechProgress
 from transcribe.roles import assign_roles
 from transcribe.text import normalize_chinese
 from transcribe.vad import ActivityParams, Segment, channel_activity, overlaps, pack
@@ -364,8 +365,11 @@ class Recognised:
 
 
 def recognise(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOptions,
-              hook: ProgressHook | None = None) -> Recognised:
-    """Legs, speech activity and words of one call."""
+              hook: ProgressHook | None = None,
+              progress: AudioProgress | None = None) -> Recognised:
+    """Legs, speech activity and words of one call. `progress(seconds_done,
+    seconds_total)`: seconds of the call's audio transcribed, reported as the engine
+    decodes each segment (transcribe/progress.py)."""
     params = options.params
     t0 = time.perf_counter()
     prepared = prepare(audio, params.legs)
@@ -374,6 +378,8 @@ def recognise(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOptions
     timings = {"activity": time.perf_counter() - t0}
 
     t0 = time.perf_counter()
+    watch = SpeechProgress(progress, [sum(b - a for a, b in segs) for segs in activity],
+                           audio.duration)
     language = options.language
     per_channel: list[list[Word]] = []
     stretches: list[Stretch] = []  # where a call changes language (none: one language)
@@ -384,13 +390,15 @@ def recognise(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOptions
             per_channel.append([])
             continue
         spans: list[tuple[float, float, str]] = []
-        words, detected = _recognise(signal, activity[i], engine, options.language, params,
-                                     prepared.audio.sample_rate, spans)
+        with watch.leg(i):
+            words, detected = _recognise(signal, activity[i], engine, options.language,
+                                         params, prepared.audio.sample_rate, spans)
         stretches += [(i, a, b, lang) for a, b, lang in spans]
         language = language or detected  # the first leg decides for the call
         per_channel.append(words)
     if hook:
         hook("asr", len(signals), len(signals))
+    watch.finish()
     timings["asr"] = time.perf_counter() - t0
     return Recognised(prepared, activity, per_channel, language, stretches, timings)
 
@@ -468,6 +476,8 @@ def assemble_transcript(recognised: Recognised, engine: AsrEngine, options: Tran
 
 
 def transcribe(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOptions,
-               hook: ProgressHook | None = None) -> Transcript:
+               hook: ProgressHook | None = None,
+               progress: AudioProgress | None = None) -> Transcript:
     """One call, both steps: `recognise`, then `assemble_transcript`."""
-    return assemble_transcript(recognise(audio, engine, options, hook), engine, options, hook)
+    return assemble_transcript(recognise(audio, engine, options, hook, progress), engine,
+                               options, hook)

@@ -6,13 +6,12 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import func, select
 
 from api.deps import DB, require
 from api.errors import responses
 from api.keys import Principal
-from api.models import AuditList, AuditOut, utc
-from core.db import AuditEntry
+from api.models import AuditList, AuditOut
+from api.services import records
 
 router = APIRouter(tags=["audit"])
 
@@ -32,19 +31,6 @@ def audit_log(db: DB, _who: Annotated[Principal, Depends(require())],
               until: Annotated[datetime | None, Query()] = None,
               limit: Annotated[int, Query(ge=1, le=1000)] = 100,
               offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> AuditList:
-    conds = []
-    if actor:
-        conds.append(AuditEntry.actor == actor)
-    if action:
-        conds.append(AuditEntry.action == action)
-    if resource:
-        conds.append(AuditEntry.resource == resource)
-    if since:
-        conds.append(AuditEntry.at >= utc(since))
-    if until:
-        conds.append(AuditEntry.at < utc(until))
-    total = db.scalar(select(func.count()).select_from(AuditEntry).where(*conds)) or 0
-    rows = db.scalars(select(AuditEntry).where(*conds).order_by(AuditEntry.id.desc())
-                      .limit(limit).offset(offset))
-    return AuditList(items=[AuditOut.model_validate(r, from_attributes=True) for r in rows],
-                     total=total, limit=limit, offset=offset)
+    page = records.audit_entries(db, actor, action, resource, since, until, limit, offset)
+    return AuditList(items=[AuditOut.model_validate(r, from_attributes=True) for r in page.items],
+                     total=page.total, limit=limit, offset=offset)

@@ -3,7 +3,6 @@ range requests, reprocess, fix roles, delete."""
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import re
@@ -15,7 +14,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
-from sqlalchemy import and_, func, or_, select
 
 from analysis.pii import redact_text
 from api import audit
@@ -33,6 +31,8 @@ from api.models import (
     UploadResult,
     utc,
 )
+from api.services import calls as calls_service
+from api.services.calls import CallFilters
 from api.views import (
     call_review_status,
     call_summary,
@@ -190,56 +190,18 @@ def list_calls(
 ) -> CallList:
     if who.role == "crm" and not customer_id:
         raise ApiError(403, "forbidden", "crm keys list calls of one customer: add customer_id=")
-    conds = []
-    for column, value in ((Call.status, status), (Call.agent_id, agent_id), (Call.team, team),
-                          (Call.customer_id, customer_id), (Call.batch_id, batch_id),
-                          (Call.language, language)):
-        if value is not None:
-            conds.append(column == value)
-    if date_from is not None:
-        conds.append(Call.started_at >= utc(date_from))
-    if date_to is not None:
-        conds.append(Call.started_at < utc(date_to))
-    if updated_since is not None:
-        conds.append(Call.updated_at >= utc(updated_since))
-    total = db.scalar(select(func.count()).select_from(Call).where(*conds)) or 0
-    # Incremental pulls page oldest change first, so a client resumes from its last item.
-    sort_col = Call.updated_at if updated_since is not None else Call.created_at
-    ascending = updated_since is not None
-    query = select(Call).where(*conds)
-    if cursor:
-        at, after_id = decode_cursor(cursor)
-        query = query.where(or_(sort_col > at, and_(sort_col == at, Call.id > after_id))
-                            if ascending else
-                            or_(sort_col < at, and_(sort_col == at, Call.id > after_id)))
-        offset = 0
-    order = sort_col.asc() if ascending else sort_col.desc()
-    rows = list(db.scalars(query.order_by(order, Call.id).limit(limit).offset(offset)))
-    more = len(rows) == limit and (cursor is not None or offset + limit < total)
-    last = rows[-1] if rows else None
-    audit.record(db, who, "list", "calls", {
-        "filters": {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in (
-            ("status", status), ("agent_id", agent_id), ("team", team),
-            ("customer_id", customer_id), ("batch_id", batch_id), ("language", language),
-            ("date_from", date_from), ("date_to", date_to), ("updated_since", updated_since))
-            if v is not None},
-        "returned": len(rows), "offset": offset, "cursor": cursor is not None})
-    next_cursor = (encode_cursor(getattr(last, sort_col.key), last.id)
-                   if more and last is not None else None)
-    return CallList(items=[call_summary(c) for c in rows], total=total, limit=limit, offset=offset,
-                    next_cursor=next_cursor)
-
-
-def encode_cursor(at: datetime, call_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([utc(at).isoformat(), call_id]).encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    filters = CallFilters(status=status, agent_id=agent_id, team=team, customer_id=customer_id,
+                          batch_id=batch_id, language=language, date_from=date_from,
+                          date_to=date_to, updated_since=updated_since)
     try:
-        at, call_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return utc(datetime.fromisoformat(at)), str(call_id)
-    except (ValueError, TypeError) as exc:
-        raise ApiError(422, "validation_error", "cursor: not a cursor this API gave out") from exc
+        page = calls_service.list_calls(db, filters, limit, offset, cursor)
+    except calls_service.InvalidCursor as exc:
+        raise ApiError(422, "validation_error", str(exc)) from exc
+    audit.record(db, who, "list", "calls", {
+        "filters": filters.given(), "returned": len(page.calls), "offset": page.offset,
+        "cursor": cursor is not None})
+    return CallList(items=[call_summary(c) for c in page.calls], total=page.total, limit=limit,
+                    offset=page.offset, next_cursor=page.next_cursor)
 
 
 @router.get(
@@ -396,16 +358,10 @@ def _mark_queued(call: Call, from_stage: str) -> None:
 
 def _apply_overrides(call: Call, body: ReprocessRequest) -> dict[str, object]:
     """Set the request's metadata overrides on the call; what changed."""
-    changed: dict[str, object] = {}
-    if body.channel_map is not None:
-        if len(body.channel_map) != call.channels:
-            raise ApiError(422, "bad_metadata", f"channel_map names {len(body.channel_map)} "
-                           f"channels, the call has {call.channels}")
-        roles: list[str] = [str(r) for r in body.channel_map]
-        call.channel_map = changed["channel_map"] = roles
-    if body.language is not None:
-        call.language = changed["language"] = body.language
-    return changed
+    try:
+        return calls_service.apply_metadata(call, body.channel_map, body.language)
+    except ValueError as exc:
+        raise ApiError(422, "bad_metadata", f"channel_map {exc}") from exc
 
 
 def _speakers(transcript: Transcript) -> dict[str, str]:
@@ -468,14 +424,8 @@ def fix_roles(call_id: str, body: RolesPatch, background: BackgroundTasks, db: D
 def delete_call(call_id: str, db: DB, settings: SettingsDep, backend: Backend,
                 who: Annotated[Principal, Depends(require())]) -> Response:
     call = get_call(db, call_id)
-    store = _store(settings)
-    audio_key = call.audio_key
     detail = {"source_name": call.source_name, "agent_id": call.agent_id,
               "customer_id": call.customer_id}
-    db.delete(call)
-    db.flush()
-    backend.delete(call_id)
-    store.delete(store.output_key(call_id, ""))
-    store.delete(audio_key)
+    calls_service.delete_call(db, _store(settings), backend, call)
     audit.record(db, who, "delete", f"call:{call_id}", detail)
     return Response(status_code=204)

@@ -7,12 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 
 from api.deps import Backend, SettingsDep, current_key
 from api.keys import Principal
 from api.models import Health
-from core.db import Call, WebhookDelivery, session_scope, sqlite_write_locked
+from api.services import records
+from core.db import session_scope, sqlite_write_locked
 
 log = logging.getLogger("callqa.api")
 router = APIRouter(tags=["health"])
@@ -75,11 +76,10 @@ def metrics(request: Request, backend: Backend,
     m = request.app.state.metrics
     with session_scope() as db:
         m.calls.clear()
-        for status, n in db.execute(select(Call.status, func.count()).group_by(Call.status)):
+        for status, n in records.calls_per_status(db).items():
             m.calls.labels(status).set(n)
         m.webhooks.clear()
-        for status, n in db.execute(select(WebhookDelivery.status, func.count())
-                                    .group_by(WebhookDelivery.status)):
+        for status, n in records.deliveries_per_status(db).items():
             m.webhooks.labels(status).set(n)
     try:
         m.index_docs.set(backend.count())

@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import select
 
 from api import audit
 from api.deps import DB, Backend, require
@@ -27,13 +26,13 @@ from api.models import (
     QueueStatusIn,
     ReviewerList,
 )
-from core.db import ApiKey, Assignment, Call
+from api.services import reviewing
+from core.db import Assignment
 from search.base import CallHit, InvalidQuery, SearchQuery
 
 router = APIRouter(prefix="/queue", tags=["reviews"])
 
 QUEUE_ROLES = ("qa",)
-REVIEWER_ROLES = ("qa", "admin")
 # The queue reads at most this many flagged calls from the index (riskiest first).
 MAX_SCAN = 2000
 PAGE = 200
@@ -78,8 +77,7 @@ def queue(backend: Backend, db: DB,
         if not result.next_cursor or not result.hits:
             break
         query.cursor = result.next_cursor
-    rows = {a.call_id: a for a in db.scalars(
-        select(Assignment).where(Assignment.call_id.in_([h.call_id for h in hits])))} if hits else {}
+    rows = reviewing.assignments(db, [h.call_id for h in hits])
     wanted = {"open": ("to_review", "in_review"), "all": ("to_review", "in_review", "done")}.get(
         status, (status,))
     who_for = who.name if mine else assignee
@@ -106,19 +104,14 @@ def queue(backend: Backend, db: DB,
             description="Names of the active keys that can review (qa and admin).",
             responses=responses())
 def reviewers(db: DB, _who: Annotated[Principal, Depends(require())]) -> ReviewerList:
-    names = db.scalars(select(ApiKey.name).where(ApiKey.revoked_at.is_(None),
-                                                 ApiKey.role.in_(REVIEWER_ROLES)))
-    return ReviewerList(items=sorted(set(names)))
+    return ReviewerList(items=reviewing.reviewer_names(db))
 
 
 def _row(db: DB, call_id: str) -> Assignment:
-    if db.get(Call, call_id) is None:
-        raise not_found(f"call {call_id}")
-    row = db.get(Assignment, call_id)
-    if row is None:
-        row = Assignment(call_id=call_id, status="to_review")
-        db.add(row)
-    return row
+    try:
+        return reviewing.assignment(db, call_id)
+    except LookupError as exc:
+        raise not_found(str(exc)) from None
 
 
 def _out(row: Assignment) -> AssignmentOut:
@@ -132,13 +125,9 @@ def _out(row: Assignment) -> AssignmentOut:
             responses=responses(404))
 def assign(call_id: str, body: AssignmentIn, db: DB,
            who: Annotated[Principal, Depends(require())]) -> AssignmentOut:
-    if body.assignee is not None:
-        known = db.scalar(select(ApiKey.id).where(ApiKey.name == body.assignee,
-                                                  ApiKey.revoked_at.is_(None),
-                                                  ApiKey.role.in_(REVIEWER_ROLES)).limit(1))
-        if known is None:
-            raise ApiError(422, "unknown_reviewer", f"no active qa or admin key named "
-                           f"{body.assignee!r}", {"assignee": body.assignee})
+    if body.assignee is not None and not reviewing.is_reviewer(db, body.assignee):
+        raise ApiError(422, "unknown_reviewer", f"no active qa or admin key named "
+                       f"{body.assignee!r}", {"assignee": body.assignee})
     row = _row(db, call_id)
     row.assignee = body.assignee
     row.assigned_by = who.actor

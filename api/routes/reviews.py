@@ -8,7 +8,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
 
 from api import audit
 from api.deps import DB, Backend, SettingsDep, require
@@ -23,6 +22,7 @@ from api.models import (
     ReviewOut,
     RulePrecision,
 )
+from api.services import records
 from api.views import (
     call_review_status,
     flag_views,
@@ -180,15 +180,9 @@ def list_reviews(db: DB, _who: Annotated[Principal, Depends(require("qa"))],
                  call_id: Annotated[str | None, Query(max_length=128)] = None,
                  limit: Annotated[int, Query(ge=1, le=500)] = 100,
                  offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> ReviewList:
-    conds = [c for c, v in ((Review.rule_id == rule_id, rule_id),
-                            (Review.decision == decision, decision),
-                            (Review.reviewer == reviewer, reviewer),
-                            (Review.call_id == call_id, call_id)) if v is not None]
-    total = db.scalar(select(func.count()).select_from(Review).where(*conds)) or 0
-    rows = db.scalars(select(Review).where(*conds).order_by(Review.id.desc())
-                      .limit(limit).offset(offset))
-    return ReviewList(items=[ReviewOut.model_validate(r, from_attributes=True) for r in rows],
-                      total=total, limit=limit, offset=offset)
+    page = records.reviews(db, rule_id, decision, reviewer, call_id, limit, offset)
+    return ReviewList(items=[ReviewOut.model_validate(r, from_attributes=True) for r in page.items],
+                      total=page.total, limit=limit, offset=offset)
 
 
 @router.get("/reviews/precision", response_model=PrecisionReport,
@@ -198,12 +192,7 @@ def list_reviews(db: DB, _who: Annotated[Principal, Depends(require("qa"))],
             responses=responses())
 def precision(db: DB, backend: Backend,
               _who: Annotated[Principal, Depends(require("qa", "manager"))]) -> PrecisionReport:
-    latest = select(func.max(Review.id)).group_by(Review.call_id, Review.flag_key)
-    rows = db.execute(select(Review.rule_id, Review.decision, func.count())
-                      .where(Review.id.in_(latest)).group_by(Review.rule_id, Review.decision))
-    counts: dict[str, dict[str, int]] = {}
-    for rule_id, decision, n in rows:
-        counts.setdefault(rule_id, {})[decision] = n
+    counts = records.decisions_per_rule(db)
     flagged = backend.aggregate("rule_ids")
     out = []
     for rule_id in sorted(set(counts) | set(flagged)):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from sqlalchemy import select
 
 from analysis.dry_run import dry_run as run_dry
+from analysis.dry_run import load_stored, stored_calls
 from analysis.rules import Rule, RuleError, RuleSet, load_rules, rules_summary
 from analysis.tasks import active_rules
 from api import audit
@@ -28,8 +28,7 @@ from api.models import (
     RuleValidation,
     utc,
 )
-from core.db import Call, StageRun, utcnow
-from core.schemas import Analysis, Transcript
+from core.db import utcnow
 from core.settings import Settings
 from core.storage import ObjectStore, atomic_write
 
@@ -133,28 +132,8 @@ def dry_run(body: DryRunRequest, db: DB, settings: SettingsDep,
     ruleset = parse_rule_file(body.yaml) if body.yaml else active_rules()
     if body.date_from and body.date_to and utc(body.date_from) >= utc(body.date_to):
         raise ApiError(422, "validation_error", "date_from must be before date_to")
-    stmt = (select(Call).join(StageRun).where(StageRun.stage == "transcribe",
-                                              StageRun.status == "done")
-            .order_by(Call.started_at.desc(), Call.id).limit(body.limit))
-    if body.date_from:
-        stmt = stmt.where(Call.started_at >= utc(body.date_from))
-    if body.date_to:
-        stmt = stmt.where(Call.started_at < utc(body.date_to))
-    stored = [c.outputs() for c in db.scalars(stmt)]
-    store = ObjectStore(settings.objects_dir)
-
-    def calls() -> Any:
-        for outputs in stored:
-            if not store.exists(outputs["transcribe"]):
-                continue
-            transcript = Transcript.model_validate(store.get_json(outputs["transcribe"]))
-            current = None
-            if outputs.get("analyze") and store.exists(outputs["analyze"]):
-                analysis = Analysis.model_validate(store.get_json(outputs["analyze"]))
-                current = {f.rule_id for f in analysis.flags}
-            yield transcript, current
-
-    outcomes = run_dry(ruleset, calls())
+    stored = stored_calls(db, body.date_from, body.date_to, body.limit)
+    outcomes = run_dry(ruleset, load_stored(ObjectStore(settings.objects_dir), stored))
     # It returns transcript quotes: audited like a view.
     audit.record(db, who, "dry_run", "rules", {
         "rules": [r.id for r in ruleset.rules][:200], "calls": len(stored),

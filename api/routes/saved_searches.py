@@ -8,13 +8,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from api import audit
 from api.deps import DB, require
 from api.errors import ApiError, not_found, responses
 from api.keys import Principal
 from api.models import Instant
+from api.services import reviewing
 from core.db import SavedSearch
 from core.schemas import Severity
 
@@ -81,8 +81,7 @@ def _out(row: SavedSearch) -> SavedSearchOut:
             description="The saved searches of the calling key's name, by name.",
             responses=responses())
 def list_saved(db: DB, who: Annotated[Principal, Depends(require(*ROLES))]) -> SavedSearchList:
-    rows = list(db.scalars(select(SavedSearch).where(SavedSearch.owner == who.name)
-                           .order_by(SavedSearch.name, SavedSearch.id)))
+    rows = reviewing.saved_searches(db, who.name)
     audit.record(db, who, "saved_search", "saved-searches", {"listed": len(rows)})
     return SavedSearchList(items=[_out(r) for r in rows])
 
@@ -98,18 +97,10 @@ def save(body: SavedSearchIn, db: DB,
     if not name:
         raise ApiError(422, "validation_error", "name: must not be blank")
     query = body.query.model_dump(mode="json", exclude_none=True)
-    row = db.scalar(select(SavedSearch).where(SavedSearch.owner == who.name,
-                                              SavedSearch.name == name))
-    if row is None:
-        mine = db.scalars(select(SavedSearch.id).where(SavedSearch.owner == who.name)).all()
-        if len(mine) >= MAX_PER_OWNER:
-            raise ApiError(409, "conflict", f"at most {MAX_PER_OWNER} saved searches per owner; "
-                           "delete some first")
-        row = SavedSearch(owner=who.name, name=name, query=query)
-        db.add(row)
-    else:
-        row.query = query
-    db.flush()
+    try:
+        row = reviewing.save_search(db, who.name, name, query, MAX_PER_OWNER)
+    except reviewing.TooManySaved as exc:
+        raise ApiError(409, "conflict", str(exc)) from exc
     audit.record(db, who, "saved_search", f"saved-search:{row.id}", {"name": name,
                                                                       "query": query})
     return _out(row)
@@ -120,9 +111,7 @@ def save(body: SavedSearchIn, db: DB,
                responses=responses(404))
 def delete_saved(search_id: Annotated[int, Path(ge=1, le=2**31)], db: DB,
                  who: Annotated[Principal, Depends(require(*ROLES))]) -> Response:
-    row = db.get(SavedSearch, search_id)
-    if row is None or row.owner != who.name:
+    if not reviewing.delete_saved_search(db, who.name, search_id):
         raise not_found(f"saved search {search_id}")
-    db.delete(row)
     audit.record(db, who, "saved_search", f"saved-search:{search_id}", {"deleted": True})
     return Response(status_code=204)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
-from sqlalchemy import func, select
 
 from api import audit
 from api.deps import DB, SettingsDep, require
 from api.errors import ApiError, not_found, responses
 from api.keys import Principal
 from api.models import DeliveryList, DeliveryOut, WebhookConfig, WebhookTestResult
+from api.services import records
 from core import webhooks
 from core.db import WebhookDelivery
 
@@ -38,16 +38,9 @@ def deliveries(db: DB, _who: Annotated[Principal, Depends(require())],
                status: Annotated[Literal["pending", "delivered", "failed"] | None, Query()] = None,
                limit: Annotated[int, Query(ge=1, le=500)] = 100,
                offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> DeliveryList:
-    conds = []
-    if event:
-        conds.append(WebhookDelivery.event == event)
-    if status:
-        conds.append(WebhookDelivery.status == status)
-    total = db.scalar(select(func.count()).select_from(WebhookDelivery).where(*conds)) or 0
-    rows = db.scalars(select(WebhookDelivery).where(*conds)
-                      .order_by(WebhookDelivery.id.desc()).limit(limit).offset(offset))
-    return DeliveryList(items=[DeliveryOut.model_validate(r, from_attributes=True) for r in rows],
-                        total=total, limit=limit, offset=offset)
+    page = records.webhook_deliveries(db, event, status, limit, offset)
+    return DeliveryList(items=[DeliveryOut.model_validate(r, from_attributes=True)
+                               for r in page.items], total=page.total, limit=limit, offset=offset)
 
 
 @router.post("/test", status_code=202, response_model=WebhookTestResult,

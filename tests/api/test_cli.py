@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from api.cli import app
+from core import db as core_db
+from core.celery_app import configure_celery
 from core.db import Call, session_scope
-from core.settings import Settings
+from core.settings import Settings, reset_settings
 from tests.conftest import RENDERED
 
 runner = CliRunner()
@@ -22,41 +26,93 @@ def _invoke(*args: str) -> str:
     return result.output
 
 
-def test_ingest_search_show(settings: Settings, rendered: Path) -> None:
-    stereo = rendered / "stereo"
-    (stereo / "notes.wav").write_text("this is not audio")
-    output = _invoke("ingest", str(stereo / "*.wav"))
+@pytest.fixture(scope="module")
+def ingested(rendered_dir: Path, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[tuple[Path, str]]:
+    """The rendered calls (and a file that is not audio) ingested once through the CLI,
+    for the tests of what ingest, search, show and rules test do with them."""
+    root = tmp_path_factory.mktemp("cli-ingested")
+    calls = root / "calls"
+    shutil.copytree(rendered_dir, calls)
+    (calls / "stereo" / "notes.wav").write_text("this is not audio")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CALLQA_DATA_DIR", str(root / "data"))
+        mp.delenv("CALLQA_DATABASE_URL", raising=False)
+        mp.delenv("CALLQA_BROKER_URL", raising=False)
+        reset_settings()
+        core_db._migrated.clear()
+        configure_celery()
+        output = _invoke("ingest", str(calls / "stereo" / "*.wav"))
+        yield calls, output
+    reset_settings()
+    configure_celery()
+
+
+def _metadata(calls: Path, call_id: str) -> dict[str, str]:
+    return json.loads((calls / "stereo" / f"{call_id}.json").read_text())
+
+
+def test_ingest_processes_the_calls_and_refuses_what_is_not_audio(
+        ingested: tuple[Path, str]) -> None:
+    calls, output = ingested
     assert f"accepted {len(RENDERED)}, duplicate 0, refused 1" in output
-
     with session_scope() as db:
-        statuses = {c.id: c.status for c in db.query(Call)}
-    assert statuses == {call: "indexed" for call in RENDERED}
+        rows = {c.id: c for c in db.query(Call)}
+        assert {i: c.status for i, c in rows.items()} == {call: "indexed" for call in RENDERED}
+        for call_id, call in rows.items():  # the sidecar's metadata on each row
+            meta = _metadata(calls, call_id)
+            assert (call.agent_id, call.customer_id) == (meta["agent_id"], meta["customer_id"])
+            assert [s.status for s in call.stages] == ["done"] * 3
 
-    # The same audio again, under another name: a duplicate, nothing re-processed.
-    shutil.copy(stereo / f"{RENDERED[0]}.wav", rendered / "copy.wav")
-    assert "accepted 0, duplicate 1, refused 0" in _invoke("ingest", str(rendered / "copy.wav"))
 
+def test_the_same_audio_again_is_a_duplicate(ingested: tuple[Path, str]) -> None:
+    calls, _ = ingested
+    shutil.copy(calls / "stereo" / f"{RENDERED[0]}.wav", calls / "copy.wav")
+    assert "accepted 0, duplicate 1, refused 0" in _invoke("ingest", str(calls / "copy.wav"))
+    with session_scope() as db:  # nothing registered or re-processed
+        assert db.query(Call).count() == len(RENDERED)
+        call = db.get(Call, RENDERED[0])
+        assert call is not None
+        assert {s.stage: s.attempts for s in call.stages} == {
+            "transcribe": 1, "analyze": 1, "index": 1}
+
+
+def test_search_finds_the_recording_notice_in_the_agent_opening(
+        ingested: tuple[Path, str]) -> None:
     hits = json.loads(_invoke("search", "recorded", "--role", "agent", "--json"))
     assert hits["total"] == len(RENDERED)
+    assert sorted(h["call_id"] for h in hits["hits"]) == sorted(RENDERED)
     for hit in hits["hits"]:
         assert hit["utterances"] and all(u["role"] == "agent" for u in hit["utterances"])
         assert all("<em>record" in u["highlight"].lower() for u in hit["utterances"])
         assert hit["utterances"][0]["start"] < 15  # the notice is in the opening
 
+
+def test_search_by_rule_finds_only_the_flagged_call(ingested: tuple[Path, str]) -> None:
     threat = json.loads(_invoke("search", "--rule", "threat_or_abuse", "--json"))
     assert [h["call_id"] for h in threat["hits"]] == ["en-10-collections-threat-abrupt-end"]
+    assert threat["total"] == 1 and "threat_or_abuse" in threat["hits"][0]["rule_ids"]
 
+
+def test_show_prints_the_transcript_flags_and_summary(ingested: tuple[Path, str]) -> None:
+    calls, _ = ingested
     shown = json.loads(_invoke("show", RENDERED[2], "--json"))
+    meta = _metadata(calls, RENDERED[2])
+    assert shown["call"]["agent_id"] == meta["agent_id"]
+    assert shown["call"]["customer_id"] == meta["customer_id"]
+    assert shown["call"]["status"] == "indexed" and shown["call"]["error"] is None
     roles = {u["role"] for u in shown["transcript"]["utterances"]}
     assert roles == {"agent", "customer"}
-    assert shown["call"]["agent_id"] and shown["call"]["customer_id"]
     rule_ids = {f["rule_id"] for f in shown["analysis"]["flags"]}
     assert "account_details_before_verification" in rule_ids
     text = _invoke("show", RENDERED[2])
-    assert "agent" in text and "customer" in text and "summary:" in text
+    assert f"agent {meta['agent_id']}" in text and "customer" in text
+    assert f"summary: {shown['analysis']['summary'][:40]}" in " ".join(text.split())
 
-    # Dry-run a stricter rule over the stored transcripts: reported, nothing changed.
-    strict = rendered / "strict.yaml"
+
+def test_rules_test_dry_runs_a_rule_and_changes_nothing(ingested: tuple[Path, str]) -> None:
+    calls, _ = ingested
+    strict = calls / "strict.yaml"
     strict.write_text("rules:\n  - id: mentions_friday\n    title: Says Friday\n"
                       "    type: must_not_say\n    phrases: {en: [friday]}\n")
     report = json.loads(_invoke("rules", "test", str(strict), "--json"))
@@ -64,8 +120,36 @@ def test_ingest_search_show(settings: Settings, rendered: Path) -> None:
     [outcome] = report["rules"]
     assert outcome["flagged"] == ["en-10-collections-threat-abrupt-end"]
     assert outcome["newly_flagged"] == outcome["flagged"]
-    assert "mentions_friday" not in {f["rule_id"] for f in json.loads(
-        _invoke("show", RENDERED[1], "--json"))["analysis"]["flags"]}
+    assert outcome["no_longer_flagged"] == []
+    assert "friday" in outcome["examples"][0]["evidence"][0]["quote"].lower()
+    for call_id in RENDERED:  # the stored flags are as they were
+        flags = json.loads(_invoke("show", call_id, "--json"))["analysis"]["flags"]
+        assert "mentions_friday" not in {f["rule_id"] for f in flags}
+
+
+def test_ingest_reports_transcription_in_seconds_of_audio(settings: Settings,
+                                                         rendered: Path) -> None:
+    """In one process the bar follows transcription segment by segment, in seconds."""
+    from ingest import ingest_paths
+    from ingest.service import process_registered
+    from transcribe.progress import watching
+
+    summary = ingest_paths([str(rendered / "stereo" / f"{RENDERED[1]}.wav")], process=False)
+    reports: list[tuple[str, float, float]] = []
+    finished: list[str] = []
+    with watching(lambda call_id, done, total: reports.append((call_id, done, total))):
+        process_registered(summary, lambda _p, _n, _t, call_id: finished.append(call_id))
+    with session_scope() as db:
+        call = db.get(Call, RENDERED[1])
+        assert call is not None and call.status == "indexed"
+        duration = call.duration
+    assert finished == [RENDERED[1]]
+    assert {r[0] for r in reports} == {RENDERED[1]}
+    done = [r[1] for r in reports]
+    assert done == sorted(done) and done[-1] == pytest.approx(duration, abs=0.05)
+    assert all(r[2] == pytest.approx(duration, abs=0.05) for r in reports)
+    # Each decoded segment moves it, not only each leg: more steps than the two legs.
+    assert len({round(d, 1) for d in done if d < done[-1]}) > 2, done
 
 
 def test_reindex_rebuilds_the_same_index(settings: Settings, rendered: Path) -> None:
@@ -89,8 +173,8 @@ def test_reindex_rebuilds_the_same_index(settings: Settings, rendered: Path) -> 
     assert summary["calls"][0]["call_id"] == hit["call_id"]
     assert "agent scorecards" in _invoke("scorecard")
     assert hit["call_id"] in _invoke("customer", hit["customer_id"])
-    found = json.loads(_invoke("phrases", hit["primary_intent"], "--json"))
-    assert isinstance(found, list)
+    # One call is both the intent's calls and all calls: no phrase is more frequent there.
+    assert json.loads(_invoke("phrases", hit["primary_intent"], "--json")) == []
     result = runner.invoke(app, ["phrases", "no_such_intent"])
     assert result.exit_code == 1 and "no indexed calls" in result.output
     result = runner.invoke(app, ["customer", "nobody"])

@@ -102,15 +102,62 @@ def test_logs_are_plain_off_a_terminal() -> None:
     assert "\x1b" not in line and "color_message" not in line and "Started" in line
 
 
-def test_help_is_fast_and_imports_no_pipeline_code() -> None:
-    code = ("import sys, api.cli; heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('search', 'analysis', 'transcribe', 'ingest', 'torch', 'jieba', 'sqlalchemy', "
-            "'celery', 'fastapi', 'av', 'numpy')); print(heavy)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=Path(__file__).parents[2]).stdout
-    assert out.strip() == "[]", out
+HEAVY = ("search", "analysis", "transcribe", "ingest", "torch", "transformers",
+         "faster_whisper", "ctranslate2", "jieba", "sqlalchemy", "celery", "fastapi", "av",
+         "numpy")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["calls", "--help"], ["rules", "test", "--help"]])
+def test_help_imports_no_pipeline_code(argv: list[str]) -> None:
+    """`callqa --help` stays under a second (bench/cli_startup.py prints the figure) by
+    importing nothing heavy: checked on what a real `--help` run has imported."""
+    code = ("import sys\nfrom api.cli import main\nsys.argv = ['callqa', *sys.argv[1:]]\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})\n"
+            "print('HEAVY', heavy, file=sys.stderr)")
+    run = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).parents[2])
+    assert "Usage" in run.stdout
+    assert "HEAVY []" in run.stderr, run.stderr
+
+
+def test_jieba_is_quiet() -> None:
     jieba = subprocess.run([sys.executable, "-W", "default", "-c",
                             "from analysis.normalize import tokens; tokens('你好世界')"],
                            capture_output=True, text=True, check=True,
                            cwd=Path(__file__).parents[2])
     assert "pkg_resources" not in jieba.stderr
+
+
+def test_db_upgrade_migrates_once_then_is_a_no_op(settings: Settings) -> None:
+    from core.db import MIGRATIONS_DIR
+
+    head = sorted(p.stem.split("_")[0] for p in (MIGRATIONS_DIR / "versions").glob("*.py"))[-1]
+    first = runner.invoke(app, ["db", "upgrade", "--json"])
+    assert first.exit_code == 0, first.output
+    report = json.loads(first.output)
+    assert report["from"] is None and report["to"].startswith(head)
+    again = runner.invoke(app, ["db", "upgrade"])
+    assert again.exit_code == 0 and "already up to date" in again.output
+
+
+def test_demo_zh_scores_the_findings_against_the_scripted_truth(settings: Settings,
+                                                                 tmp_path: Path) -> None:
+    from samples.dialogue import load_dialogues
+
+    dialogues = load_dialogues(language="zh")[:2]
+    result = runner.invoke(app, ["demo", "--language", "zh", "--limit", "2", "--json",
+                                 "--out", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    findings = json.loads(result.output[result.output.index("{"):])
+    assert [c["call_id"] for c in findings["calls"]] == [d.id for d in dialogues]
+    expected = sum(len(d.expected.violations) for d in dialogues)
+    truth = findings["truth"]
+    assert truth["calls"] == 2 and truth["expected"] == expected
+    for call, dialogue in zip(findings["calls"], dialogues, strict=True):
+        assert call["status"] == "indexed"
+        assert call["expected_flags"] == dialogue.expected.violations
+        assert call["expected_intent"] == dialogue.expected.intents[0]
+    found = sum(len(set(c["flags"]) & set(c["expected_flags"])) for c in findings["calls"])
+    assert truth["found"] == found
+    assert sum(findings["flags"].values()) == sum(len(c["flags"]) for c in findings["calls"])

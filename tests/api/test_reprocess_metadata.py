@@ -47,7 +47,6 @@ def test_reprocess_with_a_new_language_hint(fresh_world: World) -> None:
 def test_cli_reprocess_with_a_new_language(fresh_world: World) -> None:
     from typer.testing import CliRunner
 
-    import api.cli_pipeline  # noqa: F401  (registers the command)
     from api.cli import app
 
     runner = CliRunner()

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from api.cli import app
-from api.cli_pipeline import wait_for_batch
+from api.cli.pipeline import wait_for_batch
 from bench.cluster import RedisServer, Worker
 from core.celery_app import configure_celery
 from core.db import Call, StageRun, session_scope

@@ -5,29 +5,17 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from api.cli import _fail, _progress, app, err, out
+from api.cli.console import CALL_STATUSES, err, fail, out, progress_bar
 
-STATUSES = ("queued", "transcribing", "analyzing", "indexing", "indexed", "failed")
+app = typer.Typer()
+
+STATUSES = CALL_STATUSES
 FINAL = ("indexed", "failed")
-
-
-def _ago(value: datetime | None) -> str:
-    if value is None:
-        return ""
-    value = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return f"{(datetime.now(UTC) - value).total_seconds():.0f} s ago"
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
 
 
 def _host(worker: str | None) -> str:
@@ -37,73 +25,28 @@ def _host(worker: str | None) -> str:
 
 def call_rows(call_ids: list[str] | None = None, batch_id: str | None = None,
               limit: int = 200) -> list[dict[str, Any]]:
-    """One row per call: status, the stage it is in, attempts, worker, per-stage seconds."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import selectinload
+    from api.services.calls import status_rows
+    from core.db import session_scope
 
-    from core.db import Call, session_scope
-
-    stmt = select(Call).options(selectinload(Call.stages)).order_by(Call.created_at, Call.id)
-    if call_ids:
-        stmt = stmt.where(Call.id.in_(call_ids))
-    if batch_id:
-        stmt = stmt.where(Call.batch_id == batch_id)
-    rows = []
     with session_scope() as db:
-        for call in db.scalars(stmt.limit(limit)):
-            current = next((s for s in call.stages if s.status in ("running", "queued")), None)
-            rows.append({
-                "call_id": call.id, "batch_id": call.batch_id, "status": call.status,
-                "duration_s": call.duration,
-                "stage": current.stage if current else None,
-                "stage_status": current.status if current else None,
-                "worker": current.worker if current and current.status == "running" else None,
-                "heartbeat": _ago(current.heartbeat_at) if current else "",
-                "attempts": {s.stage: s.attempts for s in call.stages},
-                "seconds": {s.stage: s.seconds for s in call.stages if s.seconds is not None},
-                "stages": [{"stage": s.stage, "status": s.status, "attempts": s.attempts,
-                            "seconds": s.seconds, "started_at": _iso(s.started_at),
-                            "finished_at": _iso(s.finished_at),
-                            "worker": s.worker if s.status == "running" else s.ran_on}
-                           for s in call.stages],
-                "error": call.error,
-            })
-    return rows
+        return status_rows(db, call_ids, batch_id, limit)
 
 
 def batch_counts(batch_id: str | None = None,
                  call_ids: list[str] | None = None) -> Counter[str]:
-    from sqlalchemy import func, select
+    from api.services.calls import status_counts
+    from core.db import session_scope
 
-    from core.db import Call, session_scope
-
-    stmt = select(Call.status, func.count()).group_by(Call.status)
-    if batch_id:
-        stmt = stmt.where(Call.batch_id == batch_id)
-    if call_ids:
-        stmt = stmt.where(Call.id.in_(call_ids))
     with session_scope() as db:
-        return Counter({status: n for status, n in db.execute(stmt).all()})
+        return status_counts(db, batch_id, call_ids)
 
 
 def recent_batches(limit: int = 10) -> list[dict[str, Any]]:
-    from sqlalchemy import func, select
-
-    from core.db import Call, session_scope
+    from api.services import calls
+    from core.db import session_scope
 
     with session_scope() as db:
-        batches = db.execute(
-            select(Call.batch_id, func.min(Call.created_at).label("created"),
-                   func.count().label("calls"), func.sum(Call.duration).label("audio_s"))
-            .where(Call.batch_id.is_not(None)).group_by(Call.batch_id)
-            .order_by(func.min(Call.created_at).desc()).limit(limit)).all()
-    result = []
-    for b in batches:
-        counts = batch_counts(b.batch_id)
-        result.append({"batch_id": b.batch_id, "created": str(b.created), "calls": b.calls,
-                       "audio_minutes": round((b.audio_s or 0) / 60, 1),
-                       **{s: counts.get(s, 0) for s in STATUSES}})
-    return result
+        return calls.recent_batches(db, limit)
 
 
 def describe(counts: Counter[str]) -> str:
@@ -115,7 +58,7 @@ def wait_for_batch(batch_id: str | None = None, call_ids: list[str] | None = Non
     """A progress bar (calls indexed or failed, of all) until every call is final."""
     total = sum(batch_counts(batch_id, call_ids).values())
     started = time.monotonic()
-    with _progress() as progress:
+    with progress_bar() as progress:
         bar = progress.add_task("processing", total=total, item="")
         while True:
             counts = batch_counts(batch_id, call_ids)
@@ -144,7 +87,7 @@ def status(
     With no arguments: the most recent batches and their counts per status."""
     if wait:
         if not (batch or call_ids):
-            raise _fail("--wait needs --batch or call ids")
+            raise fail("--wait needs --batch or call ids")
         counts = wait_for_batch(batch, call_ids, timeout)
         err.print(describe(counts))
     if not batch and not call_ids:
@@ -160,10 +103,10 @@ def status(
         return
     rows = call_rows(call_ids, batch, limit)
     if call_ids and not rows:
-        raise _fail(f"no such call: {', '.join(call_ids)}")
+        raise fail(f"no such call: {', '.join(call_ids)}")
     if batch and not rows:
         known = [b["batch_id"] for b in recent_batches(5)]
-        raise _fail(f"no batch {batch!r}; recent batches: {', '.join(known) or 'none'} "
+        raise fail(f"no batch {batch!r}; recent batches: {', '.join(known) or 'none'} "
                     "(callqa status lists them)", 2)
     counts = Counter(r["status"] for r in rows)
     if as_json:
@@ -207,30 +150,28 @@ def reprocess(
     audio re-ingested with a new sidecar is refused as a duplicate)."""
     import re
 
+    from api.services.calls import apply_metadata
     from core.db import Call, session_scope
     from core.pipeline import enqueue_batch
 
     roles = [r.strip() for r in channel_map.split(",")] if channel_map else None
     if roles and set(roles) - {"agent", "customer"}:
-        raise _fail(f"--channel-map: roles are agent and customer, not {channel_map!r}")
+        raise fail(f"--channel-map: roles are agent and customer, not {channel_map!r}")
     if language is not None and not re.fullmatch(r"[a-z]{2,3}", language):
-        raise _fail(f"--language: a language code such as en or zh, not {language!r}")
+        raise fail(f"--language: a language code such as en or zh, not {language!r}")
     with session_scope() as db:
         for call_id in call_ids:
             call = db.get(Call, call_id)
             if call is None:
-                raise _fail(f"no such call: {call_id}")
-            if roles is not None:
-                if len(roles) != call.channels:
-                    raise _fail(f"{call_id}: --channel-map names {len(roles)} channels, the "
-                                f"call has {call.channels}")
-                call.channel_map = roles
-            if language is not None:
-                call.language = language
+                raise fail(f"no such call: {call_id}")
+            try:
+                apply_metadata(call, roles, language)
+            except ValueError as exc:
+                raise fail(f"{call_id}: --channel-map {exc}") from exc
     if roles is not None or language is not None:
         from_stage = "transcribe"  # new metadata: transcribe again
     try:
         enqueue_batch(call_ids, from_stage)
     except ValueError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     err.print(f"{len(call_ids)} call(s) re-run from {from_stage}")

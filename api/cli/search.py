@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -11,18 +10,19 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from api.cli import (
+from api.cli.console import (
     INSTANT_FORMAT,
     LANGUAGES,
-    _fail,
-    _fmt_time,
-    _progress,
-    app,
     check_choice,
     err,
+    fail,
+    fmt_time,
     out,
     parse_instant,
+    progress_bar,
 )
+
+app = typer.Typer()
 
 
 def _render_highlight(text: str) -> str:
@@ -77,7 +77,7 @@ def _query(**fields: Any) -> Any:
     try:
         return SearchQuery(**fields).validate()
     except (InvalidQuery, QuerySyntaxError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
 
 
 def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -88,9 +88,9 @@ def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
     except (InvalidQuery, QuerySyntaxError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     except SearchUnavailable as exc:
-        raise _fail(str(exc), code=2) from exc
+        raise fail(str(exc), code=2) from exc
 
 
 @app.command()
@@ -129,7 +129,7 @@ def search(
                   f"intent {intent}  sentiment {hit.sentiment}  risk {hit.risk:g}  "
                   f"[red]{flags}[/red]  review {hit.review_status}")
         for u in hit.utterances[:5]:
-            out.print(f"   {_fmt_time(u.start)}  {u.role:8s} {_render_highlight(u.highlight)}")
+            out.print(f"   {fmt_time(u.start)}  {u.role:8s} {_render_highlight(u.highlight)}")
     if result.next_cursor:
         out.print(f"next page: --cursor {result.next_cursor}")
 
@@ -181,7 +181,7 @@ def scorecard(
     if agent:
         card = _run(agent_scorecard, get_backend(), agent, q)
         if card is None:
-            raise _fail(f"no indexed calls for agent {agent!r}")
+            raise fail(f"no indexed calls for agent {agent!r}")
         cards = [card]
     else:
         cards = _run(agent_scorecards, get_backend(), q)
@@ -215,7 +215,7 @@ def customer(
 
     summary = _run(customer_summary, get_backend(), customer_id, limit, offset)
     if summary is None:
-        raise _fail(f"no indexed calls for customer {customer_id!r}")
+        raise fail(f"no indexed calls for customer {customer_id!r}")
     if as_json:
         out.print_json(data=summary)
         return
@@ -241,42 +241,21 @@ def customer(
 def reindex() -> None:
     """Rebuild the search index from the database and object store without downtime:
     a new index is filled and then swapped in; calls indexed meanwhile are re-applied."""
-    from sqlalchemy import select
-
-    from core.db import Call, StageRun, session_scope
     from search import get_backend
-    from search.tasks import call_document
+    from search.reindex import reindex as rebuild_index
 
-    started = datetime.now().astimezone()
-    with session_scope() as db:
-        ids = list(db.scalars(select(StageRun.call_id).join(Call).where(
-            StageRun.stage == "analyze", StageRun.status == "done").order_by(StageRun.call_id)))
     backend = get_backend()
-    skipped: list[str] = []
+    with progress_bar() as progress:
+        task = progress.add_task("reindexing", total=None, item="")
 
-    def documents() -> Any:
-        with _progress() as progress:
-            task = progress.add_task("reindexing", total=len(ids), item="")
-            for call_id in ids:
-                try:
-                    yield call_document(call_id)
-                except LookupError as exc:  # deleted or re-running since the list was read
-                    skipped.append(f"{call_id}: {exc}")
-                progress.update(task, advance=1, item=call_id)
+        def advance(done: int, total: int, call_id: str) -> None:
+            progress.update(task, completed=done, total=total, item=call_id)
 
-    t0 = time.perf_counter()
-    total = _run(backend.rebuild, documents())
-    # Calls the pipeline indexed while the new index was filling went to the old one.
-    with session_scope() as db:
-        late = list(db.scalars(select(StageRun.call_id).where(
-            StageRun.stage == "index", StageRun.status == "done",
-            StageRun.finished_at >= started)))
-    if late:
-        _run(backend.index, [call_document(c) for c in late])
-    for line in skipped:
+        result = _run(rebuild_index, backend, advance)
+    for line in result.skipped:
         err.print(f"[yellow]skipped[/yellow] {line}")
-    out.print(f"indexed {total} call(s) into a new {backend.name} index in "
-              f"{time.perf_counter() - t0:.1f}s; {len(late)} re-applied; {backend.count()} in "
+    out.print(f"indexed {result.indexed} call(s) into a new {backend.name} index in "
+              f"{result.seconds:.1f}s; {result.reapplied} re-applied; {backend.count()} in "
               f"the index")
 
 
@@ -296,7 +275,7 @@ def phrases(
         out.print_json(data=found)
         return
     if not found:
-        raise _fail(f"no indexed calls with intent {intent!r}")
+        raise fail(f"no indexed calls with intent {intent!r}")
     table = Table("phrase", "calls", "share", "score", title=f"top customer phrases: {intent}")
     for p in found:
         table.add_row(p["phrase"], str(p["calls"]), f"{p['share']:.0%}", f"{p['score']:.3f}")

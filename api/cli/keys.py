@@ -1,27 +1,17 @@
-"""`callqa serve` and `callqa keys create|list|revoke` (registered in api/cli.py)."""
+"""`callqa keys create|list|revoke`: API keys for the REST API."""
 
 from __future__ import annotations
 
 import getpass
 import json
-import sys
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from api.cli.console import err, out
 
-def get_settings() -> Any:
-    """core.settings.get_settings, imported on first use: `callqa --help` stays fast."""
-    from core.settings import get_settings as settings
-
-    return settings()
-
-
-keys_app = typer.Typer(help="API keys for the REST API (stored hashed).", no_args_is_help=True)
-out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True)
+app = typer.Typer(help="API keys for the REST API (stored hashed).", no_args_is_help=True)
 
 
 def _actor() -> str:
@@ -31,7 +21,7 @@ def _actor() -> str:
         return "cli"
 
 
-@keys_app.command("create")
+@app.command("create")
 def keys_create(
     name: Annotated[str, typer.Argument(help="Who or what uses the key, e.g. crm-prod.")],
     role: Annotated[str, typer.Option(help="qa, manager, crm or admin.")] = "qa",
@@ -58,7 +48,7 @@ def keys_create(
     err.print("store it now: it is not shown again")
 
 
-@keys_app.command("list")
+@app.command("list")
 def keys_list(
     all_keys: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
@@ -87,7 +77,7 @@ def keys_list(
     out.print(table)
 
 
-@keys_app.command("revoke")
+@app.command("revoke")
 def keys_revoke(ident: Annotated[str, typer.Argument(help="Key id or prefix.")]) -> None:
     """Revoke a key: it stops working at once."""
     from api import audit
@@ -107,25 +97,3 @@ def keys_revoke(ident: Annotated[str, typer.Argument(help="Key id or prefix.")])
         err.print(f"[red]error:[/red] no key {ident!r}")
         raise typer.Exit(1)
     out.print(f"revoked key {row.id} ({row.name}, {row.prefix})")
-
-
-def serve(
-    host: Annotated[str | None, typer.Option(help="Default CALLQA_API_HOST (127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Default CALLQA_API_PORT (8000).")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Processes (uvicorn workers).")] = 1,
-) -> None:
-    """Run the REST API (OpenAPI at /docs and /openapi.json)."""
-    import os
-
-    import uvicorn
-
-    from api.app import PREPARED_ENV, prepare
-    from api.server import TimedH11Protocol
-
-    settings = get_settings()
-    prepare()  # here, once, not in each worker
-    os.environ[PREPARED_ENV] = "1"
-    uvicorn.run("api.app:create_app", factory=True, host=host or settings.api_host,
-                port=port or settings.api_port, workers=workers, log_config=None,
-                proxy_headers=False, server_header=False,
-                http=TimedH11Protocol, timeout_keep_alive=5)  # slow clients are cut off
