@@ -32,6 +32,8 @@ from sqlalchemy.orm import (
     sessionmaker,
 )
 
+from core.status import CallStatus, StageStatus, project
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -65,7 +67,8 @@ class Call(Base):
     language: Mapped[str | None] = mapped_column(String(16))
     batch_id: Mapped[str | None] = mapped_column(String(64), index=True)
 
-    status: Mapped[str] = mapped_column(String(32), index=True, default="queued")
+    # A projection of stage_runs (core.status.project), written only by sync_status().
+    status: Mapped[str] = mapped_column(String(32), index=True, default=CallStatus.queued.value)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
@@ -81,7 +84,14 @@ class Call(Base):
 
     def outputs(self) -> dict[str, str]:
         """Object keys of the stages that have finished, by stage."""
-        return {s.stage: s.output_key for s in self.stages if s.status == "done" and s.output_key}
+        return {s.stage: s.output_key for s in self.stages
+                if s.status == StageStatus.done and s.output_key}
+
+    def sync_status(self) -> CallStatus:
+        """Set status and error from the stage rows (the one projection, core.status)."""
+        status, self.error = project(self.stages)
+        self.status = status.value
+        return status
 
     def metadata_dict(self) -> dict[str, Any]:
         return {
@@ -195,7 +205,7 @@ class StageRun(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
     stage: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), index=True)  # queued|running|done|failed
+    status: Mapped[str] = mapped_column(String(16), index=True)  # a StageStatus (never pending)
     version: Mapped[str | None] = mapped_column(String(64))
     output_key: Mapped[str | None] = mapped_column(String(512))
     error: Mapped[str | None] = mapped_column(Text)

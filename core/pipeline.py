@@ -58,23 +58,12 @@ from sqlalchemy import func, select, update
 
 from core.celery_app import celery_app
 from core.db import Call, StageRun, session_scope, utcnow
-from core.schemas import CallStatus
 from core.settings import get_settings
+from core.status import IN_STAGE, STAGES, StageStatus, next_stage, previous_stage
 
 log = logging.getLogger("callqa.pipeline")
 
-STAGES = ("transcribe", "analyze", "index")
-STAGE_STATUS = {
-    "transcribe": CallStatus.transcribing,
-    "analyze": CallStatus.analyzing,
-    "index": CallStatus.indexing,
-}
-# The call's status once a stage is done (the next stage is queued by then).
-DONE_STATUS = {
-    "transcribe": CallStatus.analyzing,
-    "analyze": CallStatus.indexing,
-    "index": CallStatus.indexed,
-}
+STAGE_STATUS = IN_STAGE  # the call's status while a stage is queued or running
 TASKS = {stage: f"callqa.{stage}" for stage in STAGES}
 BATCH_TASK = "callqa.transcribe_batch"
 
@@ -233,31 +222,32 @@ def _try_claim(call_id: str, stage: str, token: str, force: bool) -> StageContex
             raise CallNotFound(f"call {call_id} is not registered")
         run = call.stage(stage)
         if run is None:
-            call.stages.append(StageRun(stage=stage, status="running", attempts=1, worker=token,
-                                        heartbeat_at=now, started_at=now))
+            call.stages.append(StageRun(stage=stage, status=StageStatus.running, attempts=1,
+                                        worker=token, heartbeat_at=now, started_at=now))
         else:
             if not force:
-                if run.status in ("done", "failed"):
+                if run.status in (StageStatus.done, StageStatus.failed):
                     log.info("duplicate delivery dropped", extra={
                         "call_id": call_id, "stage": stage, "stage_status": run.status})
                     return None
-                if run.status == "running" and lease_alive(run, now):
+                if run.status == StageStatus.running and lease_alive(run, now):
                     log.info("stage is running on a live worker: duplicate delivery dropped",
                              extra={"call_id": call_id, "stage": stage, "worker": run.worker})
                     return None
-                if run.status == "running":
+                if run.status == StageStatus.running:
                     log.warning("taking over the stage of a dead worker", extra={
                         "call_id": call_id, "stage": stage, "worker": run.worker})
             won = db.execute(
                 update(StageRun)
                 .where(StageRun.id == run.id, StageRun.status == run.status,
                        StageRun.attempts == run.attempts)
-                .values(status="running", worker=token, heartbeat_at=now, started_at=now,
+                .values(status=StageStatus.running, worker=token, heartbeat_at=now, started_at=now,
                         finished_at=None, error=None, attempts=(run.attempts or 0) + 1)
                 .execution_options(synchronize_session=False))
             if won.rowcount != 1:  # type: ignore[attr-defined]
                 return "raced"
-        call.status, call.error = STAGE_STATUS[stage].value, None
+            db.expire(run)  # the conditional UPDATE bypassed the session: read it again
+        call.sync_status()
         db.flush()
         db.expunge(call)
     return StageContext(call=call, stage=stage, token=token)
@@ -275,7 +265,8 @@ class Lease:
     def beat(self) -> None:
         with session_scope() as db:
             db.execute(update(StageRun)
-                       .where(StageRun.worker == self.token, StageRun.status == "running")
+                       .where(StageRun.worker == self.token,
+                              StageRun.status == StageStatus.running)
                        .values(heartbeat_at=utcnow())
                        .execution_options(synchronize_session=False))
 
@@ -296,7 +287,8 @@ class Lease:
         self._thread.join(timeout=10)
 
 
-def finish(ctx: StageContext, status: str, seconds: float, error: str | None = None) -> bool:
+def finish(ctx: StageContext, status: StageStatus, seconds: float,
+           error: str | None = None) -> bool:
     """Record the outcome: `done`, `failed`, or `queued` (a retry is on its way).
     False if this run no longer holds the row (it was re-queued or taken over)."""
     with session_scope() as db:
@@ -305,7 +297,7 @@ def finish(ctx: StageContext, status: str, seconds: float, error: str | None = N
         call = db.get(Call, ctx.call.id)
         if run is None or call is None:  # deleted while running: nothing left to record
             return False
-        if run.worker != ctx.token or run.status != "running":
+        if run.worker != ctx.token or run.status != StageStatus.running:
             log.warning("lease lost: outcome not recorded", extra={
                 "call_id": ctx.call.id, "stage": ctx.stage, "outcome": status,
                 "holder": run.worker})
@@ -314,18 +306,16 @@ def finish(ctx: StageContext, status: str, seconds: float, error: str | None = N
         run.seconds = round(seconds, 3)
         run.ran_on = ctx.token
         run.heartbeat_at = None
-        if status == "done":
+        if status == StageStatus.done:
             run.output_key, run.version = ctx.output_key, ctx.version
-            call.status, call.error = DONE_STATUS[ctx.stage].value, None
             # `worker` stays set until the next stage is queued (handed_over): a row done
             # with a worker and an old heartbeat is a hand-over the reaper completes.
             run.heartbeat_at = utcnow()
-        elif status == "failed":
+        elif status == StageStatus.failed:
             run.worker = None
-            call.status, call.error = CallStatus.failed.value, f"{ctx.stage}: {error}"
         else:  # queued again for a retry; the reaper re-sends it if the retry is lost
             run.worker, run.heartbeat_at = None, utcnow()
-            call.error = f"{ctx.stage}: {error}"
+        call.sync_status()
     return True
 
 
@@ -333,7 +323,7 @@ def handed_over(call_id: str, stage: str, token: str | None) -> None:
     """The next stage is queued: clear the hand-over marker of a done row."""
     with session_scope() as db:
         query = update(StageRun).where(StageRun.call_id == call_id, StageRun.stage == stage,
-                                       StageRun.status == "done")
+                                       StageRun.status == StageStatus.done)
         if token is not None:
             query = query.where(StageRun.worker == token)
         db.execute(query.values(worker=None, heartbeat_at=None)
@@ -359,10 +349,10 @@ def run_stage(call_id: str, stage: str) -> Iterator[StageContext]:
         with Lease(ctx.token):
             yield ctx
     except Exception as exc:
-        finish(ctx, "failed", time.perf_counter() - started, _error_text(exc))
+        finish(ctx, StageStatus.failed, time.perf_counter() - started, _error_text(exc))
         log.exception("stage failed", extra={"call_id": call_id, "stage": stage})
         raise
-    finish(ctx, "done", time.perf_counter() - started)
+    finish(ctx, StageStatus.done, time.perf_counter() - started)
     handed_over(call_id, stage, ctx.token)  # a direct run queues nothing after itself
     log.info("stage done", extra={"call_id": call_id, "stage": stage,
                                   "seconds": round(time.perf_counter() - started, 3)})
@@ -371,7 +361,8 @@ def run_stage(call_id: str, stage: str) -> Iterator[StageContext]:
 def stage_output(call_id: str, stage: str) -> str:
     """The object key a finished stage wrote; a clear error if it has not run."""
     with session_scope() as db:
-        run = db.query(StageRun).filter_by(call_id=call_id, stage=stage, status="done").one_or_none()
+        run = db.query(StageRun).filter_by(call_id=call_id, stage=stage,
+                                           status=StageStatus.done).one_or_none()
         if run is None or run.output_key is None:
             raise LookupError(f"call {call_id}: stage {stage!r} has no output yet")
         return run.output_key
@@ -454,18 +445,18 @@ def run_stage_task(task: Any, stage: str, call_ids: Sequence[str], work: Work,
         call_id = ctx.call.id
         error = errors.get(call_id)
         if error is None:
-            if not finish(ctx, "done", seconds):  # lease lost: another run has the stage
+            if not finish(ctx, StageStatus.done, seconds):  # lease lost: another run has it
                 continue
-            nxt = STAGES.index(stage) + 1
-            if nxt < len(STAGES) and not _eager():
-                mark_queued([call_id], STAGES[nxt])  # recorded before the message exists
-                publish(STAGES[nxt], [call_id])  # after `done`: the next stage finds its input
+            nxt = next_stage(stage)
+            if nxt is not None and not _eager():
+                mark_queued([call_id], nxt)  # recorded before the message exists
+                publish(nxt, [call_id])  # after `done`: the next stage finds its input
             handed_over(call_id, stage, token)
             done.append(call_id)
             log.info("stage done", extra={"call_id": call_id, "stage": stage,
                                           "seconds": round(seconds, 3), "batch": len(claimed)})
         elif is_transient(error) and can_retry:
-            finish(ctx, "queued", seconds, f"retry {retries + 1}/{settings.task_max_retries} "
+            finish(ctx, StageStatus.queued, seconds, f"retry {retries + 1}/{settings.task_max_retries} "
                    f"in {delay:.0f} s after {_error_text(error)}")
             log.warning("transient error: retrying", extra={
                 "call_id": call_id, "stage": stage, "retry": retries + 1, "delay_s": delay,
@@ -473,7 +464,7 @@ def run_stage_task(task: Any, stage: str, call_ids: Sequence[str], work: Work,
             again.append(call_id)
             first_transient = first_transient or error
         else:
-            finish(ctx, "failed", seconds, _error_text(error))
+            finish(ctx, StageStatus.failed, seconds, _error_text(error))
             log.error("stage failed", extra={"call_id": call_id, "stage": stage,
                                              "error": _error_text(error),
                                              "transient": is_transient(error)},
@@ -509,10 +500,12 @@ def mark_queued(call_ids: Sequence[str], stage: str) -> None:
                 continue
             run = call.stage(stage)
             if run is None:
-                call.stages.append(StageRun(stage=stage, status="queued", attempts=0,
+                call.stages.append(StageRun(stage=stage, status=StageStatus.queued, attempts=0,
                                             heartbeat_at=now))
-            elif not (run.status == "running" and lease_alive(run, now)):
-                run.status, run.error, run.worker, run.heartbeat_at = "queued", None, None, now
+            elif not (run.status == StageStatus.running and lease_alive(run, now)):
+                run.status, run.error, run.worker, run.heartbeat_at = (
+                    StageStatus.queued, None, None, now)
+            call.sync_status()
 
 
 def _reset(call_ids: Sequence[str], from_stage: str) -> None:
@@ -526,13 +519,25 @@ def _reset(call_ids: Sequence[str], from_stage: str) -> None:
             if call is None:
                 raise LookupError(f"call {call_id} is not registered")
             if call.stage(from_stage) is None:
-                call.stages.append(StageRun(stage=from_stage, status="queued", attempts=0,
-                                            heartbeat_at=now))
+                call.stages.append(StageRun(stage=from_stage, status=StageStatus.queued,
+                                            attempts=0, heartbeat_at=now))
             for run in call.stages:
                 if run.stage in STAGES and STAGES.index(run.stage) >= first:
-                    run.status, run.error, run.worker, run.heartbeat_at = "queued", None, None, now
-            call.status = (CallStatus.queued if first == 0 else STAGE_STATUS[from_stage]).value
-            call.error = None
+                    run.status, run.error, run.worker, run.heartbeat_at = (
+                        StageStatus.queued, None, None, now)
+            call.sync_status()
+
+
+def _fail_unqueued(call_ids: Sequence[str], stage: str, error: str) -> None:
+    """The first stage's rows (queued by _reset) failed: its message never went out."""
+    with session_scope() as db:
+        for call_id in call_ids:
+            call = db.get(Call, call_id)
+            run = call.stage(stage) if call is not None else None
+            if call is None or run is None or run.status != StageStatus.queued:
+                continue
+            run.status, run.error, run.heartbeat_at = StageStatus.failed, error, None
+            call.sync_status()
 
 
 def _stage_status(call_id: str, stage: str) -> str | None:
@@ -563,11 +568,7 @@ def enqueue_batch(call_ids: Sequence[str], from_stage: str = "transcribe",
                 raise
             # Nothing was queued: say so on the calls instead of leaving them queued forever.
             message = broker_message(exc)
-            with session_scope() as db:
-                db.execute(update(Call).where(Call.id.in_(list(call_ids)))
-                           .values(status=CallStatus.failed.value,
-                                   error=f"{from_stage}: not queued: {message}")
-                           .execution_options(synchronize_session=False))
+            _fail_unqueued(call_ids, from_stage, f"not queued: {message}")
             raise BrokerUnavailable(message) from exc
         return True
     k = max(1, get_settings().transcribe_batch_calls) if from_stage == "transcribe" else 1
@@ -580,11 +581,12 @@ def enqueue_batch(call_ids: Sequence[str], from_stage: str = "transcribe",
             stages = stages[1:]
         for call_id in chunk:
             for stage in stages:
-                previous = STAGES[STAGES.index(stage) - 1]
-                if stage != from_stage and _stage_status(call_id, previous) != "done":
+                previous = previous_stage(stage)
+                if (stage != from_stage and previous is not None
+                        and _stage_status(call_id, previous) != StageStatus.done):
                     break
                 _apply(TASKS[stage], [call_id])
-            ok = ok and _stage_status(call_id, STAGES[-1]) == "done"
+            ok = ok and _stage_status(call_id, STAGES[-1]) == StageStatus.done
             finished += 1
             if progress:
                 progress(finished, call_id)
@@ -619,17 +621,18 @@ def reap_stale() -> list[tuple[str, str]]:
     with session_scope() as db:
         stale = db.execute(select(StageRun.id, StageRun.call_id, StageRun.stage,
                                   StageRun.worker, StageRun.attempts)
-                           .where(StageRun.status == "running",
+                           .where(StageRun.status == StageStatus.running,
                                   func.coalesce(StageRun.heartbeat_at, StageRun.started_at)
                                   < cutoff)).all()
         stranded = db.execute(select(StageRun.call_id, StageRun.stage, StageRun.worker)
-                              .where(StageRun.status == "done", StageRun.worker.is_not(None),
+                              .where(StageRun.status == StageStatus.done,
+                                     StageRun.worker.is_not(None),
                                      StageRun.heartbeat_at < cutoff)).all()
     for done in stranded:  # done, but its worker died before queueing the next stage
-        nxt = STAGES.index(done.stage) + 1 if done.stage in STAGES else len(STAGES)
-        if nxt < len(STAGES):
-            mark_queued([done.call_id], STAGES[nxt])
-            publish(STAGES[nxt], [done.call_id])
+        nxt = next_stage(done.stage) if done.stage in STAGES else None
+        if nxt is not None:
+            mark_queued([done.call_id], nxt)
+            publish(nxt, [done.call_id])
         handed_over(done.call_id, done.stage, done.worker)
         log.warning("next stage queued for a dead worker", extra={
             "call_id": done.call_id, "stage": done.stage, "worker": done.worker})
@@ -639,12 +642,17 @@ def reap_stale() -> list[tuple[str, str]]:
         publish(row.stage, [row.call_id])
         with session_scope() as db:
             won = db.execute(update(StageRun)
-                             .where(StageRun.id == row.id, StageRun.status == "running",
+                             .where(StageRun.id == row.id,
+                                    StageRun.status == StageStatus.running,
                                     StageRun.attempts == row.attempts)
-                             .values(status="queued", worker=None, heartbeat_at=utcnow(),
+                             .values(status=StageStatus.queued, worker=None,
+                                     heartbeat_at=utcnow(),
                                      error=f"worker {row.worker} lost: no heartbeat for "
                                            f"{settings.stage_lease_s:.0f} s; queued again")
                              .execution_options(synchronize_session=False))
+            call = db.get(Call, row.call_id) if won.rowcount == 1 else None  # type: ignore[attr-defined]
+            if call is not None:
+                call.sync_status()
         if won.rowcount == 1:  # type: ignore[attr-defined]
             reaped.append((row.call_id, row.stage))
             log.warning("stage of a dead worker queued again", extra={
@@ -660,7 +668,7 @@ def _resend_lost(db_cutoff: datetime) -> list[tuple[str, str]]:
     with session_scope() as db:
         lost = db.execute(select(StageRun.id, StageRun.call_id, StageRun.stage,
                                  StageRun.heartbeat_at)
-                          .where(StageRun.status == "queued",
+                          .where(StageRun.status == StageStatus.queued,
                                  func.coalesce(StageRun.heartbeat_at, StageRun.finished_at,
                                                StageRun.started_at) < db_cutoff)
                           .limit(1000)).all()
@@ -668,7 +676,7 @@ def _resend_lost(db_cutoff: datetime) -> list[tuple[str, str]]:
     for row in lost:
         with session_scope() as db:
             won = db.execute(update(StageRun)
-                             .where(StageRun.id == row.id, StageRun.status == "queued",
+                             .where(StageRun.id == row.id, StageRun.status == StageStatus.queued,
                                     StageRun.heartbeat_at.is_(None) if row.heartbeat_at is None
                                     else StageRun.heartbeat_at == row.heartbeat_at)
                              .values(heartbeat_at=utcnow())

@@ -16,8 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.db import Call, StageRun, session_scope, utcnow
-from core.schemas import CallMetadata, CallStatus
+from core.schemas import CallMetadata
 from core.settings import Settings, get_settings
+from core.status import STAGES, StageStatus
 from core.storage import ObjectStore, sha256_file
 from ingest.metadata import MetadataError, resolve_metadata
 from ingest.probe import AudioRejected, ProbeResult, probe
@@ -167,17 +168,18 @@ def register_file(path: Path, settings: Settings, store: ObjectStore, manifest: 
             clash = _clash(db, path, digest, call_id)
             if clash is not None:
                 return clash
-            db.add(Call(
+            call = Call(
                 id=call_id, sha256=digest, source_name=path.name, audio_key=key,
                 duration=info.duration, channels=info.channels, sample_rate=info.sample_rate,
                 codec=info.codec, container=info.container, agent_id=meta.agent_id,
                 team=meta.team, customer_id=meta.customer_id, started_at=meta.started_at,
                 direction=meta.direction, channel_map=channel_map,
-                language=meta.language or settings.language, status=CallStatus.queued.value,
-                batch_id=batch_id,
-                stages=[StageRun(stage="transcribe", status="queued", attempts=0,
+                language=meta.language or settings.language, batch_id=batch_id,
+                stages=[StageRun(stage=STAGES[0], status=StageStatus.queued, attempts=0,
                                  heartbeat_at=utcnow())] if queue else [],
-            ))
+            )
+            call.sync_status()
+            db.add(call)
             db.flush()
     except IntegrityError:
         with session_scope() as db:
