@@ -96,6 +96,7 @@ def _env(monkeypatch: pytest.MonkeyPatch, data_dir: Path, **env: str) -> None:
     reset_settings()
     core_db._migrated.clear()
     configure_celery()
+    core_db.upgrade()
 
 
 def build_world(tmp: Path, calls: list[str]) -> World:

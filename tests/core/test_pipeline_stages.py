@@ -232,6 +232,7 @@ def test_claim_lease_and_hand_over_on_postgresql(
         monkeypatch.setenv("CALLQA_DATABASE_URL", f"{admin_url}?options=-csearch_path%3D{schema}")
         reset_settings()
         core_db._migrated.clear()
+        core_db.upgrade()
         (call_id,) = _register(rendered, 1)
         ctx = claim(call_id, "transcribe", "worker-a")
         assert ctx is not None and claim(call_id, "transcribe", "worker-b") is None
