@@ -70,7 +70,7 @@ def _store(settings: SettingsDep) -> ObjectStore:
 def _safe_name(filename: str | None) -> str:
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename or "").name).strip("._") or "upload"
     name = name[:120]
-    if name.lower().endswith(".json"):  # the sidecar beside it is <stem>.json
+    if name.lower().endswith(".json"):  # never read as its own sidecar (<stem>.json)
         name += ".upload"
     return name
 
@@ -134,11 +134,11 @@ def upload_call(
         with path.open("wb") as out:
             shutil.copyfileobj(file.file, out, 1 << 20)
         size = path.stat().st_size
-        fields = meta.model_dump(mode="json", exclude_none=True)
-        if fields:
-            path.with_suffix(".json").write_text(json.dumps(fields), "utf-8")
+        # The form's metadata as given; with none, the file-name pattern may still apply.
+        given = meta if meta.model_dump(exclude_none=True) else None
         result = register_file(path, settings, _store(settings), batch_id=batch_id,
-                               queue=process)
+                               queue=process, metadata=given,
+                               source_name=file.filename or None)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         file.file.close()
@@ -156,8 +156,6 @@ def upload_call(
         response.status_code = 200
         return UploadResult(call_id=call.id, outcome="duplicate", status=call.status,
                             batch_id=call.batch_id, message=f"same audio as call {call.id}")
-    if file.filename:  # shown, never trusted: no control characters (PostgreSQL refuses NUL)
-        call.source_name = re.sub(r"[\x00-\x1f\x7f]", "_", Path(file.filename).name)[:512]
     audit.record(db, who, "upload", f"call:{call.id}",
                  {"bytes": size, "batch_id": batch_id, "process": process})
     if process:
