@@ -9,7 +9,7 @@ from typing import Any
 from analysis.analyze import ANALYSIS_VERSION, AnalysisModels, analyze
 from analysis.rules import RuleSet, load_rules
 from core.celery_app import celery_app
-from core.pipeline import run_stage, run_stage_task, single, stage_output
+from core.pipeline import StageContext, run_stage_task, stage_output
 from core.schemas import Transcript
 from core.settings import get_settings
 from core.storage import get_store
@@ -35,24 +35,32 @@ def _models(path: str | None, intent_model: str | None = None,
                                   Path(sentiment_model) if sentiment_model else None)
 
 
-def analyze_call(call_id: str) -> str:
+def analyze_calls(ctxs: list[StageContext]) -> dict[str, BaseException]:
+    """The analyze stage's work (core.pipeline.Work): each claimed call's transcript
+    analysed and its Analysis stored; per-call errors back."""
     settings = get_settings()
     store = get_store()
-    with run_stage(call_id, "analyze") as ctx:
-        transcript = Transcript.model_validate(store.get_json(stage_output(call_id, "transcribe")))
-        rules = active_rules()
-        models = _models(str(settings.intents_path) if settings.intents_path else None,
-                         str(settings.intent_model) if settings.intent_model else None,
-                         str(settings.sentiment_model) if settings.sentiment_model else None)
-        analysis = analyze(transcript, rules, models)
-        key = store.put_json(store.output_key(call_id, "analysis.json"),
-                             analysis.model_dump(mode="json"))
-        ctx.done(key, f"{ANALYSIS_VERSION}-{rules.version}")
-    return key
+    rules = active_rules()
+    models = _models(str(settings.intents_path) if settings.intents_path else None,
+                     str(settings.intent_model) if settings.intent_model else None,
+                     str(settings.sentiment_model) if settings.sentiment_model else None)
+    errors: dict[str, BaseException] = {}
+    for ctx in ctxs:
+        call_id = ctx.call.id
+        try:
+            transcript = Transcript.model_validate(
+                store.get_json(stage_output(call_id, "transcribe")))
+            analysis = analyze(transcript, rules, models)
+            key = store.put_json(store.output_key(call_id, "analysis.json"),
+                                 analysis.model_dump(mode="json"))
+            ctx.done(key, f"{ANALYSIS_VERSION}-{rules.version}")
+        except Exception as exc:
+            errors[call_id] = exc
+    return errors
 
 
 @celery_app.task(name="callqa.analyze", bind=True, acks_late=True)
 def analyze_task(self: Any, call_id: str) -> str | None:
     # Claim, lease, retry on transient errors, queue the next stage: core.pipeline.
-    done = run_stage_task(self, "analyze", [call_id], single(analyze_call))
+    done = run_stage_task(self, "analyze", [call_id], analyze_calls)
     return done[0] if done else None

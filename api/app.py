@@ -23,7 +23,7 @@ from api.routes import webhooks as webhook_routes
 from api.server import BodyTimeout
 from api.webui import mount_ui
 from core import webhooks
-from core.db import session_scope
+from core.db import session_scope, upgrade
 from core.settings import get_settings
 
 log = logging.getLogger("callqa.api")
@@ -62,6 +62,7 @@ def prepare() -> None:
     stopped process left pending. `callqa serve` runs it in the parent process, so
     several workers neither race on the migration nor send a delivery twice."""
     settings = get_settings()
+    upgrade()
     with session_scope() as db:
         if settings.api_bootstrap_key:
             from api.keys import ensure_key

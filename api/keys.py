@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -94,9 +94,3 @@ def revoke_key(db: Session, ident: str) -> ApiKey | None:
     if row is not None and row.revoked_at is None:
         row.revoked_at = utcnow()
     return row
-
-
-def key_summary(row: ApiKey) -> dict[str, str | int | datetime | None]:
-    return {"id": row.id, "name": row.name, "role": row.role, "prefix": row.prefix,
-            "created_at": row.created_at, "last_used_at": row.last_used_at,
-            "revoked_at": row.revoked_at}

@@ -16,6 +16,9 @@ from pydantic import (
 )
 
 from core.schemas import Analysis, Severity, Transcript, to_utc
+from core.status import CallStatus
+from core.status import Stage as Stage
+from core.status import StageStatus as StageState
 
 
 def utc(value: datetime) -> datetime:
@@ -28,7 +31,6 @@ def utc(value: datetime) -> datetime:
 # (2026-11-03T09:14:00+00:00), as the search index reports its instants too.
 Instant = Annotated[datetime, AfterValidator(utc),
                     PlainSerializer(lambda v: v.isoformat(), return_type=str, when_used="json")]
-Stage = Literal["transcribe", "analyze", "index"]
 Decision = Literal["confirmed", "dismissed"]
 ReviewStatus = Literal["none", "unreviewed", "partial", "confirmed", "dismissed"]
 
@@ -57,7 +59,9 @@ class CallSummary(BaseModel):
     model_config = _examples(CALL_EXAMPLE)
     # call_id everywhere (search hits, webhooks, reviews): read from the row's `id`.
     call_id: str = Field(validation_alias=AliasChoices("call_id", "id"))
-    status: str = Field(description="queued, transcribing, analyzing, indexing, indexed or failed")
+    status: CallStatus = Field(description="Derived from the stages: queued (waiting for "
+                               "transcription), transcribing, analyzing or indexing (that stage "
+                               "queued or running), indexed, or failed.")
     error: str | None = None
     source_name: str
     duration: float = Field(description="Seconds.")
@@ -91,7 +95,8 @@ class CallList(BaseModel):
 
 class StageStatus(BaseModel):
     stage: Stage
-    status: str = Field(description="pending (not started), queued, running, done or failed")
+    status: StageState = Field(description="pending (no run recorded: never queued), queued, "
+                               "running, done or failed.")
     attempts: int = 0
     seconds: float | None = None
     error: str | None = None
@@ -159,7 +164,7 @@ class UploadResult(BaseModel):
                               "message": "registered; processing queued"})
     call_id: str
     outcome: Literal["accepted", "duplicate"]
-    status: str
+    status: CallStatus
     batch_id: str | None = None
     message: str
 
@@ -176,10 +181,10 @@ class ReprocessRequest(BaseModel):
 
 
 class Accepted(BaseModel):
-    model_config = _examples({"call_id": "c-3f9a1c2e5b7d4e10", "status": "queued",
+    model_config = _examples({"call_id": "c-3f9a1c2e5b7d4e10", "status": "analyzing",
                               "message": "re-running from analyze"})
     call_id: str
-    status: str
+    status: CallStatus
     message: str
 
 
@@ -203,7 +208,7 @@ class RolesResult(BaseModel):
                               "status": "indexed", "message": "roles fixed; analysis re-run"})
     call_id: str
     speakers: dict[str, str]
-    status: str
+    status: CallStatus
     message: str
 
 

@@ -10,8 +10,9 @@ from analysis.pii import redact_text
 from api.errors import not_found
 from api.models import CallSummary, FlagView, ReviewOut, StageStatus
 from core.db import Call, Review
-from core.pipeline import STAGES
 from core.schemas import Analysis, Transcript
+from core.status import STAGES
+from core.status import StageStatus as StageState
 from core.storage import ObjectStore
 from core.storage import load_outputs as stored_outputs
 from search.documents import review_status
@@ -37,7 +38,7 @@ def stage_statuses(call: Call) -> list[StageStatus]:
     for name in STAGES:
         run = call.stage(name)
         if run is None:
-            out.append(StageStatus(stage=name, status="pending"))
+            out.append(StageStatus(stage=name, status=StageState.pending))
         else:
             out.append(StageStatus.model_validate(run, from_attributes=True))
     return out

@@ -85,13 +85,14 @@ def main() -> None:
     from sqlalchemy import select
 
     from core.celery_app import configure_celery
-    from core.db import Call, StageRun, session_scope
+    from core.db import Call, StageRun, session_scope, upgrade
     from core.settings import reset_settings
     from ingest import ingest_paths
     from search import get_backend
 
     reset_settings()
     configure_celery()
+    upgrade()  # a start-up path: the schema before anything reads or writes it
     workers = {"gpu": Worker("gpu", dict(os.environ), work / "gpu-0.log"),
                "cpu": Worker("cpu", dict(os.environ), work / "cpu-0.log")}
     for w in workers.values():

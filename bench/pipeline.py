@@ -86,12 +86,13 @@ def main() -> None:
 
     from api.cli.pipeline import wait_for_batch
     from core.celery_app import configure_celery
-    from core.db import Call, StageRun, session_scope
+    from core.db import Call, StageRun, session_scope, upgrade
     from core.settings import get_settings, reset_settings
     from core.storage import get_store
     from ingest import ingest_paths
 
     reset_settings()
+    upgrade()  # a start-up path: the schema before anything reads or writes it
     settings = get_settings()
     configure_celery(settings)
     load_before = os.getloadavg()

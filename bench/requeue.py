@@ -53,11 +53,12 @@ def main() -> None:
     from sqlalchemy import select
 
     from core.celery_app import configure_celery
-    from core.db import StageRun, session_scope
+    from core.db import StageRun, session_scope, upgrade
     from core.settings import get_settings, reset_settings
     from ingest import ingest_paths
 
     reset_settings()
+    upgrade()  # a start-up path: the schema before anything reads or writes it
     settings = get_settings()
     configure_celery(settings)
     workers = [Worker("gpu", dict(os.environ), work / f"gpu-{n}.log") for n in range(2)]

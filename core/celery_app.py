@@ -7,7 +7,10 @@ worker killed mid-task loses no call; every stage is idempotent.
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
+from celery.signals import worker_init
 
 from core.settings import Settings, get_settings
 
@@ -58,3 +61,12 @@ def configure_celery(settings: Settings | None = None) -> Celery:
 
 
 configure_celery()
+
+
+@worker_init.connect
+def _migrate_on_start(**_: Any) -> None:
+    """A worker's start is a start-up path: the schema is brought to head before the pool
+    takes a task (a no-op when compose's `migrate` service or the API did it first)."""
+    from core.db import upgrade
+
+    upgrade()

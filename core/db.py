@@ -32,6 +32,8 @@ from sqlalchemy.orm import (
     sessionmaker,
 )
 
+from core.status import CallStatus, StageStatus, project
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -65,7 +67,8 @@ class Call(Base):
     language: Mapped[str | None] = mapped_column(String(16))
     batch_id: Mapped[str | None] = mapped_column(String(64), index=True)
 
-    status: Mapped[str] = mapped_column(String(32), index=True, default="queued")
+    # A projection of stage_runs (core.status.project), written only by sync_status().
+    status: Mapped[str] = mapped_column(String(32), index=True, default=CallStatus.queued.value)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
@@ -81,7 +84,14 @@ class Call(Base):
 
     def outputs(self) -> dict[str, str]:
         """Object keys of the stages that have finished, by stage."""
-        return {s.stage: s.output_key for s in self.stages if s.status == "done" and s.output_key}
+        return {s.stage: s.output_key for s in self.stages
+                if s.status == StageStatus.done and s.output_key}
+
+    def sync_status(self) -> CallStatus:
+        """Set status and error from the stage rows (the one projection, core.status)."""
+        status, self.error = project(self.stages)
+        self.status = status.value
+        return status
 
     def metadata_dict(self) -> dict[str, Any]:
         return {
@@ -195,7 +205,7 @@ class StageRun(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
     stage: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), index=True)  # queued|running|done|failed
+    status: Mapped[str] = mapped_column(String(16), index=True)  # a StageStatus (never pending)
     version: Mapped[str | None] = mapped_column(String(64))
     output_key: Mapped[str | None] = mapped_column(String(512))
     error: Mapped[str | None] = mapped_column(Text)
@@ -269,15 +279,15 @@ def get_engine(url: str) -> Engine:
 
 
 def migrate(url: str) -> None:
-    """Bring the schema to the newest Alembic revision (idempotent)."""
+    """Bring the schema at `url` to the newest Alembic revision (idempotent)."""
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    # Processes starting together (API, workers, CLI) must not migrate at once: the
-    # second would create tables the first just made. One at a time, then a no-op.
+    # Processes starting together (API, workers) may each upgrade: one at a time, then the
+    # others find the schema at head and do nothing.
     with _migration_lock(url), get_engine(url).begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7243001)")  # till commit
@@ -303,22 +313,36 @@ def _migration_lock(url: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+# The databases this process has upgraded: upgrade() is a no-op the second time.
 _migrated: set[str] = set()
 _migrate_lock = threading.Lock()
 
 
-@contextmanager
-def session_scope(url: str | None = None) -> Iterator[Session]:
-    """A session that commits on success and rolls back on error."""
+def upgrade(url: str | None = None) -> None:
+    """Migrate the database (CALLQA_DATABASE_URL, else the data dir's SQLite) to the newest
+    revision, once per process. Called by the start-up paths before anything else touches
+    the database: the API's start-up (api.app.prepare), a Celery worker's start
+    (core.celery_app), compose's `migrate` service, the CLI. Sessions never migrate."""
     if url is None:
         from core.settings import get_settings
 
         url = get_settings().sqlalchemy_url
-    if url not in _migrated:
-        with _migrate_lock:  # Alembic's context is process-global: one thread at a time
-            if url not in _migrated:
-                migrate(url)
-                _migrated.add(url)
+    if url in _migrated:
+        return
+    with _migrate_lock:  # Alembic's context is process-global: one thread at a time
+        if url not in _migrated:
+            migrate(url)
+            _migrated.add(url)
+
+
+@contextmanager
+def session_scope(url: str | None = None) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error. The schema is the
+    start-up's business (upgrade()), not the session's."""
+    if url is None:
+        from core.settings import get_settings
+
+        url = get_settings().sqlalchemy_url
     session = sessionmaker(get_engine(url), expire_on_commit=False)()
     try:
         yield session

@@ -16,6 +16,8 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import case, func, select
 
+from core.status import IN_STAGE, STAGES, CallStatus, StageStatus
+
 log = logging.getLogger("callqa.metrics")
 
 # Seconds: analysis and indexing take milliseconds, transcription seconds to minutes.
@@ -33,7 +35,8 @@ def stage_durations() -> dict[str, tuple[list[int], float, int]]:
     with session_scope() as db:
         rows = db.execute(select(StageRun.stage, func.count(), func.sum(StageRun.seconds),
                                  *columns)
-                          .where(StageRun.status == "done", StageRun.seconds.is_not(None))
+                          .where(StageRun.status == StageStatus.done,
+                                 StageRun.seconds.is_not(None))
                           .group_by(StageRun.stage)).all()
     for stage, count, total, *buckets in rows:
         out[stage] = ([int(b or 0) for b in buckets], float(total or 0.0), int(count))
@@ -43,22 +46,21 @@ def stage_durations() -> dict[str, tuple[list[int], float, int]]:
 def queue_depth() -> dict[str, dict[str, int]]:
     """Per stage: calls waiting for it (`queued`) and stages being worked on (`running`)."""
     from core.db import Call, StageRun, session_scope
-    from core.pipeline import STAGE_STATUS, STAGES
 
     with session_scope() as db:
         by_status = dict(db.execute(select(Call.status, func.count()).group_by(Call.status)).all())
         running = dict(db.execute(select(StageRun.stage, func.count())
-                                  .where(StageRun.status == "running")
+                                  .where(StageRun.status == StageStatus.running)
                                   .group_by(StageRun.stage)).all())
     out: dict[str, dict[str, int]] = {}
     for stage in STAGES:
         # A call's status names the stage it waits for or runs (queued: transcription).
-        waiting_status = "queued" if stage == "transcribe" else STAGE_STATUS[stage].value
+        waiting_status = CallStatus.queued if stage == STAGES[0] else IN_STAGE[stage]
         n_running = int(running.get(stage, 0))
         in_stage = int(by_status.get(waiting_status, 0))
         if stage == "transcribe":
             queued = in_stage
-            n_running = max(n_running, int(by_status.get("transcribing", 0)))
+            n_running = max(n_running, int(by_status.get(CallStatus.transcribing, 0)))
         else:
             queued = max(0, in_stage - n_running)
         out[stage] = {"queued": queued, "running": n_running}

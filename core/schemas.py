@@ -4,22 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from core.status import CallStatus as CallStatus  # re-exported: defined once, in core.status
+
 Role = Literal["agent", "customer", "unknown"]
 ROLES: tuple[str, ...] = ("agent", "customer")
-
-
-class CallStatus(StrEnum):
-    queued = "queued"
-    transcribing = "transcribing"
-    analyzing = "analyzing"
-    indexing = "indexing"
-    indexed = "indexed"
-    failed = "failed"
 
 
 # One id pattern and one set of field limits for every way in (API form, sidecar JSON,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import logging
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -16,8 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.db import Call, StageRun, session_scope, utcnow
-from core.schemas import CallMetadata, CallStatus
+from core.schemas import CallMetadata
 from core.settings import Settings, get_settings
+from core.status import STAGES, StageStatus
 from core.storage import ObjectStore, sha256_file
 from ingest.metadata import MetadataError, resolve_metadata
 from ingest.probe import AudioRejected, ProbeResult, probe
@@ -133,10 +135,21 @@ def _clash(db: Session, path: Path, digest: str, call_id: str) -> IngestResult |
     return None
 
 
+def shown_name(name: str) -> str:
+    """A file name as stored and shown, never trusted: no control characters (PostgreSQL
+    refuses NUL), no folders, at most 512 characters."""
+    return re.sub(r"[\x00-\x1f\x7f]", "_", Path(name).name)[:512]
+
+
 def register_file(path: Path, settings: Settings, store: ObjectStore, manifest: Path | None = None,
                   pattern: str | None = None, batch_id: str | None = None,
-                  queue: bool = False) -> IngestResult:
+                  queue: bool = False, metadata: CallMetadata | None = None,
+                  source_name: str | None = None) -> IngestResult:
     """Validate one file and register it as a queued call. Nothing is stored on refusal.
+
+    `metadata`: the call's metadata as given (an upload's form); without it, it is read
+    from the sidecar, the manifest or the file-name pattern. `source_name`: the name the
+    recording came under (default: the file's). `batch_id`: Call.batch_id.
     `queue`: its transcription is about to be queued: the stage row is written with the
     call, so a batch that crashes before queueing leaves rows the reaper re-sends."""
     try:
@@ -145,7 +158,8 @@ def register_file(path: Path, settings: Settings, store: ObjectStore, manifest: 
                                 f"the {settings.max_upload_bytes} byte limit")
         info = probe(path, max_duration_s=settings.max_duration_s)
         _check_limits(path, info, settings)
-        meta = resolve_metadata(path, manifest, pattern or settings.filename_pattern)
+        meta = metadata if metadata is not None else resolve_metadata(
+            path, manifest, pattern or settings.filename_pattern)
         channel_map = _channel_map(meta, info, settings)
     except AudioRejected as exc:
         return IngestResult(path, "refused", reason=exc.reason, message=str(exc))
@@ -167,17 +181,19 @@ def register_file(path: Path, settings: Settings, store: ObjectStore, manifest: 
             clash = _clash(db, path, digest, call_id)
             if clash is not None:
                 return clash
-            db.add(Call(
-                id=call_id, sha256=digest, source_name=path.name, audio_key=key,
+            call = Call(
+                id=call_id, sha256=digest, source_name=shown_name(source_name or path.name),
+                audio_key=key,
                 duration=info.duration, channels=info.channels, sample_rate=info.sample_rate,
                 codec=info.codec, container=info.container, agent_id=meta.agent_id,
                 team=meta.team, customer_id=meta.customer_id, started_at=meta.started_at,
                 direction=meta.direction, channel_map=channel_map,
-                language=meta.language or settings.language, status=CallStatus.queued.value,
-                batch_id=batch_id,
-                stages=[StageRun(stage="transcribe", status="queued", attempts=0,
+                language=meta.language or settings.language, batch_id=batch_id,
+                stages=[StageRun(stage=STAGES[0], status=StageStatus.queued, attempts=0,
                                  heartbeat_at=utcnow())] if queue else [],
-            ))
+            )
+            call.sync_status()
+            db.add(call)
             db.flush()
     except IntegrityError:
         with session_scope() as db:

@@ -20,8 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy import delete
 
 from core.db import Call, StageRun, session_scope, utcnow
-from core.schemas import CallMetadata, CallStatus, Transcript, Utterance, Word
+from core.schemas import CallMetadata, Transcript, Utterance, Word
 from core.settings import Settings
+from core.status import StageStatus
 from core.storage import ObjectStore, sha256_file
 
 log = logging.getLogger("callqa.ingest")
@@ -282,24 +283,26 @@ def register_transcript(path: Path, settings: Settings, store: ObjectStore,
     key = store.original_key(digest, ".json")
     out_key = store.output_key(call_id, "transcript.json")
     now = utcnow()
-    stages = [StageRun(stage="transcribe", status="done", attempts=1, seconds=0.0,
+    stages = [StageRun(stage="transcribe", status=StageStatus.done, attempts=1, seconds=0.0,
                        output_key=out_key, version=f"import-{doc.format}",
                        started_at=now, finished_at=now)]
     if queue:
-        stages.append(StageRun(stage="analyze", status="queued", attempts=0, heartbeat_at=now))
+        stages.append(StageRun(stage="analyze", status=StageStatus.queued, attempts=0,
+                               heartbeat_at=now))
     try:
         with session_scope() as db:
             clash = _clash(db, path, digest, call_id)
             if clash is not None:
                 return _named(clash, name)
-            db.add(Call(
+            call = Call(
                 id=call_id, sha256=digest, source_name=name[:512], audio_key=key,
                 duration=transcript.duration, channels=0, sample_rate=0, codec="none",
                 container=TRANSCRIPT_CONTAINER, agent_id=meta.agent_id, team=meta.team,
                 customer_id=meta.customer_id, started_at=meta.started_at,
                 direction=meta.direction, channel_map=meta.channel_map,
-                language=transcript.language, status=CallStatus.analyzing.value,
-                batch_id=batch_id, stages=stages))
+                language=transcript.language, batch_id=batch_id, stages=stages)
+            call.sync_status()
+            db.add(call)
             db.flush()
     except IntegrityError:
         with session_scope() as db:

@@ -6,7 +6,7 @@ from typing import Any
 
 from core.celery_app import celery_app
 from core.db import Call, latest_reviews, session_scope
-from core.pipeline import run_stage, run_stage_task, single
+from core.pipeline import StageContext, run_stage_task
 from core.settings import get_settings
 from core.storage import get_store, load_outputs
 from search import get_backend
@@ -37,19 +37,24 @@ def refresh_index(call_id: str) -> None:
     get_backend().index([call_document(call_id)])
 
 
-def index_call(call_id: str) -> str:
-    from core.webhooks import notify_call_indexed
-
-    with run_stage(call_id, "index") as ctx:
-        document = call_document(call_id)
-        get_backend().index([document])
-        ctx.done(None, INDEX_VERSION)
-    notify_call_indexed(call_id, document)  # call.completed, flag.critical (if configured)
-    return call_id
+def index_calls(ctxs: list[StageContext]) -> dict[str, BaseException]:
+    """The index stage's work (core.pipeline.Work): each claimed call's document built and
+    indexed (an upsert by call id); the document is the stage's result, from which the
+    pipeline raises the call's webhook events. Per-call errors back."""
+    backend = get_backend()
+    errors: dict[str, BaseException] = {}
+    for ctx in ctxs:
+        try:
+            document = call_document(ctx.call.id)
+            backend.index([document])
+            ctx.done(None, INDEX_VERSION, result=document)
+        except Exception as exc:
+            errors[ctx.call.id] = exc
+    return errors
 
 
 @celery_app.task(name="callqa.index", bind=True, acks_late=True)
 def index_task(self: Any, call_id: str) -> str | None:
     # Claim, lease, retry on transient errors, queue the next stage: core.pipeline.
-    done = run_stage_task(self, "index", [call_id], single(index_call))
+    done = run_stage_task(self, "index", [call_id], index_calls)
     return done[0] if done else None

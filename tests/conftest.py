@@ -52,6 +52,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
     reset_settings()
     core_db._migrated.clear()
     configure_celery()
+    core_db.upgrade()  # what every start-up path does before touching the database
     yield get_settings()
     reset_settings()
     configure_celery()

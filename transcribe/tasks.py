@@ -10,14 +10,14 @@ from typing import Any
 
 from core.celery_app import celery_app
 from core.db import Call
-from core.pipeline import StageContext, is_out_of_memory, run_stage, run_stage_task
+from core.pipeline import StageContext, is_out_of_memory, run_stage_task
 from core.settings import Settings, get_settings
 from core.storage import get_store
 from transcribe.asr import AsrEngine, is_batched, load_engine
 from transcribe.audio import DecodedAudio, decode_audio
 from transcribe.batch import transcribe_many
 from transcribe.models import resolve_openai_whisper_checkpoint, resolve_whisper_model
-from transcribe.pipeline import DEFAULT_PARAMS, TranscribeOptions, TranscribeParams, transcribe
+from transcribe.pipeline import DEFAULT_PARAMS, TranscribeOptions, TranscribeParams
 
 
 @lru_cache(maxsize=2)
@@ -41,23 +41,10 @@ def _options(call: Call, settings: Settings) -> TranscribeOptions:
                              params=params, pyannote_pipeline=settings.pyannote_pipeline)
 
 
-def transcribe_call(call_id: str) -> str:
-    settings = get_settings()
-    store = get_store()
-    with run_stage(call_id, "transcribe") as ctx:
-        call = ctx.call
-        engine = engine_from_settings(settings)
-        audio = decode_audio(store.path(call.audio_key))
-        transcript = transcribe(audio, engine, _options(call, settings))
-        key = store.put_json(store.output_key(call_id, "transcript.json"),
-                             transcript.model_dump(mode="json"))
-        ctx.done(key, f"{engine.name}-{engine.version}")
-    return key
-
-
 def transcribe_calls(ctxs: list[StageContext], max_calls: int | None = None,
                      clip_batch: int | None = None) -> dict[str, BaseException]:
-    """Claimed calls transcribed together (`max_calls` at a time); per-call errors back."""
+    """The transcribe stage's work (core.pipeline.Work, with the task's batch options):
+    claimed calls transcribed together (`max_calls` at a time); per-call errors back."""
     settings = get_settings()
     store = get_store()
     engine = engine_from_settings(settings)

@@ -3,7 +3,6 @@ range requests, reprocess, fix roles, delete."""
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import shutil
@@ -43,9 +42,10 @@ from api.views import (
     stage_statuses,
 )
 from core.db import Call, StageRun, latest_reviews, utcnow
-from core.pipeline import STAGES, enqueue, lease_alive
-from core.schemas import CALL_ID_PATTERN, CallStatus, Transcript
+from core.pipeline import enqueue, lease_alive
+from core.schemas import CALL_ID_PATTERN, Transcript
 from core.settings import get_settings
+from core.status import STAGES, CallStatus, StageStatus, previous_stage
 from core.storage import ObjectStore
 from ingest.metadata import MetadataError, parse_metadata
 from ingest.probe import media_type
@@ -57,7 +57,6 @@ log = logging.getLogger("callqa.api")
 router = APIRouter(prefix="/calls", tags=["calls"])
 
 ID_PATTERN = CALL_ID_PATTERN  # the one pattern the CLI's sidecars and manifests use too
-STATUSES = tuple(s.value for s in CallStatus)
 READ_ROLES = ("qa", "manager", "crm")
 PLAY_WINDOW_S = 600.0  # range requests of one key on one call within this are one playback
 AUDIO_CSP = "default-src 'none'; sandbox; frame-ancestors 'none'"
@@ -70,7 +69,7 @@ def _store(settings: SettingsDep) -> ObjectStore:
 def _safe_name(filename: str | None) -> str:
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename or "").name).strip("._") or "upload"
     name = name[:120]
-    if name.lower().endswith(".json"):  # the sidecar beside it is <stem>.json
+    if name.lower().endswith(".json"):  # never read as its own sidecar (<stem>.json)
         name += ".upload"
     return name
 
@@ -134,11 +133,11 @@ def upload_call(
         with path.open("wb") as out:
             shutil.copyfileobj(file.file, out, 1 << 20)
         size = path.stat().st_size
-        fields = meta.model_dump(mode="json", exclude_none=True)
-        if fields:
-            path.with_suffix(".json").write_text(json.dumps(fields), "utf-8")
+        # The form's metadata as given; with none, the file-name pattern may still apply.
+        given = meta if meta.model_dump(exclude_none=True) else None
         result = register_file(path, settings, _store(settings), batch_id=batch_id,
-                               queue=process)
+                               queue=process, metadata=given,
+                               source_name=file.filename or None)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         file.file.close()
@@ -156,8 +155,6 @@ def upload_call(
         response.status_code = 200
         return UploadResult(call_id=call.id, outcome="duplicate", status=call.status,
                             batch_id=call.batch_id, message=f"same audio as call {call.id}")
-    if file.filename:  # shown, never trusted: no control characters (PostgreSQL refuses NUL)
-        call.source_name = re.sub(r"[\x00-\x1f\x7f]", "_", Path(file.filename).name)[:512]
     audit.record(db, who, "upload", f"call:{call.id}",
                  {"bytes": size, "batch_id": batch_id, "process": process})
     if process:
@@ -171,7 +168,7 @@ def upload_call(
             "filter by customer_id.", responses=responses())
 def list_calls(
     db: DB, who: Annotated[Principal, Depends(require(*READ_ROLES))],
-    status: Annotated[Literal[STATUSES] | None, Query()] = None,  # type: ignore[valid-type]
+    status: Annotated[CallStatus | None, Query()] = None,
     agent_id: Annotated[str | None, Query(max_length=128)] = None,
     team: Annotated[str | None, Query(max_length=128)] = None,
     customer_id: Annotated[str | None, Query(max_length=128)] = None,
@@ -314,11 +311,10 @@ def reprocess(call_id: str, body: ReprocessRequest, background: BackgroundTasks,
     if body.from_stage == "transcribe" and not has_audio(call):
         raise ApiError(409, "conflict", "the call was imported as a transcript: there is no "
                        "audio to transcribe; re-run from analyze", {"missing_stage": "audio"})
-    need = {"analyze": "transcribe", "index": "analyze"}.get(body.from_stage)
+    need = previous_stage(body.from_stage)
     if need and need not in call.outputs():
         raise ApiError(409, "conflict", f"cannot start at {body.from_stage}: stage {need!r} has "
                        "no output yet", {"missing_stage": need})
-    call.status, call.error = CallStatus.queued.value, None
     _mark_queued(call, body.from_stage)
     audit.record(db, who, "reprocess", f"call:{call.id}", {"from_stage": body.from_stage,
                                                            **changed})
@@ -333,9 +329,9 @@ def _refuse_if_pending(call: Call) -> None:
     # A queued row past the reaper's deadline has lost its message: re-running it is fine.
     recent = utcnow() - timedelta(seconds=get_settings().stage_queue_deadline_s)
     pending = {r.stage: r.status for r in call.stages
-               if (r.status == "queued" and r.heartbeat_at is not None
+               if (r.status == StageStatus.queued and r.heartbeat_at is not None
                    and utc(r.heartbeat_at) > recent)
-               or (r.status == "running" and lease_alive(r))}
+               or (r.status == StageStatus.running and lease_alive(r))}
     if pending:
         stage, status = next(iter(pending.items()))
         raise ApiError(409, "reprocess_pending", f"call {call.id} is already being processed "
@@ -350,10 +346,12 @@ def _mark_queued(call: Call, from_stage: str) -> None:
     for stage in STAGES[first:]:
         run = call.stage(stage)
         if run is None and stage == from_stage:
-            call.stages.append(StageRun(stage=stage, status="queued", attempts=0,
+            call.stages.append(StageRun(stage=stage, status=StageStatus.queued, attempts=0,
                                         heartbeat_at=utcnow()))
         elif run is not None:
-            run.status, run.error, run.worker, run.heartbeat_at = "queued", None, None, utcnow()
+            run.status, run.error, run.worker, run.heartbeat_at = (
+                StageStatus.queued, None, None, utcnow())
+    call.sync_status()
 
 
 def _apply_overrides(call: Call, body: ReprocessRequest) -> dict[str, object]:
@@ -410,7 +408,7 @@ def fix_roles(call_id: str, body: RolesPatch, background: BackgroundTasks, db: D
         by_channel = {u.channel: u.role for u in utterances if u.channel is not None}
         if set(by_channel) == {0, 1}:
             call.channel_map = [by_channel[0], by_channel[1]]
-    call.status = CallStatus.queued.value
+    _mark_queued(call, "analyze")
     audit.record(db, who, "change_roles", f"call:{call.id}", {"before": before, "after": mapping})
     background.add_task(_run_pipeline, call.id, "analyze")
     return RolesResult(call_id=call.id, speakers=mapping, status=call.status,

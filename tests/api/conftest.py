@@ -13,19 +13,19 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from analysis.tasks import analyze_call
+from analysis.tasks import analyze_calls
 from api.app import create_app
 from api.keys import create_key
 from core import db as core_db
 from core.celery_app import configure_celery
 from core.db import session_scope
-from core.pipeline import run_stage
+from core.pipeline import StageContext, run_now
 from core.settings import get_settings, reset_settings
 from core.storage import get_store
 from ingest.service import register_file
 from samples import DIALOGUES_DIR
 from samples.dialogue import load_dialogue, scripted_transcript
-from search.tasks import index_call
+from search.tasks import index_calls
 
 # Varied: a critical threat, account details before verification, a clean call, Chinese
 # calls with a threat and a third-party disclosure.
@@ -59,13 +59,17 @@ def seed_call(dialogue_id: str, folder: Path, seed: int) -> str:
     result = register_file(audio, settings, get_store())
     assert result.outcome == "accepted", result.message
     store = get_store()
-    with run_stage(dialogue.id, "transcribe") as ctx:
+
+    def scripted(ctxs: list[StageContext]) -> dict[str, BaseException]:
         transcript = scripted_transcript(dialogue)
         key = store.put_json(store.output_key(dialogue.id, "transcript.json"),
                              transcript.model_dump(mode="json"))
-        ctx.done(key, "script-1")
-    analyze_call(dialogue.id)
-    index_call(dialogue.id)
+        ctxs[0].done(key, "script-1")
+        return {}
+
+    run_now(dialogue.id, "transcribe", scripted)
+    run_now(dialogue.id, "analyze", analyze_calls)
+    run_now(dialogue.id, "index", index_calls)
     return dialogue.id
 
 
@@ -92,6 +96,7 @@ def _env(monkeypatch: pytest.MonkeyPatch, data_dir: Path, **env: str) -> None:
     reset_settings()
     core_db._migrated.clear()
     configure_celery()
+    core_db.upgrade()
 
 
 def build_world(tmp: Path, calls: list[str]) -> World:

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from core.db import Call, StageRun, migrate, session_scope
+from core.db import Call, StageRun, migrate, session_scope, upgrade
 
 PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 
@@ -51,6 +51,7 @@ def test_migrations_create_schema_and_are_idempotent(db_url: str) -> None:
 
 
 def test_calls_roundtrip_and_constraints(db_url: str) -> None:
+    upgrade(db_url)
     with session_scope(db_url) as db:
         call = _call("c-1", "a" * 64)
         call.stages.append(StageRun(stage="transcribe", status="done", attempts=1))
@@ -77,7 +78,7 @@ def test_processes_starting_together_migrate_once(db_url: str) -> None:
     import subprocess
     import sys
 
-    code = "import sys; from core.db import migrate; migrate(sys.argv[1])"
+    code = "import sys; from core.db import upgrade; upgrade(sys.argv[1])"
     procs = [subprocess.Popen([sys.executable, "-c", code, db_url], stderr=subprocess.PIPE,
                               text=True) for _ in range(4)]
     errors = [p.communicate(timeout=120)[1] for p in procs]
@@ -92,3 +93,22 @@ def test_migrate_creates_the_sqlite_folder(tmp_path) -> None:  # type: ignore[no
     url = f"sqlite:///{tmp_path / 'not' / 'yet' / 'callqa.db'}"
     migrate(url)
     assert (tmp_path / "not" / "yet" / "callqa.db").exists()
+
+
+def test_sessions_never_migrate_and_upgrade_runs_once(
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """The schema is the start-up's business: a session on a database nobody upgraded
+    fails on the missing table; upgrade() migrates, and is a no-op the second time."""
+    from core import db as core_db
+
+    url = f"sqlite:///{tmp_path / 'callqa.db'}"
+    with pytest.raises(OperationalError, match="no such table"), session_scope(url) as db:
+        db.query(Call).count()
+    upgrade(url)
+    assert url in core_db._migrated
+    with session_scope(url) as db:
+        assert db.query(Call).count() == 0
+    calls: list[str] = []
+    monkeypatch.setattr(core_db, "migrate", calls.append)
+    upgrade(url)
+    assert calls == []  # already at head in this process: Alembic is not even loaded

@@ -10,8 +10,9 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import redis
@@ -31,6 +32,7 @@ from search import get_backend
 from tests.conftest import RENDERED
 
 LEASE_S = 4.0
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -136,32 +138,58 @@ def test_gpu_worker_killed_mid_transcription(cluster: Cluster, rendered: Path,
     gpu = cluster.start("gpu")
     cluster.start("cpu")
 
-    deadline = time.time() + 120
-    victim = None
-    while victim is None and time.time() < deadline:
-        with session_scope() as db:
-            victim = db.execute(select(StageRun.call_id, StageRun.worker).where(
-                StageRun.stage == "transcribe", StageRun.status == "running")).first()
-        time.sleep(0.1)
-    assert victim is not None, cluster.logs_tail()
-    time.sleep(0.5)  # well inside the transcription
-    gpu.kill()
-    killed = time.monotonic()
-    cluster.start("gpu")  # the replacement
+    def poll(what: str, timeout_s: float, probe: Callable[[], T | None]) -> T:
+        """Bounded polling on database state; a failure says what never happened."""
+        deadline = time.monotonic() + timeout_s
+        while (value := probe()) is None:
+            if time.monotonic() > deadline:
+                pytest.fail(f"{what}: not within {timeout_s:.0f} s\n{cluster.logs_tail()}")
+            time.sleep(0.1)
+        return value
 
-    requeued_s = None
-    while requeued_s is None and time.monotonic() - killed < 120:
+    def victim_row() -> Any:
+        with session_scope() as db:
+            return db.execute(select(StageRun.call_id, StageRun.worker, StageRun.started_at,
+                                     StageRun.heartbeat_at).where(
+                StageRun.stage == "transcribe", StageRun.status == "running")).first()
+
+    victim = poll("a transcription running under a worker's lease", 120, victim_row)
+
+    def transcribe_run() -> StageRun:
         with session_scope() as db:
             run = db.scalar(select(StageRun).where(StageRun.call_id == victim.call_id,
                                                    StageRun.stage == "transcribe"))
             assert run is not None
-            if run.worker != victim.worker or run.status != "running":
-                requeued_s = time.monotonic() - killed
-        time.sleep(0.1)
-    assert requeued_s is not None, cluster.logs_tail()
-    print(f"\nkilled worker's transcription released after {requeued_s:.1f} s "
+            return run
+
+    def renewed() -> StageRun | None:
+        run = transcribe_run()
+        if run.worker != victim.worker or run.status != "running":
+            pytest.fail("the transcription finished before its worker renewed the lease: "
+                        f"nothing left to kill\n{cluster.logs_tail()}")
+        return run if run.heartbeat_at and run.heartbeat_at > run.started_at else None
+
+    # Well inside the transcription: its worker's lease thread has renewed it once.
+    poll("the running transcription's lease renewed by its worker", 60, renewed)
+    gpu.kill()
+    killed = time.monotonic()
+    last_beat = transcribe_run().heartbeat_at
+    cluster.start("gpu")  # the replacement
+
+    def released() -> StageRun | None:
+        run = transcribe_run()
+        if run.worker == victim.worker and run.status == "running":
+            assert run.heartbeat_at == last_beat, "a killed worker renewed its lease"
+            return None
+        return run
+
+    # Released by the reaper once the lease lapsed (lease + a sweep, with room to spare).
+    run = poll("the dead worker's transcription queued again once its lease lapsed",
+               LEASE_S + 60, released)
+    print(f"\nkilled worker's transcription released after {time.monotonic() - killed:.1f} s "
           f"(lease {LEASE_S:.0f} s)")
-    assert requeued_s < LEASE_S + 10
+    assert (run.status == "queued" and f"worker {victim.worker} lost" in (run.error or "")) or (
+        run.worker != victim.worker and run.attempts == 2), (run.status, run.worker, run.error)
 
     statuses = _wait_final(ids, 240)
     assert statuses == {i: "indexed" for i in ids}, cluster.logs_tail()

@@ -17,8 +17,9 @@ import transcribe.tasks as transcribe_tasks
 from bench.cluster import RedisServer
 from core.celery_app import configure_celery
 from core.db import Call, StageRun, session_scope, utcnow
-from core.pipeline import claim, enqueue_batch, is_transient, reap_stale
+from core.pipeline import claim, enqueue_batch, finish, is_transient, reap_stale, reset_stages
 from core.settings import Settings, reset_settings
+from core.status import StageStatus
 from core.storage import get_store
 from ingest import ingest_paths
 from search import get_backend
@@ -153,12 +154,62 @@ def test_reaper_requeues_the_stage_of_a_dead_worker(
         status, attempts, error = _call(ids[0])[2]["transcribe"]
         assert attempts == 1
         assert status == "queued" and error is not None and "dead-worker lost" in error
+        assert _call(ids[0])[0] == "queued"  # waiting for transcription again, as its row
         assert _call(ids[1])[2]["transcribe"][0] == "running"
+        assert _call(ids[1])[0] == "transcribing"
         queued = redis.Redis.from_url(server.url).lrange("gpu", 0, -1)
         assert len(queued) == 1
         message = json.loads(queued[0])
         assert message["headers"]["task"] == "callqa.transcribe"
         assert message["headers"]["argsrepr"] == repr([ids[0]])
+
+
+def test_retry_reap_and_reset_leave_the_projected_status(
+        settings: Settings, rendered: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """calls.status follows the stage rows through every writer: claim, finish (retry,
+    done, failed), the reaper and a reset. A retry or a reaped stage used to leave
+    `transcribing` on a call that waited in the queue."""
+    with RedisServer() as server:  # the reaper publishes: a real broker
+        monkeypatch.setenv("CALLQA_BROKER_URL", server.url)
+        monkeypatch.setenv("CALLQA_STAGE_LEASE_S", "5")
+        monkeypatch.setenv("CALLQA_TRANSCRIBE_BATCH_CALLS", "1")
+        reset_settings()
+        configure_celery()
+        (call_id,) = _register(rendered, 1)
+        assert _call(call_id)[:2] == ("queued", None)
+        ctx = claim(call_id, "transcribe", "worker-a")
+        assert ctx is not None and _call(call_id)[:2] == ("transcribing", None)
+        # A transient error: the retry is queued and the call waits for transcription again.
+        assert finish(ctx, StageStatus.queued, 0.5, "retry 1/5 in 2 s after OSError: gone")
+        assert _call(call_id)[:2] == ("queued",
+                                      "transcribe: retry 1/5 in 2 s after OSError: gone")
+        # The retry goes to a worker that dies: the reaper queues the stage again.
+        assert claim(call_id, "transcribe", "dead-worker") is not None
+        assert _call(call_id)[:2] == ("transcribing", None)
+        with session_scope() as db:
+            db.execute(update(StageRun).values(heartbeat_at=utcnow() - timedelta(seconds=6)))
+        assert reap_stale() == [(call_id, "transcribe")]
+        status, error, _ = _call(call_id)
+        assert status == "queued" and error is not None and "dead-worker lost" in error
+        # Transcribed and analysed, then indexing fails for good.
+        for stage, waiting in (("transcribe", "analyzing"), ("analyze", "indexing")):
+            ctx = claim(call_id, stage, "worker-b")
+            assert ctx is not None
+            ctx.done(f"calls/{call_id}/{stage}.json", "test")
+            assert finish(ctx, StageStatus.done, 1.0)
+            assert _call(call_id)[:2] == (waiting, None)
+        ctx = claim(call_id, "index", "worker-b")
+        assert ctx is not None and _call(call_id)[0] == "indexing"
+        assert finish(ctx, StageStatus.failed, 0.1, "ValueError: bad mapping")
+        assert _call(call_id)[:2] == ("failed", "index: ValueError: bad mapping")
+        # A re-run from analysis: both later stages queued, the failure gone.
+        reset_stages([call_id], "analyze")
+        status, error, stages = _call(call_id)
+        assert (status, error) == ("analyzing", None)
+        assert {s: v[0] for s, v in stages.items()} == {
+            "transcribe": "done", "analyze": "queued", "index": "queued"}
+        reset_stages([call_id], "transcribe")
+        assert _call(call_id)[:2] == ("queued", None)
 
 
 @pytest.mark.postgres
@@ -181,6 +232,7 @@ def test_claim_lease_and_hand_over_on_postgresql(
         monkeypatch.setenv("CALLQA_DATABASE_URL", f"{admin_url}?options=-csearch_path%3D{schema}")
         reset_settings()
         core_db._migrated.clear()
+        core_db.upgrade()
         (call_id,) = _register(rendered, 1)
         ctx = claim(call_id, "transcribe", "worker-a")
         assert ctx is not None and claim(call_id, "transcribe", "worker-b") is None
@@ -189,7 +241,7 @@ def test_claim_lease_and_hand_over_on_postgresql(
         Lease("worker-a").beat()  # a live worker renews: the lease is fresh again
         assert claim(call_id, "transcribe", "worker-b") is None
         ctx.done("calls/x/transcript.json", "test")
-        assert finish(ctx, "done", 1.0)
+        assert finish(ctx, StageStatus.done, 1.0)
         status, _, stages = _call(call_id)
         assert status == "analyzing" and stages["transcribe"][:2] == ("done", 1)
         with session_scope() as db:

@@ -290,6 +290,25 @@ def test_register_file_directly(settings: Settings, tmp_path: Path) -> None:
     assert store.exists(expected_original(sha256(path), ".wav").as_posix())
 
 
+def test_register_file_with_given_metadata_source_name_and_batch(
+        settings: Settings, tmp_path: Path) -> None:
+    """What an upload passes: the form's metadata (a sidecar beside the file is not read),
+    the client's file name (shown, never trusted) and the batch, all on the row at once."""
+    from core.schemas import CallMetadata
+
+    store = ObjectStore(settings.objects_dir)
+    path = tone(tmp_path / "upload-1.wav", 2.0, 520)
+    path.with_suffix(".json").write_text(json.dumps({"agent_id": "SIDECAR"}), "utf-8")
+    meta = CallMetadata(call_id="form-call-1", agent_id="A9", team="t-2", language="en")
+    result = register_file(path, settings, store, batch_id="crm-7", metadata=meta,
+                           source_name="../calls/Kundin\x00 Mai.wav")
+    assert (result.outcome, result.call_id) == ("accepted", "form-call-1")
+    call = db_calls()["form-call-1"]
+    assert (call.agent_id, call.team, call.language) == ("A9", "t-2", "en")
+    assert call.source_name == "Kundin_ Mai.wav" and call.batch_id == "crm-7"
+    assert call.status == "queued"
+
+
 def test_progress_hook(settings: Settings, tmp_path: Path) -> None:
     files = [tone(tmp_path / f"{i}.wav", 1.5, 300 + 100 * i) for i in range(3)]
     seen: list[tuple[str, int, int, str]] = []

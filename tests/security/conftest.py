@@ -70,6 +70,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path,
     reset_settings()
     core_db._migrated.clear()
     configure_celery()
+    core_db.upgrade()
     yield url
     core_db.get_engine(url).dispose()
     if schema is not None:

@@ -38,6 +38,7 @@ def broker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[redis.Re
         reset_settings()
         core_db._migrated.clear()
         configure_celery()
+        core_db.upgrade()
         yield redis.Redis.from_url(server.url)
     reset_settings()
     configure_celery()
