@@ -42,16 +42,42 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(db.app, name="db")
 
 
+# Groups that never open the database: they start without migrating it (`db upgrade`
+# migrates by itself; `serve` and `worker` migrate in their own start-up paths).
+NO_DATABASE = frozenset({"samples", "models", "db", "forms", "serve", "worker"})
+
+
 @app.callback()
 def _main(
+    ctx: typer.Context,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs.")] = False,
 ) -> None:
-    if "--help" in sys.argv[1:]:  # nothing will log: skip loading the settings
+    if "--help" in sys.argv[1:] or ctx.resilient_parsing:  # nothing will run
         return
     from core.logging import configure_logging
 
     settings = get_settings()
     configure_logging("DEBUG" if verbose else settings.log_level, settings.log_format)
+    if ctx.invoked_subcommand not in NO_DATABASE:
+        _upgrade_database(settings.sqlalchemy_url)
+
+
+def _upgrade_database(url: str) -> None:
+    """Migrations run once, here, before a command touches the database (sessions never
+    migrate): an unreachable database is one line and exit 2."""
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from api.cli.console import fail
+    from core.db import upgrade
+
+    try:
+        upgrade(url)
+    except SQLAlchemyError as exc:
+        where = make_url(url).render_as_string(hide_password=True)
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise fail(f"cannot open the database {where}: {reason}; check CALLQA_DATABASE_URL "
+                   "and that the server is running", 2) from exc
 
 
 def main() -> None:

@@ -11,10 +11,12 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from core.status import CallStatus
+
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
 
-CALL_STATUSES = ("queued", "transcribing", "analyzing", "indexing", "indexed", "failed")
+CALL_STATUSES: tuple[str, ...] = tuple(CallStatus)  # one truth: core.status
 LANGUAGES = ("en", "zh")
 INSTANT_FORMAT = "YYYY-MM-DD[THH:MM[:SS]][+HH:MM]"
 

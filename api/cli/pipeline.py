@@ -11,11 +11,12 @@ import typer
 from rich.table import Table
 
 from api.cli.console import CALL_STATUSES, err, fail, out, progress_bar
+from core.status import CallStatus
 
 app = typer.Typer()
 
 STATUSES = CALL_STATUSES
-FINAL = ("indexed", "failed")
+FINAL = (CallStatus.indexed, CallStatus.failed)
 
 
 def _host(worker: str | None) -> str:

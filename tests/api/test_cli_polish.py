@@ -129,9 +129,15 @@ def test_jieba_is_quiet() -> None:
     assert "pkg_resources" not in jieba.stderr
 
 
-def test_db_upgrade_migrates_once_then_is_a_no_op(settings: Settings) -> None:
+def test_db_upgrade_migrates_once_then_is_a_no_op(settings: Settings, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from core import db as core_db
     from core.db import MIGRATIONS_DIR
 
+    # an empty database, not the fixture's (which start-up has already migrated)
+    monkeypatch.setenv("CALLQA_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    reset_settings()
+    core_db._migrated.clear()
     head = sorted(p.stem.split("_")[0] for p in (MIGRATIONS_DIR / "versions").glob("*.py"))[-1]
     first = runner.invoke(app, ["db", "upgrade", "--json"])
     assert first.exit_code == 0, first.output
