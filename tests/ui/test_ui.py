@@ -571,7 +571,7 @@ def test_chinese_has_no_english_leftovers(page: Any, live: Live) -> None:
     page.locator("h1", has_text="搜索通话").wait_for()
     assert CJK.search(page.locator("#who").inner_text())  # the role label
     # The chooser is filled from GET /catalogue once it answers.
-    page.wait_for_function("document.querySelectorAll('#f-rule_id option').length > 1")
+    page.wait_for_function("() => document.querySelectorAll('#f-rule_id option').length > 1")
     options = page.locator("#f-rule_id option").all_inner_texts()
     assert len(options) > 1 and all(CJK.search(o) for o in options)
     page.goto(f"{live.base}/ui/#/calls/{live.real_call}")
