@@ -227,6 +227,10 @@ class PeaksOut(BaseModel):
                                                  "channel; speaker: one envelope to split by "
                                                  "the transcript's speaker turns.")
     channels: list[PeakChannel]
+    silence: list[tuple[float, float]] = Field(default_factory=list, description="Dead air "
+                                               "(start, end) as the metrics count it.")
+    overtalk: list[tuple[float, float]] = Field(default_factory=list, description="Both "
+                                                "speakers at once (start, end).")
 
 
 class ReviewIn(BaseModel):

@@ -352,6 +352,7 @@ def get_peaks(call_id: str, db: DB, settings: SettingsDep,
               who: Annotated[Principal, Depends(require("qa", "manager"))],
               redacted: Annotated[bool, Query(description="PII spans as the tone (managers "
                                               "always get this).")] = False) -> PeaksOut:
+    from analysis.metrics import conversation_spans
     from analysis.redacted_audio import ToneOptions, tone_spans
     from analysis.waveform import ensure_peaks, merge_channels, redacted_peaks
 
@@ -383,8 +384,10 @@ def get_peaks(call_id: str, db: DB, settings: SettingsDep,
                for r, p in zip(roles, channels, strict=True)]
     else:
         out = [PeakChannel(role=None, peaks=merge_channels(channels))]
+    spans = conversation_spans(transcript) if transcript is not None else {}
     return PeaksOut(call_id=call.id, bin_s=data["bin_s"], duration=data["duration"],
-                    redacted=masked, split="channel" if stereo else "speaker", channels=out)
+                    redacted=masked, split="channel" if stereo else "speaker", channels=out,
+                    silence=spans.get("silence", []), overtalk=spans.get("overtalk", []))
 
 
 @router.post("/{call_id}/reprocess", status_code=202, response_model=Accepted,

@@ -76,11 +76,31 @@ function select(name, anyKey = 'search.any') {
   return el;
 }
 
+// What the API says of a query it refused (search/query.py), in the chosen language.
+const QUERY_ERRORS = [
+  [/^unbalanced quotes/, 'search.qerror.quotes'],
+  [/^OR needs a term on each side/, 'search.qerror.or'],
+  [/^OR cannot join a NOT term/, 'search.qerror.ornot'],
+  [/^a query needs at least one term/, 'search.qerror.negated'],
+];
+
+function queryErrorText(message) {
+  const found = QUERY_ERRORS.find(([re]) => re.test(message || ''));
+  return found ? t(found[1]) : t('search.qerror', { message });
+}
+
 export function render(main, ctx, params) {
   const form = Object.fromEntries(FIELDS.map((f) => [f, params.get(f) || '']));
   const controls = {};
   const q = h('input', { type: 'search', placeholder: t('search.q.placeholder'), autocomplete: 'off',
-    'aria-describedby': 'syntax-help', value: form.q });
+    'aria-describedby': 'q-error syntax-help', value: form.q });
+  // A refused query is said right under the box (and the box marked), not elsewhere.
+  const qError = h('p', { class: 'q-error', id: 'q-error', role: 'alert', hidden: true });
+  function showQueryError(text) {
+    qError.textContent = text || '';
+    qError.hidden = !text;
+    if (text) q.setAttribute('aria-invalid', 'true'); else q.removeAttribute('aria-invalid');
+  }
   controls.q = q;
   controls.role = select('role', 'search.role.any');
   controls.date_from = h('input', { type: 'date' });
@@ -169,6 +189,8 @@ export function render(main, ctx, params) {
     try {
       const data = await get('/search', { ...apiParams(values), size: 20, cursor: append ? cursor : null });
       if (mine !== running) return;
+      showQueryError(null);
+      total.removeAttribute('role');
       total.textContent = data.total === 1 ? t('search.total.one') : t('search.total', { n: data.total });
       if (!data.total) total.textContent = t('search.empty');
       for (const hit of data.hits) list.append(hitItem(hit));
@@ -176,6 +198,12 @@ export function render(main, ctx, params) {
       more.hidden = !cursor || !data.hits.length;
     } catch (err) {
       if (mine !== running) return;
+      if (err.status === 422) {
+        showQueryError(queryErrorText(err.message));
+        total.textContent = '';
+        more.hidden = true;
+        return;
+      }
       total.textContent = t('error', { message: err.message });
       total.setAttribute('role', 'alert');
     }
@@ -252,6 +280,7 @@ export function render(main, ctx, params) {
       h('button', { type: 'submit', class: 'primary', id: 'search-submit' }, t('search.submit')),
       h('button', { type: 'button', id: 'search-clear', onclick: () => { fill({}); submit(); } },
         t('search.clear'))),
+    qError,
     h('p', { class: 'syntax', id: 'syntax-help' }, t('search.syntax')),
     h('fieldset', { class: 'filters' }, h('legend', {}, t('search.filters')),
       h('div', { class: 'row' },

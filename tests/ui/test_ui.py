@@ -161,15 +161,17 @@ def sign_in(page: Any, live: Live, role: str) -> None:
     page.locator("#signout").wait_for(state="visible")
 
 
-def check_screenshot(page: Any, path: Path, min_colors: int = 40) -> None:
+def check_screenshot(page: Any, path: Path, min_colors: int = 40,
+                     size: tuple[int, int] = (1360, 900)) -> None:
     """A PNG of the viewport's size that is not blank: many distinct colours, counted by
     drawing it on a canvas in a blank page of the same browser."""
     page.screenshot(path=str(path))
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])
-    assert (width, height) == (1360, 900), (width, height)
-    assert len(data) > 30_000, f"{path.name}: {len(data)} bytes is too small for a page"
+    assert (width, height) == size, (width, height)
+    assert len(data) > 30_000 * size[0] * size[1] // (1360 * 900), (
+        f"{path.name}: {len(data)} bytes is too small for a page")
     probe = page.context.new_page()
     try:
         colors = probe.evaluate("""async (src) => {

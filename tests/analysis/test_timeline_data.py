@@ -37,3 +37,21 @@ def test_redacted_peaks_show_the_tone_over_every_span() -> None:
         assert ch[10:15] == [tone] * 5 and ch[38:] == [tone] * 2
         assert len(ch) == 40
     assert out[0][9] == 200 and out[0][15] == 200 and peaks[0][10] == 200  # input untouched
+
+
+def test_timeline_spans_are_what_the_metrics_count() -> None:
+    from analysis.metrics import conversation_metrics, conversation_spans
+    from core.schemas import Transcript, Utterance
+
+    def u(role: str, start: float, end: float) -> Utterance:
+        return Utterance(speaker=role, role=role, start=start, end=end, text="hello there")
+
+    transcript = Transcript(call_id="t", language="en", duration=40, engine="x", model="x",
+                            version="1", diarization="none", utterances=[
+                                u("agent", 0, 4), u("customer", 3, 6), u("agent", 12, 15),
+                                u("customer", 16, 20), u("agent", 19.5, 22), u("agent", 30, 33)])
+    spans = conversation_spans(transcript)
+    metrics = conversation_metrics(transcript)
+    assert spans == {"silence": [(6.0, 12.0), (22.0, 30.0)], "overtalk": [(3.0, 4.0), (19.5, 20.0)]}
+    assert sum(b - a for a, b in spans["silence"]) == metrics["dead_air_total_s"]
+    assert sum(b - a for a, b in spans["overtalk"]) == metrics["overtalk_s"]
