@@ -72,21 +72,35 @@ export function lineChart({ title, labels, series, width = 560, height = 250, mi
     axis.append(s('text', { class: 'axis-title', 'text-anchor': 'middle',
       transform: `translate(12 ${pad.t + plotH / 2}) rotate(-90)` }, yTitle));
   }
-  // As many x labels as fit side by side (about 6.5 px a character, CJK twice that)
+  // As many x labels as fit side by side (about 6.5 px a Latin character at this size,
+  // CJK 11): left to right, each only where it clears the one before; the last one is
+  // always shown (earlier ones give way to it).
   const shown = labels.map((l) => String(format(l)));
-  const widest = Math.max(1, ...shown.map((l) => [...l].reduce((n, c) => n + (c > '\u2e80' ? 11 : 6.5), 0)));
-  const fit = Math.max(1, Math.floor(plotW / (widest + 10)));
-  const every = Math.max(1, Math.ceil(labels.length / fit));
-  labels.forEach((label, i) => {
-    const last = i === labels.length - 1;
-    if (i % every !== 0 && !last) return;
-    if (last && i % every !== 0 && (i % every) < every / 2 + 0.5) return; // too close to the previous one
-    let anchor = 'middle';
-    if (labels.length > 1 && i === 0) anchor = 'start';
-    else if (labels.length > 1 && last) anchor = 'end';
-    axis.append(s('text', { x: x(i), y: height - pad.b + 16, 'text-anchor': anchor, class: 'x-tick',
-      'data-period': label }, shown[i]));
+  const est = (text) => [...text].reduce((n, c) => n + (c > '\u2e80' ? 11 : 6.5), 0);
+  const anchorOf = (i) => {
+    if (labels.length > 1 && i === 0) return 'start';
+    return labels.length > 1 && i === labels.length - 1 ? 'end' : 'middle';
+  };
+  const extent = (i) => {
+    const w = est(shown[i]);
+    const a = anchorOf(i);
+    if (a === 'start') return [x(i), x(i) + w];
+    return a === 'end' ? [x(i) - w, x(i)] : [x(i) - w / 2, x(i) + w / 2];
+  };
+  const picked = [];
+  labels.forEach((_, i) => {
+    const prev = picked[picked.length - 1];
+    if (prev === undefined || extent(i)[0] >= extent(prev)[1] + 8) picked.push(i);
   });
+  const lastIndex = labels.length - 1;
+  if (lastIndex > 0 && picked[picked.length - 1] !== lastIndex) {
+    while (picked.length > 1 && extent(picked[picked.length - 1])[1] + 8 > extent(lastIndex)[0]) picked.pop();
+    picked.push(lastIndex);
+  }
+  for (const i of picked) {
+    axis.append(s('text', { x: x(i), y: height - pad.b + 16, 'text-anchor': anchorOf(i), class: 'x-tick',
+      'data-period': labels[i] }, shown[i]));
+  }
   svg.append(axis);
   series.forEach((ser, n) => {
     const color = `c${n % PALETTE}`;

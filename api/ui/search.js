@@ -272,6 +272,13 @@ export function render(main, ctx, params) {
     } catch (err) { ctx.toast(t('error', { message: err.message })); }
   } }, t('search.saved.delete'));
 
+  // On a phone the filters fold away behind one button, so the results are in reach.
+  const filtersToggle = h('button', { type: 'button', class: 'filters-toggle', id: 'filters-toggle',
+    'aria-expanded': 'false', 'aria-controls': 'filters', onclick: () => {
+      const box = document.getElementById('filters');
+      const open = box.classList.toggle('collapsed') === false;
+      filtersToggle.setAttribute('aria-expanded', String(open));
+    } }, t('search.filters'));
   const formEl = h('form', { class: 'search panel', role: 'search', onsubmit: submit },
     h('div', { class: 'row' },
       h('label', { class: 'field q', for: 'f-q' }, h('span', {}, t('search.q')), q),
@@ -282,7 +289,8 @@ export function render(main, ctx, params) {
         t('search.clear'))),
     qError,
     h('p', { class: 'syntax', id: 'syntax-help' }, t('search.syntax')),
-    h('fieldset', { class: 'filters' }, h('legend', {}, t('search.filters')),
+    filtersToggle,
+    h('fieldset', { class: 'filters collapsed', id: 'filters' }, h('legend', {}, t('search.filters')),
       h('div', { class: 'row' },
         field('date_from', 'search.date_from', controls.date_from),
         field('date_to', 'search.date_to', controls.date_to),
