@@ -51,16 +51,57 @@ def compute_peaks(samples: np.ndarray, sample_rate: int,
             "duration": round(duration, 3), "channels": scaled.tolist()}
 
 
+def stream_peaks(path: Path, duration: float, options: PeakOptions | None = None
+                 ) -> dict[str, Any]:
+    """compute_peaks of a recording, decoded frame by frame: memory holds the peaks, never
+    the samples (a four-hour call would be about a gigabyte of them). `duration` (the
+    probed one) sets the bin width."""
+    import av
+
+    options = options or PeakOptions()
+    rate = options.sample_rate
+    per_bin = max(1, round(bin_seconds(duration, options) * rate))
+    parts: list[np.ndarray] = []
+    carry: np.ndarray | None = None
+    total = 0
+
+    def feed(block: np.ndarray) -> None:
+        nonlocal carry, total
+        total += block.shape[1]
+        if carry is not None and carry.shape[1]:
+            block = np.concatenate([carry, block], axis=1)
+        full = block.shape[1] // per_bin * per_bin
+        if full:
+            parts.append(np.abs(block[:, :full]).reshape(block.shape[0], -1, per_bin).max(axis=2))
+        carry = block[:, full:]
+
+    with av.open(str(path), metadata_errors="ignore") as container:
+        stream = container.streams.audio[0]
+        channels = stream.codec_context.channels or 1
+        resampler = av.AudioResampler(format="fltp", layout="stereo" if channels == 2 else "mono",
+                                      rate=rate)
+        for frame in container.decode(stream):
+            for out in resampler.resample(frame):
+                feed(out.to_ndarray().astype(np.float32))
+        for out in resampler.resample(None):
+            feed(out.to_ndarray().astype(np.float32))
+    if carry is not None and carry.shape[1]:
+        parts.append(np.abs(carry).max(axis=1, keepdims=True))
+    width = 2 if channels == 2 else 1
+    peaks = np.concatenate(parts, axis=1) if parts else np.zeros((width, 0), np.float32)
+    scaled = np.clip(np.rint(peaks * FULL_SCALE), 0, FULL_SCALE).astype(int)
+    return {"version": options.version, "options": asdict(options), "bin_s": per_bin / rate,
+            "duration": round(total / rate, 3), "channels": scaled.tolist()}
+
+
 def peaks_key(store: ObjectStore, call_id: str) -> str:
     return store.output_key(call_id, PEAKS_NAME)
 
 
-def ensure_peaks(store: ObjectStore, call_id: str, original: Path,
+def ensure_peaks(store: ObjectStore, call_id: str, original: Path, duration: float,
                  options: PeakOptions | None = None) -> dict[str, Any]:
     """The stored peaks of a call, computing and writing them (atomically) the first time
     or when they were made with other options."""
-    from transcribe.audio import decode_audio
-
     options = options or PeakOptions()
     key = peaks_key(store, call_id)
     if store.exists(key):
@@ -70,8 +111,7 @@ def ensure_peaks(store: ObjectStore, call_id: str, original: Path,
                 return stored
         except (OSError, ValueError):
             pass  # unreadable: compute again
-    audio = decode_audio(original, options.sample_rate)
-    data = compute_peaks(audio.samples, audio.sample_rate, options)
+    data = stream_peaks(original, duration, options)
     body = json.dumps(data, separators=(",", ":")).encode()
     atomic_write(store.path(key), lambda fh: fh.write(body))
     return data

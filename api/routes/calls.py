@@ -368,7 +368,7 @@ def get_peaks(call_id: str, db: DB, settings: SettingsDep,
     masked = redacted or who.role == "manager"
     if masked and analysis is None:  # no PII spans known yet: as the audio endpoint
         raise ApiError(409, "not_ready", f"call {call.id!r} has no analysis yet")
-    data = ensure_peaks(store, call.id, path)
+    data = ensure_peaks(store, call.id, path, call.duration)
     channels: list[list[int]] = data["channels"]
     if masked and analysis is not None:
         tone = ToneOptions()

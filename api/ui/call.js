@@ -319,7 +319,8 @@ export function render(main, ctx, callId, params) {
       audio.addEventListener('seeked', () => highlightAt(audio.currentTime, true));
       player = h('section', { class: 'panel player', 'aria-label': t('call.player') }, audio);
     } else {
-      player = h('p', { class: 'panel muted', id: 'no-audio' }, t('call.noaudio'));
+      player = h('p', { class: 'panel muted', id: 'no-audio' },
+        t(c.has_audio === false ? 'call.norecording' : 'call.noaudio'));
     }
     renderBadges();
     renderFlags();

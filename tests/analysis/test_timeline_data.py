@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from analysis.waveform import FULL_SCALE, PeakOptions, compute_peaks, merge_channels, redacted_peaks
@@ -55,3 +57,16 @@ def test_timeline_spans_are_what_the_metrics_count() -> None:
     assert spans == {"silence": [(6.0, 12.0), (22.0, 30.0)], "overtalk": [(3.0, 4.0), (19.5, 20.0)]}
     assert sum(b - a for a, b in spans["silence"]) == metrics["dead_air_total_s"]
     assert sum(b - a for a, b in spans["overtalk"]) == metrics["overtalk_s"]
+
+
+def test_streamed_peaks_equal_the_peaks_of_the_decoded_file(tmp_path: Path) -> None:
+    """The endpoint decodes frame by frame (no whole recording in memory): same peaks."""
+    from analysis.waveform import stream_peaks
+    from tests.api.conftest import write_wav
+    from transcribe.audio import decode_audio
+
+    for channels in (1, 2):
+        wav = write_wav(tmp_path / f"noise-{channels}.wav", seconds=3.3, seed=channels,
+                        channels=channels)
+        audio = decode_audio(wav, 8000)
+        assert stream_peaks(wav, 3.3) == compute_peaks(audio.samples, audio.sample_rate)

@@ -883,3 +883,39 @@ def test_phone_width_keeps_sign_out_and_results_usable(browser: Any, live: Live)
         page.locator("#signin-key").wait_for()
     finally:
         context.close()
+
+
+def test_no_recording_means_no_play_buttons(page: Any, live: Live) -> None:
+    """An imported transcript has nothing to play: no player, no waveform, and its
+    evidence is shown without a play button (for every role)."""
+    doc = {"format": "callqa.transcript/1", "metadata": {
+        "call_id": "ui-imported", "agent_id": "A1006", "team": "collections", "language": "en"},
+        "utterances": [
+            {"role": "agent", "start": 0.5, "end": 4.0,
+             "text": "This is Evergreen finance collections, this call is being recorded."},
+            {"role": "customer", "start": 4.5, "end": 7.0, "text": "I can't pay until next month."},
+            {"role": "agent", "start": 7.5, "end": 13.0, "text": "If this isn't paid by Friday, "
+             "we'll take you to court, and your credit will be ruined forever."}]}
+    made = httpx.post(f"{live.base}/transcripts", json=doc, timeout=60,
+                      headers={"X-API-Key": live.keys["qa"]})
+    assert made.status_code in (200, 201), made.text
+    deadline = time.monotonic() + 60
+    while (detail := live.api("qa", "GET", "/calls/ui-imported"))["call"]["status"] != "indexed":
+        assert time.monotonic() < deadline, detail["call"]["status"]
+        time.sleep(0.25)
+    assert detail["audio_url"] is None
+    said = [e for f in detail["analysis"]["flags"] for e in f["evidence"] if e["utterance"] is not None]
+    assert said, "the import must raise a flag on an utterance"
+    for role in ("qa", "manager"):
+        if role == "manager":
+            sign_in_as_other(page, live, "manager")
+        else:
+            sign_in(page, live, "qa")
+        page.goto(f"{live.base}/ui/#/calls/ui-imported")
+        page.locator("li.flag").first.wait_for()
+        page.locator("#timeline-svg").wait_for()
+        assert page.locator("#no-audio").is_visible() and page.locator("audio").count() == 0
+        assert page.locator("button.evidence").count() == 0
+        assert page.locator(".evidence.no-play").count() == len(said)
+        assert page.locator("#timeline-svg path.wave").count() == 0
+        assert page.locator("#timeline-svg rect.flag-mark").count() == len(said)
