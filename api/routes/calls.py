@@ -377,11 +377,13 @@ def get_peaks(call_id: str, db: DB, settings: SettingsDep,
     # Stereo calls transcribed per channel: each channel's role as the transcript has it
     # (after any role fix), else the channel map.
     stereo = len(channels) == 2 and transcript is not None and transcript.diarization == "channel"
-    by_channel = {u.channel: u.role for u in transcript.utterances} if stereo and transcript else {}
-    roles = [by_channel.get(n) or (call.channel_map or [None, None])[n] for n in range(2)]
+    by_channel: dict[int | None, str] = (
+        {u.channel: u.role for u in transcript.utterances} if stereo and transcript else {})
+    mapped: list[str] = list(call.channel_map or [])
+    roles = [by_channel.get(n) or (mapped[n] if n < len(mapped) else None) for n in range(2)]
     if stereo:
-        out = [PeakChannel(role=r if r in ("agent", "customer") else None, peaks=p)  # type: ignore[arg-type]
-               for r, p in zip(roles, channels, strict=True)]
+        out = [PeakChannel(role="agent" if r == "agent" else "customer" if r == "customer"
+                           else None, peaks=p) for r, p in zip(roles, channels, strict=True)]
     else:
         out = [PeakChannel(role=None, peaks=merge_channels(channels))]
     spans = conversation_spans(transcript) if transcript is not None else {}
