@@ -779,8 +779,9 @@ VISIBLE_TEXT = """() => {
       if (s.checkVisibility() && s.selectedOptions[0]) out.push(s.selectedOptions[0].textContent.trim());
     }
     return out; }"""
-# Not words of the interface: the brand, query operators, file format, language codes.
-ALLOWED = re.compile(r"\b(callqa|OR|NOT|CSV|en|zh)\b")
+# Not words to translate: the brand, query operators, CSV, API, Cookie (so written in
+# Chinese too), language codes.
+ALLOWED = re.compile(r"\b(callqa|OR|NOT|CSV|API|Cookie|en|zh)\b")
 
 
 def _english_leftovers(page: Any, data: set[str]) -> list[str]:
@@ -799,6 +800,8 @@ def test_chinese_every_page_without_english_leftovers(page: Any, live: Live) -> 
     hits = live.api("qa", "GET", "/search", params={"size": 100})["hits"]
     data = {v for h in hits for v in (h["call_id"], h["agent_id"], h["team"], h["customer_id"]) if v}
     data |= {k for k in ("ui-qa", "ui-manager", "ui-admin")}
+    flags = live.api("qa", "GET", f"/calls/{live.real_call}")["flags"]
+    data |= {v for f in flags for v in (f["reviewer"], f["review_comment"]) if v}  # users' words
     sign_in(page, live, "qa")
     page.locator("li.hit").first.wait_for()
     assert len(_english_leftovers(page, data)) > 10  # the check sees the English interface
@@ -823,6 +826,9 @@ def test_chinese_every_page_without_english_leftovers(page: Any, live: Live) -> 
     ticks = page.locator("#chart-calls .x-tick").all_text_contents()
     assert ticks and all(CJK.search(x) for x in ticks), ticks  # dates in the Chinese format
     check_screenshot(page, live.shots / "dashboard-zh.png")
+    page.locator("#signout").click()
+    page.locator("#signin-key").wait_for()
+    assert _english_leftovers(page, data) == []
 
 
 def test_query_error_is_said_under_the_box(page: Any, live: Live) -> None:
