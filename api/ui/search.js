@@ -132,6 +132,13 @@ export function render(main, ctx, params) {
   function fill(values) {
     for (const f of FIELDS) controls[f].value = values[f] || (f === 'sort' ? 'relevance' : '');
   }
+  // The phone's Filters button says how many are set (they apply while folded away).
+  const FILTERS = ['date_from', 'date_to', 'agent_id', 'team', 'intent', 'sentiment', 'rule_id',
+    'min_severity', 'review_status'];
+  function countFilters(values) {
+    const n = FILTERS.filter((f) => values[f]).length;
+    filtersToggle.textContent = n ? t('search.filters.n', { n }) : t('search.filters');
+  }
   function read() {
     const out = {};
     for (const f of FIELDS) out[f] = controls[f].value.trim();
@@ -216,6 +223,7 @@ export function render(main, ctx, params) {
     history.replaceState(null, '', `#/search${qs ? `?${qs}` : ''}`);
     lastSearch = location.hash;
     exportLink.href = exportHref(values);
+    countFilters(values);
     run();
   }
 
@@ -320,6 +328,7 @@ export function render(main, ctx, params) {
   lastSearch = location.hash || '#/search';
   exportLink.href = exportHref(form);
   fill(form);
+  countFilters(form);
   loadSaved();
   // The choosers need the catalogue; the first search waits for it (titles on badges).
   loadCatalogue().then(() => {
