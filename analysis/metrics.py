@@ -26,7 +26,26 @@ METRIC_NAMES = frozenset({
 })
 
 
-def conversation_metrics(transcript: Transcript, dead_air_s: float = 5.0) -> dict[str, float]:
+DEAD_AIR_S = 5.0  # a gap between utterances this long or longer is dead air
+
+
+def conversation_spans(transcript: Transcript, dead_air_s: float = DEAD_AIR_S
+                       ) -> dict[str, list[tuple[float, float]]]:
+    """Where the metrics' dead air and overtalk are, as (start, end) seconds: the call
+    page's timeline draws these, so it shows exactly what the numbers count."""
+    utts = transcript.utterances
+    silence, overtalk = [], []
+    last_end = utts[0].end if utts else 0.0
+    for prev, cur in pairwise(utts):
+        if cur.start - last_end >= dead_air_s:
+            silence.append((round(last_end, 2), round(cur.start, 2)))
+        elif cur.start <= last_end and cur.role != prev.role and min(last_end, cur.end) > cur.start:
+            overtalk.append((round(cur.start, 2), round(min(last_end, cur.end), 2)))
+        last_end = max(last_end, cur.end)
+    return {"silence": silence, "overtalk": overtalk}
+
+
+def conversation_metrics(transcript: Transcript, dead_air_s: float = DEAD_AIR_S) -> dict[str, float]:
     utts = transcript.utterances
     talk = {"agent": 0.0, "customer": 0.0}
     units = {"agent": 0, "customer": 0}

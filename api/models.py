@@ -212,6 +212,31 @@ class RolesResult(BaseModel):
     message: str
 
 
+class PeakChannel(BaseModel):
+    role: Literal["agent", "customer"] | None = Field(description="The channel's role on a "
+                                                      "stereo call; null on a mono-processed "
+                                                      "call (split by the utterances' roles).")
+    peaks: list[int] = Field(description="Loudest sample per bin, 0..255 of full scale.")
+
+
+class PeaksOut(BaseModel):
+    model_config = _examples({"call_id": "c-3f9a1c2e5b7d4e10", "bin_s": 0.05, "duration": 3.2,
+                              "redacted": False, "split": "channel",
+                              "channels": [{"role": "agent", "peaks": [0, 12, 140]}]})
+    call_id: str
+    bin_s: float = Field(description="Seconds per bin.")
+    duration: float
+    redacted: bool = Field(description="Bins touching a PII span show the tone (managers).")
+    split: Literal["channel", "speaker"] = Field(description="channel: one waveform per "
+                                                 "channel; speaker: one envelope to split by "
+                                                 "the transcript's speaker turns.")
+    channels: list[PeakChannel]
+    silence: list[tuple[float, float]] = Field(default_factory=list, description="Dead air "
+                                               "(start, end) as the metrics count it.")
+    overtalk: list[tuple[float, float]] = Field(default_factory=list, description="Both "
+                                                "speakers at once (start, end).")
+
+
 class ReviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"flag_key": "threat_or_abuse@7", "decision": "confirmed",

@@ -24,6 +24,8 @@ from api.models import (
     CallDetail,
     CallInsight,
     CallList,
+    PeakChannel,
+    PeaksOut,
     ReprocessRequest,
     RolesPatch,
     RolesResult,
@@ -295,6 +297,58 @@ def _redacted_audio(settings: SettingsDep, call: Call, original: Path) -> Path:
     if analysis is None:  # no PII spans known yet: nothing safe to play
         raise ApiError(409, "not_ready", f"call {call.id!r} has no analysis yet")
     return store.path(ensure_redacted_audio(store, call.id, original, analysis))
+
+
+@router.get(
+    "/{call_id}/peaks", response_model=PeaksOut, summary="Waveform peaks for the timeline",
+    description="The loudest sample per short bin (0..255), per channel on stereo calls (with "
+    "the channel's role) or one envelope on mono-processed calls: computed from the stored "
+    "recording on first request and kept with the call's outputs. The roles of the audio "
+    "endpoint; managers (and redacted=true) get every bin touching a PII span at the tone's "
+    "level, as they hear it. No audio and no words.",
+    responses=responses(404, 409))
+def get_peaks(call_id: str, db: DB, settings: SettingsDep,
+              who: Annotated[Principal, Depends(require("qa", "manager"))],
+              redacted: Annotated[bool, Query(description="PII spans as the tone (managers "
+                                              "always get this).")] = False) -> PeaksOut:
+    from analysis.metrics import conversation_spans
+    from analysis.redacted_audio import ToneOptions, tone_spans
+    from analysis.waveform import ensure_peaks, merge_channels, redacted_peaks
+
+    call = get_call(db, call_id)
+    if not has_audio(call):
+        raise ApiError(404, "no_audio", f"call {call_id!r} was imported as a transcript: it "
+                       "has no audio")
+    store = _store(settings)
+    path = store.path(call.audio_key)
+    if not path.is_file():
+        raise ApiError(404, "not_found", f"the audio of call {call_id!r} is missing from the store")
+    transcript, analysis = load_outputs(store, call)
+    masked = redacted or who.role == "manager"
+    if masked and analysis is None:  # no PII spans known yet: as the audio endpoint
+        raise ApiError(409, "not_ready", f"call {call.id!r} has no analysis yet")
+    data = ensure_peaks(store, call.id, path, call.duration)
+    channels: list[list[int]] = data["channels"]
+    if masked and analysis is not None:
+        tone = ToneOptions()
+        channels = redacted_peaks(channels, data["bin_s"], tone_spans(analysis, options=tone),
+                                  tone.level)
+    # Stereo calls transcribed per channel: each channel's role as the transcript has it
+    # (after any role fix), else the channel map.
+    stereo = len(channels) == 2 and transcript is not None and transcript.diarization == "channel"
+    by_channel: dict[int | None, str] = (
+        {u.channel: u.role for u in transcript.utterances} if stereo and transcript else {})
+    mapped: list[str] = list(call.channel_map or [])
+    roles = [by_channel.get(n) or (mapped[n] if n < len(mapped) else None) for n in range(2)]
+    if stereo:
+        out = [PeakChannel(role="agent" if r == "agent" else "customer" if r == "customer"
+                           else None, peaks=p) for r, p in zip(roles, channels, strict=True)]
+    else:
+        out = [PeakChannel(role=None, peaks=merge_channels(channels))]
+    spans = conversation_spans(transcript) if transcript is not None else {}
+    return PeaksOut(call_id=call.id, bin_s=data["bin_s"], duration=data["duration"],
+                    redacted=masked, split="channel" if stereo else "speaker", channels=out,
+                    silence=spans.get("silence", []), overtalk=spans.get("overtalk", []))
 
 
 @router.post("/{call_id}/reprocess", status_code=202, response_model=Accepted,

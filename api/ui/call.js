@@ -6,19 +6,7 @@ import { intentBadge, loadCatalogue, ruleTitle } from './catalogue.js';
 import { clock, h } from './dom.js';
 import { label, locale, t } from './i18n.js';
 import { lastSearchHash, reviewBadge, riskBadge } from './search.js';
-
-const METRIC_ORDER = ['duration_s', 'agent_talk_s', 'customer_talk_s', 'agent_talk_share',
-  'dead_air_total_s', 'dead_air_longest_s', 'dead_air_count', 'overtalk_s', 'agent_interruptions',
-  'agent_speech_rate_per_min', 'customer_speech_rate_per_min', 'agent_response_latency_s',
-  'customer_sentiment_start', 'customer_sentiment_end', 'customer_sentiment_score',
-  'customer_escalated'];
-
-function fmtNumber(name, value) {
-  if (typeof value !== 'number') return String(value);
-  if (name.endsWith('_share')) return `${Math.round(value * 100)}%`;
-  if (name === 'customer_escalated') return value ? '✔' : '✘';
-  return Number.isInteger(value) ? String(value) : value.toFixed(2);
-}
+import { metricsPanel, timeline } from './timeline.js';
 
 // The call-level evidence texts of analysis/rules.py, in the chosen language.
 const EVIDENCE = [
@@ -60,6 +48,7 @@ export function render(main, ctx, callId, params) {
   let words = [];  // [{start, end, el}]
   let currentUtt = null;
   let currentWord = null;
+  let track = null; // the timeline (timeline.js)
   const flagsBox = h('section', { class: 'panel', id: 'flags', 'aria-labelledby': 'flags-title' });
   const badges = h('div', { class: 'badges', id: 'call-badges' });
 
@@ -90,6 +79,7 @@ export function render(main, ctx, callId, params) {
   }
 
   function highlightAt(time, scroll = false) {
+    if (track) track.update(time);
     const u = find(utts, time);
     const uEl = u >= 0 && time < utts[u].end + 0.5 ? utts[u].el : null;
     if (uEl !== currentUtt) {
@@ -221,11 +211,15 @@ export function render(main, ctx, callId, params) {
           ruleTitle(flag.rule_id) === flag.rule_id ? flag.title : ruleTitle(flag.rule_id))),
       evidence.length ? evidence.map((ev) => (ev.utterance === null ? h('div', { class: 'evidence call-level' },
         h('span', { class: 'muted' }, t('call.flag.wholecall')), ev.quote ? h('blockquote', {}, evidenceText(ev.quote)) : null)
-        : h('button', { type: 'button', class: 'evidence',
-        'data-start': ev.start, 'aria-label': t('call.flag.play', { time: clock(ev.start) }),
-        onclick: () => { activeFlag = i; seek(ev.start); } },
-      h('span', { class: 'ts' }, `▶ ${clock(ev.start)}`),
-      ev.quote ? h('blockquote', {}, ev.quote) : null)))
+        // a play button only where this role may play the recording
+        : audio ? h('button', { type: 'button', class: 'evidence',
+          'data-start': ev.start, 'aria-label': t('call.flag.play', { time: clock(ev.start) }),
+          onclick: () => { activeFlag = i; seek(ev.start); } },
+        h('span', { class: 'ts' }, `▶ ${clock(ev.start)}`),
+        ev.quote ? h('blockquote', {}, ev.quote) : null)
+          : h('div', { class: 'evidence no-play', 'data-start': ev.start },
+            h('span', { class: 'ts-static' }, clock(ev.start)),
+            ev.quote ? h('blockquote', {}, ev.quote) : null)))
         : h('p', { class: 'muted' }, t('call.flag.wholecall')),
       h('p', { class: 'review-state', 'data-review': flag.review || '' }, reviewText(flag)));
       if (canReview) {
@@ -263,15 +257,7 @@ export function render(main, ctx, callId, params) {
   }
 
   function metricsSection() {
-    const metrics = detail.analysis?.metrics;
-    if (!metrics) return null;
-    const names = [...METRIC_ORDER.filter((m) => m in metrics),
-      ...Object.keys(metrics).filter((m) => !METRIC_ORDER.includes(m)).sort()];
-    return h('section', { class: 'panel', 'aria-labelledby': 'metrics-title', id: 'metrics' },
-      h('h2', { id: 'metrics-title' }, t('call.metrics')),
-      h('table', {}, h('tbody', {}, names.map((m) => h('tr', {},
-        h('th', { scope: 'row' }, label('metric', m)),
-        h('td', { class: 'num' }, fmtNumber(m, metrics[m])))))));
+    return metricsPanel(detail); // talk ratio and key metrics (timeline.js)
   }
 
   function rolesSection() {
@@ -333,10 +319,12 @@ export function render(main, ctx, callId, params) {
       audio.addEventListener('seeked', () => highlightAt(audio.currentTime, true));
       player = h('section', { class: 'panel player', 'aria-label': t('call.player') }, audio);
     } else {
-      player = h('p', { class: 'panel muted', id: 'no-audio' }, t('call.noaudio'));
+      player = h('p', { class: 'panel muted', id: 'no-audio' },
+        t(c.has_audio === false ? 'call.norecording' : 'call.noaudio'));
     }
     renderBadges();
     renderFlags();
+    track = timeline({ callId, detail, seek });
     const facts = [
       ['call.started', fmtDate(c.started_at)], ['call.duration', clock(c.duration)],
       ['call.agent', c.agent_id], ['call.team', c.team], ['call.customer', c.customer_id],
@@ -351,7 +339,7 @@ export function render(main, ctx, callId, params) {
           h('div', {}, h('dt', {}, t('call.stages')), h('dd', { id: 'stages' }, detail.stages.map(
             (s) => `${label('stage', s.stage)}: ${label('stagestatus', s.status)}`).join(' · '))))),
       h('div', { class: 'call-grid' },
-        h('div', {}, player, transcriptSection()),
+        h('div', {}, player, track.el, transcriptSection()),
         h('div', {}, flagsBox, summarySection(), metricsSection(), rolesSection())));
     const start = Number(params.get('t'));
     if (params.has('t') && Number.isFinite(start)) seek(start, false);

@@ -76,11 +76,31 @@ function select(name, anyKey = 'search.any') {
   return el;
 }
 
+// What the API says of a query it refused (search/query.py), in the chosen language.
+const QUERY_ERRORS = [
+  [/^unbalanced quotes/, 'search.qerror.quotes'],
+  [/^OR needs a term on each side/, 'search.qerror.or'],
+  [/^OR cannot join a NOT term/, 'search.qerror.ornot'],
+  [/^a query needs at least one term/, 'search.qerror.negated'],
+];
+
+function queryErrorText(message) {
+  const found = QUERY_ERRORS.find(([re]) => re.test(message || ''));
+  return found ? t(found[1]) : t('search.qerror', { message });
+}
+
 export function render(main, ctx, params) {
   const form = Object.fromEntries(FIELDS.map((f) => [f, params.get(f) || '']));
   const controls = {};
   const q = h('input', { type: 'search', placeholder: t('search.q.placeholder'), autocomplete: 'off',
-    'aria-describedby': 'syntax-help', value: form.q });
+    'aria-describedby': 'q-error syntax-help', value: form.q });
+  // A refused query is said right under the box (and the box marked), not elsewhere.
+  const qError = h('p', { class: 'q-error', id: 'q-error', role: 'alert', hidden: true });
+  function showQueryError(text) {
+    qError.textContent = text || '';
+    qError.hidden = !text;
+    if (text) q.setAttribute('aria-invalid', 'true'); else q.removeAttribute('aria-invalid');
+  }
   controls.q = q;
   controls.role = select('role', 'search.role.any');
   controls.date_from = h('input', { type: 'date' });
@@ -111,6 +131,13 @@ export function render(main, ctx, params) {
 
   function fill(values) {
     for (const f of FIELDS) controls[f].value = values[f] || (f === 'sort' ? 'relevance' : '');
+  }
+  // The phone's Filters button says how many are set (they apply while folded away).
+  const FILTERS = ['date_from', 'date_to', 'agent_id', 'team', 'intent', 'sentiment', 'rule_id',
+    'min_severity', 'review_status'];
+  function countFilters(values) {
+    const n = FILTERS.filter((f) => values[f]).length;
+    filtersToggle.textContent = n ? t('search.filters.n', { n }) : t('search.filters');
   }
   function read() {
     const out = {};
@@ -169,6 +196,8 @@ export function render(main, ctx, params) {
     try {
       const data = await get('/search', { ...apiParams(values), size: 20, cursor: append ? cursor : null });
       if (mine !== running) return;
+      showQueryError(null);
+      total.removeAttribute('role');
       total.textContent = data.total === 1 ? t('search.total.one') : t('search.total', { n: data.total });
       if (!data.total) total.textContent = t('search.empty');
       for (const hit of data.hits) list.append(hitItem(hit));
@@ -176,6 +205,12 @@ export function render(main, ctx, params) {
       more.hidden = !cursor || !data.hits.length;
     } catch (err) {
       if (mine !== running) return;
+      if (err.status === 422) {
+        showQueryError(queryErrorText(err.message));
+        total.textContent = '';
+        more.hidden = true;
+        return;
+      }
       total.textContent = t('error', { message: err.message });
       total.setAttribute('role', 'alert');
     }
@@ -188,6 +223,7 @@ export function render(main, ctx, params) {
     history.replaceState(null, '', `#/search${qs ? `?${qs}` : ''}`);
     lastSearch = location.hash;
     exportLink.href = exportHref(values);
+    countFilters(values);
     run();
   }
 
@@ -244,6 +280,13 @@ export function render(main, ctx, params) {
     } catch (err) { ctx.toast(t('error', { message: err.message })); }
   } }, t('search.saved.delete'));
 
+  // On a phone the filters fold away behind one button, so the results are in reach.
+  const filtersToggle = h('button', { type: 'button', class: 'filters-toggle', id: 'filters-toggle',
+    'aria-expanded': 'false', 'aria-controls': 'filters', onclick: () => {
+      const box = document.getElementById('filters');
+      const open = box.classList.toggle('collapsed') === false;
+      filtersToggle.setAttribute('aria-expanded', String(open));
+    } }, t('search.filters'));
   const formEl = h('form', { class: 'search panel', role: 'search', onsubmit: submit },
     h('div', { class: 'row' },
       h('label', { class: 'field q', for: 'f-q' }, h('span', {}, t('search.q')), q),
@@ -252,8 +295,10 @@ export function render(main, ctx, params) {
       h('button', { type: 'submit', class: 'primary', id: 'search-submit' }, t('search.submit')),
       h('button', { type: 'button', id: 'search-clear', onclick: () => { fill({}); submit(); } },
         t('search.clear'))),
+    qError,
     h('p', { class: 'syntax', id: 'syntax-help' }, t('search.syntax')),
-    h('fieldset', { class: 'filters' }, h('legend', {}, t('search.filters')),
+    filtersToggle,
+    h('fieldset', { class: 'filters collapsed', id: 'filters' }, h('legend', {}, t('search.filters')),
       h('div', { class: 'row' },
         field('date_from', 'search.date_from', controls.date_from),
         field('date_to', 'search.date_to', controls.date_to),
@@ -283,6 +328,7 @@ export function render(main, ctx, params) {
   lastSearch = location.hash || '#/search';
   exportLink.href = exportHref(form);
   fill(form);
+  countFilters(form);
   loadSaved();
   // The choosers need the catalogue; the first search waits for it (titles on badges).
   loadCatalogue().then(() => {

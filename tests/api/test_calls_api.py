@@ -434,3 +434,39 @@ def test_redacted_audio_tones_every_pii_span(world: World) -> None:
     before = slice(0, int(spans[0][0] * rate))  # speech before the first span is untouched
     assert np.abs(samples[:, before] - original[:, before]).max() < 1e-3
     assert world.client.get(f"/calls/{PII}/audio", headers=world.as_("crm")).status_code == 403
+
+
+def test_peaks_computed_once_with_the_audio_roles(world: World) -> None:
+    """GET /calls/{id}/peaks: the envelope of the stored recording, written once next to
+    the call's outputs; managers get it with the PII spans toned; crm gets nothing."""
+    from analysis.redacted_audio import ToneOptions, tone_spans
+    from analysis.waveform import compute_peaks, merge_channels, peaks_key, redacted_peaks
+    from transcribe.audio import decode_audio
+
+    qa = world.client.get(f"/calls/{PII}/peaks", headers=world.as_("qa"))
+    assert qa.status_code == 200, qa.text
+    body = qa.json()
+    store = get_store()
+    stored = store.path(peaks_key(store, PII))
+    assert stored.is_file()
+    mtime = stored.stat().st_mtime_ns
+    with session_scope() as db:
+        call = db.get(Call, PII)
+        assert call is not None
+        audio = decode_audio(store.path(call.audio_key), 8000)
+    expected = compute_peaks(audio.samples, audio.sample_rate)
+    assert body["redacted"] is False and body["split"] == "speaker"
+    assert body["channels"] == [{"role": None, "peaks": merge_channels(expected["channels"])}]
+    assert body["bin_s"] == expected["bin_s"] and max(body["channels"][0]["peaks"]) > 0
+    manager = world.client.get(f"/calls/{PII}/peaks", headers=world.as_("manager")).json()
+    _, analysis = _outputs(PII)
+    tone = ToneOptions()
+    assert manager["redacted"] is True
+    spans = tone_spans(analysis, options=tone)
+    assert manager["channels"][0]["peaks"] == redacted_peaks(
+        [c["peaks"] for c in body["channels"]], body["bin_s"], spans, tone.level)[0]
+    if any(start < body["duration"] for start, _ in spans):  # a span inside the recording
+        assert manager["channels"] != body["channels"]
+    assert stored.stat().st_mtime_ns == mtime  # computed once
+    assert world.client.get(f"/calls/{PII}/peaks", headers=world.as_("crm")).status_code == 403
+    assert world.client.get("/calls/nope/peaks", headers=world.as_("qa")).status_code == 404

@@ -161,15 +161,17 @@ def sign_in(page: Any, live: Live, role: str) -> None:
     page.locator("#signout").wait_for(state="visible")
 
 
-def check_screenshot(page: Any, path: Path, min_colors: int = 40) -> None:
+def check_screenshot(page: Any, path: Path, min_colors: int = 40,
+                     size: tuple[int, int] = (1360, 900)) -> None:
     """A PNG of the viewport's size that is not blank: many distinct colours, counted by
     drawing it on a canvas in a blank page of the same browser."""
     page.screenshot(path=str(path))
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])
-    assert (width, height) == (1360, 900), (width, height)
-    assert len(data) > 30_000, f"{path.name}: {len(data)} bytes is too small for a page"
+    assert (width, height) == size, (width, height)
+    assert len(data) > 30_000 * size[0] * size[1] // (1360 * 900), (
+        f"{path.name}: {len(data)} bytes is too small for a page")
     probe = page.context.new_page()
     try:
         colors = probe.evaluate("""async (src) => {
@@ -430,6 +432,7 @@ def test_sign_in_errors_and_sign_out(page: Any, live: Live) -> None:
     page.locator("#signin-key").fill("cqa_wrong")
     page.locator("#signin-submit").click()
     page.locator("#signin-error", has_text="not accepted").wait_for()
+    check_screenshot(page, live.shots / "signin.png", min_colors=10)
     sign_in(page, live, "qa")
     assert page.locator("#who").inner_text().startswith("ui-qa")
     cookies = page.context.cookies()
@@ -571,7 +574,7 @@ def test_chinese_has_no_english_leftovers(page: Any, live: Live) -> None:
     page.locator("h1", has_text="搜索通话").wait_for()
     assert CJK.search(page.locator("#who").inner_text())  # the role label
     # The chooser is filled from GET /catalogue once it answers.
-    page.wait_for_function("document.querySelectorAll('#f-rule_id option').length > 1")
+    page.wait_for_function("() => document.querySelectorAll('#f-rule_id option').length > 1")
     options = page.locator("#f-rule_id option").all_inner_texts()
     assert len(options) > 1 and all(CJK.search(o) for o in options)
     page.goto(f"{live.base}/ui/#/calls/{live.real_call}")
@@ -596,3 +599,333 @@ def test_chinese_has_no_english_leftovers(page: Any, live: Live) -> None:
     headers = page.locator("#queue th[scope=col]").all_inner_texts()
     assert headers and all(CJK.search(x) for x in headers)
     check_screenshot(page, live.shots / "queue-zh.png")
+
+
+# Issue 17: the manager's day, the call timeline, the Chinese UI page by page, errors
+# where the user looks, the phone layout -----------------------------------------------
+
+
+def _per_100(periods: list[dict[str, Any]], key: str) -> dict[str, float]:
+    """Violations per 100 calls per group, as the dashboard derives it from a by= trend."""
+    sums: dict[str, list[int]] = {}
+    for p in periods:
+        if p[key] is not None:
+            row = sums.setdefault(p[key], [0, 0])
+            row[0] += p["calls"]
+            row[1] += round(p["violations_per_100"] * p["calls"] / 100)
+    return {k: round(1000 * flags / calls) / 10 for k, (calls, flags) in sums.items()}
+
+
+def _no_overlap(boxes: list[dict[str, float]]) -> bool:
+    ordered = sorted(boxes, key=lambda b: b["x"])
+    return all(a["x"] + a["width"] <= b["x"] + 0.5 for a, b in itertools.pairwise(ordered))
+
+
+def test_manager_day_dashboard_drill_down_and_redacted_playback(page: Any, live: Live) -> None:
+    """Dashboard bar -> the matching search with its filter set -> the call -> playback of
+    the toned copy; no request for the raw recording is ever made."""
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    detail = live.api("qa", "GET", f"/calls/{live.real_call}")
+    agent = detail["call"]["agent_id"]
+    sign_in(page, live, "manager")
+    page.locator("#chart-agents a.bar-link").first.wait_for()
+    # violations per 100 calls by agent and team, sorted by value, with axis titles
+    cards = {a["agent_id"]: a["violations_per_100"]
+             for a in live.api("manager", "GET", "/agents")["items"]}
+    by_team = live.api("manager", "GET", "/trends",
+                       params={"metric": "violation", "interval": "week", "by": "team"})["periods"]
+    for chart, expected in (("chart-agents", cards), ("chart-teams", _per_100(by_team, "team"))):
+        bars = page.locator(f"#{chart} g.bar")
+        shown = [(bars.nth(i).get_attribute("data-label"),
+                  float(bars.nth(i).get_attribute("data-value"))) for i in range(bars.count())]
+        assert dict(shown) == expected, (chart, shown, expected)
+        assert [v for _, v in shown] == sorted((v for _, v in shown), reverse=True)
+        assert page.locator(f"#{chart} .axis-title").text_content() == "Violations per 100 calls"
+    # counts have whole-number axes; date labels never overlap; one series has no legend
+    ticks = page.locator("#chart-rules .x-tick, #chart-intents .y-tick, #chart-calls .y-tick"
+                         ).all_text_contents()
+    assert ticks and all(re.fullmatch(r"\d+", x) for x in ticks), ticks
+    for chart in ("chart-intents", "chart-calls", "chart-sentiment", "chart-agent-trend"):
+        boxes = page.locator(f"#{chart} .x-tick").evaluate_all(
+            "els => els.map(e => { const b = e.getBBox(); return {x: b.x, width: b.width}; })")
+        assert boxes and _no_overlap(boxes), (chart, boxes)
+    assert page.locator("#chart-calls .legend").count() == 0
+    assert page.locator("#chart-intents .legend").count() == page.locator(
+        "#chart-intents g.series").count() > 1
+    # the agent comparison over time: one series per agent (the busiest six)
+    assert page.locator("#chart-agent-trend g.series").count() == min(6, len(cards))
+    check_screenshot(page, live.shots / "manager-dashboard.png")
+
+    # a bar opens the search with its filter applied
+    page.locator(f'#chart-agents a.bar-link[data-label="{agent}"]').click()
+    page.wait_for_function("() => location.hash.startsWith('#/search?')")
+    assert "agent_id=" + agent in page.url and "min_severity=low" in page.url
+    assert page.locator("#f-agent_id").input_value() == agent
+    assert page.locator("#f-min_severity").input_value() == "low"
+    hit = page.locator(f'li.hit[data-call="{live.real_call}"]')
+    hit.wait_for()
+    expected = live.api("manager", "GET", "/search", params={"agent_id": agent, "min_severity": "low"})
+    assert page.locator("#results li.hit").count() == expected["total"] >= 1
+    check_screenshot(page, live.shots / "search-drilldown.png")
+    # a scorecard row and a point drill down too
+    page.go_back()
+    page.locator(f'#scorecards tr[data-agent="{agent}"] td').first.click()
+    page.wait_for_function("(a) => location.hash === `#/search?agent_id=${a}`", arg=agent)
+    page.go_back()
+    point = page.locator("#chart-calls a.point-link").first
+    point.wait_for()
+    period = point.locator("circle").get_attribute("data-period")
+    point.click()
+    page.wait_for_function("() => location.hash.startsWith('#/search?date_from=')")
+    assert page.locator("#f-date_from").input_value() == period
+    page.go_back()
+    page.locator(f'#chart-agents a.bar-link[data-label="{agent}"]').click()
+
+    # the call: the toned recording plays, from an evidence button or the timeline
+    hit = page.locator(f'li.hit[data-call="{live.real_call}"]')
+    hit.locator("a.open").click()
+    page.locator("#timeline-svg path.wave").first.wait_for()
+    src = page.locator("audio#player").get_attribute("src") or ""
+    assert src.endswith(f"/calls/{live.real_call}/audio?redacted=true"), src
+    threat = next(f for f in detail["flags"] if f["rule_id"] == "threat_or_abuse")
+    page.locator(f'li.flag[data-key="{threat["key"]}"] button.evidence').first.click()
+    page.wait_for_function("(s) => { const a = document.querySelector('#player');"
+                           " return !a.paused && a.currentTime >= s - 0.05; }", arg=threat["start"])
+    page.locator("h1").click()
+    page.keyboard.press(" ")
+    audio = [u for u in requests if "/audio" in u]
+    assert audio and all(u.endswith("/audio?redacted=true") for u in audio), audio
+    peaks = [u for u in requests if "/peaks" in u]
+    assert peaks and all(u.endswith("?redacted=true") for u in peaks), peaks
+    check_screenshot(page, live.shots / "manager-call.png")
+
+
+def test_timeline_seeks_and_the_transcript_follows(page: Any, live: Live) -> None:
+    detail = live.api("qa", "GET", f"/calls/{live.real_call}")
+    utts = detail["transcript"]["utterances"]
+    peaks = live.api("qa", "GET", f"/calls/{live.real_call}/peaks")
+    sign_in(page, live, "qa")
+    page.goto(f"{live.base}/ui/#/calls/{live.real_call}")
+    svg = page.locator("#timeline-svg")
+    svg.locator("path.wave").first.wait_for()
+    page.wait_for_function("() => document.querySelector('#player').readyState >= 1")
+    # a waveform per speaker (stereo: a channel each), a marker per piece of evidence,
+    # the customer's sentiment, the metrics' overtalk and dead air
+    assert peaks["split"] == "channel"
+    assert sorted(svg.locator("path.wave").evaluate_all("els => els.map(e => e.dataset.role)")) == [
+        "agent", "customer"]
+    evidence = [e for f in detail["analysis"]["flags"] for e in f["evidence"]
+                if e["utterance"] is not None]
+    assert svg.locator("rect.flag-mark").count() == len(evidence) > 0
+    customer_turns = sum(u["role"] == "customer" for u in utts)
+    assert int(svg.locator("polyline.sentiment-curve").get_attribute("data-points")) == customer_turns
+    assert svg.locator("rect.band.overtalk").count() == len(peaks["overtalk"])
+    assert svg.locator("rect.band.silence").count() == len(peaks["silence"])
+    assert page.locator("#talk-bar").get_attribute("data-agent") == str(round(
+        100 * detail["analysis"]["metrics"]["agent_talk_s"]
+        / (detail["analysis"]["metrics"]["agent_talk_s"] + detail["analysis"]["metrics"]["customer_talk_s"])))
+    assert page.locator("#metric-strip > div").count() >= 8 and page.locator("#metrics table").is_hidden()
+
+    # a click at a point of the timeline plays from that second
+    duration = float(svg.get_attribute("data-duration"))
+    n = next(i for i, u in enumerate(utts[:-1]) if u["start"] > 10 and 2 <= u["end"] - u["start"] <= 8
+             and utts[i + 1]["start"] >= u["end"])  # a turn of a few seconds, then the next
+    target = utts[n]["start"] + 0.3
+    page.evaluate("""() => { window.seeks = []; const a = document.querySelector('#player');
+        a.addEventListener('seeking', () => window.seeks.push(a.currentTime)); }""")
+    box = svg.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + box["width"] * target / duration, box["y"] + box["height"] / 2)
+    page.wait_for_function("() => window.seeks.length > 0")
+    assert abs(page.evaluate("window.seeks[0]") - target) < duration / box["width"] + 0.05
+    assert page.locator("li.utt.current").get_attribute("data-i") == str(n)
+    # playing on, the highlight moves to the next utterance and stays in view
+    page.wait_for_function("(i) => document.querySelector('li.utt.current')?.dataset.i === String(i)",
+                           arg=n + 1, timeout=20_000)
+    inside = page.evaluate("""() => {
+        const li = document.querySelector('li.utt.current').getBoundingClientRect();
+        const box = document.querySelector('#transcript').getBoundingClientRect();
+        return li.top >= Math.max(0, box.top) - 1
+          && li.bottom <= Math.min(innerHeight, box.bottom) + 1; }""")
+    assert inside
+    playhead = float(svg.locator("line.playhead").get_attribute("x1"))
+    now = page.evaluate("document.querySelector('#player').currentTime")
+    assert abs(playhead - 1000 * now / duration) < 15
+    check_screenshot(page, live.shots / "call-timeline.png")
+    # the arrow keys seek by five seconds
+    page.keyboard.press(" ")
+    page.wait_for_function("() => document.querySelector('#player').paused")
+    before = page.evaluate("document.querySelector('#player').currentTime")
+    page.evaluate("window.seeks = []")
+    page.locator("#timeline-surface").focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => window.seeks.length > 0")
+    assert abs(page.evaluate("window.seeks[0]") - min(duration, before + 5)) < 0.2
+
+
+VISIBLE_TEXT = """() => {
+    const skip = 'script, style, title, #lang, .text, .snippet, blockquote, #summary > p, .meta';
+    const out = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    while (walker.nextNode()) {
+      const el = walker.currentNode.parentElement;
+      const text = walker.currentNode.textContent.trim();
+      if (!text || !el || el.closest(skip)) continue;
+      if (!el.checkVisibility({ opacityProperty: true, visibilityProperty: true })) continue;
+      out.push(text);
+    }
+    for (const s of document.querySelectorAll('select:not(#lang)')) {
+      if (s.checkVisibility() && s.selectedOptions[0]) out.push(s.selectedOptions[0].textContent.trim());
+    }
+    return out; }"""
+# Not words to translate: the brand, query operators, CSV, API, Cookie (so written in
+# Chinese too), language codes.
+ALLOWED = re.compile(r"\b(callqa|OR|NOT|CSV|API|Cookie|en|zh)\b")
+
+
+def _english_leftovers(page: Any, data: set[str]) -> list[str]:
+    found = []
+    for text in page.evaluate(VISIBLE_TEXT):
+        rest = text
+        for value in sorted(data, key=len, reverse=True):  # ids, agents, teams: data, not UI
+            rest = rest.replace(value, " ")
+        rest = ALLOWED.sub(" ", rest)
+        if re.search(r"[A-Za-z]{2,}", rest):
+            found.append(text)
+    return found
+
+
+def test_chinese_every_page_without_english_leftovers(page: Any, live: Live) -> None:
+    hits = live.api("qa", "GET", "/search", params={"size": 100})["hits"]
+    data = {v for h in hits for v in (h["call_id"], h["agent_id"], h["team"], h["customer_id"]) if v}
+    data |= {k for k in ("ui-qa", "ui-manager", "ui-admin")}
+    flags = live.api("qa", "GET", f"/calls/{live.real_call}")["flags"]
+    data |= {v for f in flags for v in (f["reviewer"], f["review_comment"]) if v}  # users' words
+    sign_in(page, live, "qa")
+    page.locator("li.hit").first.wait_for()
+    assert len(_english_leftovers(page, data)) > 10  # the check sees the English interface
+    page.locator("#lang").select_option("zh")
+    page.locator("li.hit").first.wait_for()
+    page.wait_for_function("() => document.querySelectorAll('#f-rule_id option').length > 1")
+    pages = {"search": "#/search?q=法院", "call": f"#/calls/{live.real_call}",
+             "queue": "#/queue?preset=any&status=all&who=all", "error": '#/search?q="未闭合'}
+    ready = {"search": "li.hit mark", "call": "#timeline-svg path.wave", "queue": "#queue tbody tr",
+             "error": "#q-error"}
+    for name, hash_ in pages.items():
+        page.goto(f"{live.base}/ui/{hash_}")
+        page.locator(ready[name]).first.wait_for()
+        assert _english_leftovers(page, data) == [], name
+        if name == "call":
+            check_screenshot(page, live.shots / "call-zh.png")
+    assert "引号" in page.locator("#q-error").inner_text()
+    sign_in_as_other(page, live, "manager")
+    page.goto(f"{live.base}/ui/#/dashboard?interval=week")
+    page.locator("#chart-agent-trend svg").wait_for()
+    assert _english_leftovers(page, data) == []
+    ticks = page.locator("#chart-calls .x-tick").all_text_contents()
+    assert ticks and all(CJK.search(x) for x in ticks), ticks  # dates in the Chinese format
+    check_screenshot(page, live.shots / "dashboard-zh.png")
+    page.locator("#signout").click()
+    page.locator("#signin-key").wait_for()
+    assert _english_leftovers(page, data) == []
+
+
+def test_query_error_is_said_under_the_box(page: Any, live: Live) -> None:
+    sign_in(page, live, "qa")
+    box = page.locator("#f-q")
+    box.fill('"never closed')
+    box.press("Enter")
+    error = page.locator("#q-error")
+    error.wait_for(state="visible")
+    assert "quote is not closed" in error.inner_text()
+    assert box.get_attribute("aria-invalid") == "true" and "q-error" in box.get_attribute("aria-describedby")
+    under, above = error.bounding_box(), box.bounding_box()
+    assert under and above and 0 <= under["y"] - (above["y"] + above["height"]) < 80
+    assert abs(under["x"] - above["x"]) < 40
+    assert page.locator("#results li").count() == 0 and not page.locator("#toast.show").count()
+    check_screenshot(page, live.shots / "search-error.png")
+    box.fill("court OR")
+    box.press("Enter")
+    page.locator("#q-error", has_text="OR needs").wait_for()
+    box.fill("court")
+    box.press("Enter")
+    page.locator("li.hit").first.wait_for()
+    assert error.is_hidden() and box.get_attribute("aria-invalid") is None
+
+
+def test_phone_width_keeps_sign_out_and_results_usable(browser: Any, live: Live) -> None:
+    context = browser.new_context(locale="en-GB", viewport={"width": 390, "height": 844},
+                                  is_mobile=True, has_touch=True)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        def fits() -> None:
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            for sel in ("#signout", "#nav"):
+                b = page.locator(sel).bounding_box()
+                assert b and b["x"] >= 0 and b["x"] + b["width"] <= 390, (sel, b)
+
+        sign_in(page, live, "qa")
+        page.locator("li.hit").first.wait_for()
+        fits()
+        # the filters fold away so the results are near the top
+        assert page.locator("#filters").is_hidden()
+        first = page.locator("li.hit a.open").first
+        b = first.bounding_box()
+        assert b and b["x"] + b["width"] <= 390 and b["y"] < 900, b
+        check_screenshot(page, live.shots / "phone-search.png", size=(390, 844))
+        page.locator("#filters-toggle").click()
+        assert page.locator("#f-rule_id").is_visible()
+        first.click()
+        page.locator("#timeline-svg").wait_for()
+        page.locator("#transcript li.utt").first.wait_for()
+        fits()
+        check_screenshot(page, live.shots / "phone-call.png", size=(390, 844))
+        # a drill-down's filters apply while folded away, and the button says so
+        page.goto(f"{live.base}/ui/#/search?team=collections&min_severity=low")
+        page.locator("li.hit").first.wait_for()
+        assert page.locator("#filters-toggle").inner_text().startswith("Filters (2 set)")
+        sign_in_as_other(page, live, "manager")
+        page.locator("#chart-agents svg").wait_for()
+        fits()
+        page.locator("#signout").click()
+        page.locator("#signin-key").wait_for()
+    finally:
+        context.close()
+
+
+def test_no_recording_means_no_play_buttons(page: Any, live: Live) -> None:
+    """An imported transcript has nothing to play: no player, no waveform, and its
+    evidence is shown without a play button (for every role)."""
+    doc = {"format": "callqa.transcript/1", "metadata": {
+        "call_id": "ui-imported", "agent_id": "A1006", "team": "collections", "language": "en"},
+        "utterances": [
+            {"role": "agent", "start": 0.5, "end": 4.0,
+             "text": "This is Evergreen finance collections, this call is being recorded."},
+            {"role": "customer", "start": 4.5, "end": 7.0, "text": "I can't pay until next month."},
+            {"role": "agent", "start": 7.5, "end": 13.0, "text": "If this isn't paid by Friday, "
+             "we'll take you to court, and your credit will be ruined forever."}]}
+    made = httpx.post(f"{live.base}/transcripts", json=doc, timeout=60,
+                      headers={"X-API-Key": live.keys["qa"]})
+    assert made.status_code in (200, 201), made.text
+    deadline = time.monotonic() + 60
+    while (detail := live.api("qa", "GET", "/calls/ui-imported"))["call"]["status"] != "indexed":
+        assert time.monotonic() < deadline, detail["call"]["status"]
+        time.sleep(0.25)
+    assert detail["audio_url"] is None
+    said = [e for f in detail["analysis"]["flags"] for e in f["evidence"] if e["utterance"] is not None]
+    assert said, "the import must raise a flag on an utterance"
+    for role in ("qa", "manager"):
+        if role == "manager":
+            sign_in_as_other(page, live, "manager")
+        else:
+            sign_in(page, live, "qa")
+        page.goto(f"{live.base}/ui/#/calls/ui-imported")
+        page.locator("li.flag").first.wait_for()
+        page.locator("#timeline-svg").wait_for()
+        assert page.locator("#no-audio").is_visible() and page.locator("audio").count() == 0
+        assert page.locator("button.evidence").count() == 0
+        assert page.locator(".evidence.no-play").count() == len(said)
+        assert page.locator("#timeline-svg path.wave").count() == 0
+        assert page.locator("#timeline-svg rect.flag-mark").count() == len(said)
