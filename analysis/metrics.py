@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from itertools import pairwise
+from pathlib import Path
+from typing import Any
 
 from analysis.normalize import CJK
+from core.config import load_config
 from core.schemas import Transcript
+
+DEFAULT_METRICS = Path(__file__).parent / "config" / "metrics.yaml"
+METRICS_SCHEMA: dict[str, Any] = {"dead_air_min_s": float}
+
+
+@lru_cache(maxsize=4)
+def metrics_config(path: Path | None = None) -> dict[str, Any]:
+    """metrics.yaml, with `path` (CALLQA_METRICS_PATH) merged over it."""
+    return load_config(DEFAULT_METRICS, METRICS_SCHEMA, path)
 
 _WORD = re.compile(r"[A-Za-z0-9']+")
 
@@ -26,7 +39,12 @@ METRIC_NAMES = frozenset({
 })
 
 
-def conversation_metrics(transcript: Transcript, dead_air_s: float = 5.0) -> dict[str, float]:
+def conversation_metrics(transcript: Transcript, dead_air_s: float | None = None
+                         ) -> dict[str, float]:
+    if dead_air_s is None:
+        from core.settings import get_settings
+
+        dead_air_s = float(metrics_config(get_settings().metrics_path)["dead_air_min_s"])
     utts = transcript.utterances
     talk = {"agent": 0.0, "customer": 0.0}
     units = {"agent": 0, "customer": 0}

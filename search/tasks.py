@@ -11,9 +11,7 @@ from core.settings import get_settings
 from core.storage import get_store, load_outputs
 from search import get_backend
 from search.base import CallDocument
-from search.documents import build_document
-
-INDEX_VERSION = "2"
+from search.documents import build_document, stage_version
 
 
 def call_document(call_id: str) -> CallDocument:
@@ -43,7 +41,7 @@ def index_call(call_id: str) -> str:
     with run_stage(call_id, "index") as ctx:
         document = call_document(call_id)
         get_backend().index([document])
-        ctx.done(None, INDEX_VERSION)
+        ctx.done(None, stage_version(not get_settings().index_pii))
     notify_call_indexed(call_id, document)  # call.completed, flag.critical (if configured)
     return call_id
 
