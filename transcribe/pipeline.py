@@ -304,7 +304,8 @@ def _recognise(signal: np.ndarray, segments: list[Segment], engine: AsrEngine,
         result = engine.transcribe_clips(signal, segments, language, params.whisper)
         words = [w for seg in result.segments for w in seg.words]
     else:
-        packed = pack(signal, segments, rate, params.activity.pack_gap_s)
+        packed = pack(signal, segments, rate, params.activity.pack_gap_s,
+                      params.activity.glue_margin_s, params.activity.glue_window_s)
         result = engine.transcribe(packed.audio, language, params.whisper)
         raw = [w for seg in result.segments for w in seg.words]
         words = []
