@@ -11,12 +11,19 @@ from analysis.intents import (
     CueIntentClassifier,
     EmbeddingIntentClassifier,
     IntentClassifier,
+    intents_config,
 )
-from analysis.metrics import conversation_metrics
+from analysis.metrics import conversation_metrics, metrics_config
 from analysis.pii import audio_spans, find_pii, redact
 from analysis.rules import RuleSet, evaluate, load_rules
-from analysis.sentiment import SentimentResult, default_sentiment
+from analysis.sentiment import (
+    DEFAULT_LEXICON,
+    SentimentResult,
+    default_sentiment,
+    sentiment_config,
+)
 from analysis.summary import call_outcome, summarize
+from core.config import params_hash
 from core.schemas import Analysis, PiiHit, Transcript
 
 ANALYSIS_VERSION = "1"
@@ -50,7 +57,7 @@ class AnalysisModels:
         # English: cues plus similarity to intents.yaml's example utterances.
         intents: IntentClassifier = EmbeddingIntentClassifier(intents_path or DEFAULT_INTENTS,
                                                               cues=cues)
-        sentiment: CustomerSentiment = default_sentiment()
+        sentiment: CustomerSentiment = default_sentiment(settings.sentiment_path or DEFAULT_LEXICON)
         if intent_model or sentiment_model:
             from analysis.classifiers import TransformersIntentClassifier, TransformersSentiment
 
@@ -59,6 +66,20 @@ class AnalysisModels:
             if sentiment_model:
                 sentiment = TransformersSentiment(sentiment_model)
         return cls(intents=intents, sentiment=sentiment, intent_titles=cues.titles)
+
+
+def stage_version(rules: RuleSet) -> str:
+    """What the analyze stage records: the analysis version, the rules' version and a hash
+    of the parameter files it ran with (intents, sentiment, metrics) and the model
+    directories set, e.g. 1-3+5be0c1d2."""
+    from core.settings import get_settings
+
+    settings = get_settings()
+    params = params_hash(intents_config(settings.intents_path),
+                         sentiment_config(settings.sentiment_path),
+                         metrics_config(settings.metrics_path),
+                         settings.intent_model, settings.sentiment_model)
+    return f"{ANALYSIS_VERSION}-{rules.version}+{params}"
 
 
 def analyze(transcript: Transcript, rules: RuleSet | None = None,

@@ -14,7 +14,6 @@ torch and transformers are imported when a model is loaded, not when this module
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -23,13 +22,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from analysis.sentiment import SentimentResult
 from core import devices
 from core.schemas import Evidence, IntentHit, Transcript
+from core.settings import keep_model_hubs_offline
 
 if TYPE_CHECKING:
     import numpy as np
 
 # Nothing is ever fetched from a model hub.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+keep_model_hubs_offline()
 
 CUSTOMER_ROLES = ("customer", "unknown")
 SENTIMENT_LABELS = ("negative", "neutral", "positive")

@@ -7,18 +7,18 @@ transformers so nothing beyond the `transformers` extra is needed.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.settings import keep_model_hubs_offline
+
 if TYPE_CHECKING:
     import numpy as np
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+keep_model_hubs_offline()
 
 # Long complaint narratives: the encoder was trained on up to 256 word pieces.
 MAX_TOKENS = 256

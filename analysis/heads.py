@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analysis.normalize import has_cjk
+from core.config import check, schema_of
 from core.yamlio import read_yaml
 
 if TYPE_CHECKING:
@@ -54,7 +55,8 @@ class HeadOptions:
     @classmethod
     def load(cls, path: Path = DEFAULT_TRAINING, **overrides: Any) -> HeadOptions:
         raw = read_yaml(path) or {}
-        known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
+        check(raw, schema_of(cls), path)  # unknown keys and wrong types refused
+        known = dict(raw)
         for key in ("word_ngrams", "char_ngrams", "zh_char_ngrams"):
             if key in known:
                 known[key] = tuple(known[key])

@@ -9,10 +9,32 @@ from typing import Any, Protocol
 from rapidfuzz import fuzz
 
 from analysis.normalize import has_cjk, normalize
+from core.config import AnyOf, ListOf, MapOf, load_config
 from core.schemas import Evidence, IntentHit, Transcript
-from core.yamlio import read_yaml
 
 DEFAULT_INTENTS = Path(__file__).parent / "config" / "intents.yaml"
+
+
+Words = ListOf(str)
+# What intents.yaml may hold (core.config: unknown keys refused, types checked).
+INTENTS_SCHEMA: dict[str, Any] = {
+    "agent_weight": float, "min_score": float, "opening_turns": int, "opening_weight": float,
+    "fuzzy_min_ratio": int, "exact_below_chars": int, "max_hits_per_utterance": int,
+    "max_evidence": int,
+    "intents": MapOf({"title": AnyOf((str, MapOf(str))), "en": Words, "zh": Words,
+                      "regex": MapOf(Words)}),
+    "similarity": {"enabled": bool, "min_similarity": float, "weight": float},
+    "examples": MapOf(Words),
+}
+
+
+def intents_config(path: Path | None = None) -> dict[str, Any]:
+    """intents.yaml, with `path` (CALLQA_INTENTS_PATH) merged over it: a file that lists
+    `intents` replaces the taxonomy, and examples count only for its intents."""
+    raw = load_config(DEFAULT_INTENTS, INTENTS_SCHEMA, path)
+    raw["examples"] = {k: v for k, v in (raw.get("examples") or {}).items()
+                       if k in raw["intents"]}
+    return raw
 
 
 class IntentClassifier(Protocol):
@@ -29,15 +51,18 @@ class IntentCue:
 class CueIntentClassifier:
     """Scores each intent by its cue phrases in what the customer (and agent) said."""
 
-    def __init__(self, path: Path = DEFAULT_INTENTS, fuzzy: int = 90) -> None:
+    def __init__(self, path: Path = DEFAULT_INTENTS, fuzzy: int | None = None) -> None:
         import re
 
-        raw = read_yaml(path)
-        self.agent_weight = float(raw.get("agent_weight", 0.35))
-        self.min_score = float(raw.get("min_score", 1.0))
-        self.opening_turns = int(raw.get("opening_turns", 0))
-        self.opening_weight = float(raw.get("opening_weight", 1.0))
-        self.fuzzy = fuzzy
+        raw = intents_config(path)
+        self.agent_weight = float(raw["agent_weight"])
+        self.min_score = float(raw["min_score"])
+        self.opening_turns = int(raw["opening_turns"])
+        self.opening_weight = float(raw["opening_weight"])
+        self.fuzzy = raw["fuzzy_min_ratio"] if fuzzy is None else fuzzy
+        self.exact_below = int(raw["exact_below_chars"])
+        self.max_hits = int(raw["max_hits_per_utterance"])
+        self.max_evidence = int(raw["max_evidence"])
         # title: a string, or one per language ({en: ..., zh: ...})
         self.titles = {k: v.get("title", k) for k, v in raw["intents"].items()}
         self.cues = [
@@ -53,7 +78,7 @@ class CueIntentClassifier:
     def _hits(self, cue: IntentCue, lang: str, text: str) -> int:
         n = 0
         for phrase in cue.phrases.get(lang, []):
-            if has_cjk(phrase) or len(phrase) < 6:
+            if has_cjk(phrase) or len(phrase) < self.exact_below:
                 n += phrase in text
             else:
                 n += fuzz.partial_ratio(phrase, text) >= self.fuzzy
@@ -77,9 +102,10 @@ class CueIntentClassifier:
                 n = self._hits(cue, lang, text)
                 if not n:
                     continue
-                scores[cue.intent] = scores.get(cue.intent, 0.0) + weight * min(n, 2)
+                scores[cue.intent] = scores.get(cue.intent, 0.0) + weight * min(n, self.max_hits)
                 first_seen.setdefault(cue.intent, utt.start)
-                if utt.role != "agent" and len(evidence.setdefault(cue.intent, [])) < 3:
+                if (utt.role != "agent"
+                        and len(evidence.setdefault(cue.intent, [])) < self.max_evidence):
                     evidence[cue.intent].append(Evidence(
                         utterance=i, start=utt.start, end=utt.end, quote=utt.text,
                         speaker_role=utt.role))
@@ -102,14 +128,14 @@ class EmbeddingIntentClassifier:
 
     def __init__(self, path: Path = DEFAULT_INTENTS, cues: CueIntentClassifier | None = None
                  ) -> None:
-        raw = read_yaml(path)
+        raw = intents_config(path)
         self.cues = cues or CueIntentClassifier(path)
         self.titles = self.cues.titles
         self.min_score = self.cues.min_score
-        sim = raw.get("similarity") or {}
-        self.enabled = bool(sim.get("enabled", True))
-        self.min_similarity = float(sim.get("min_similarity", 0.6))
-        self.weight = float(sim.get("weight", 1.0))
+        sim = raw["similarity"]
+        self.enabled = bool(sim["enabled"])
+        self.min_similarity = float(sim["min_similarity"])
+        self.weight = float(sim["weight"])
         self.example_intents: list[str] = []
         self.example_texts: list[str] = []
         for intent, texts in (raw.get("examples") or {}).items():
@@ -163,7 +189,8 @@ class EmbeddingIntentClassifier:
                 first[intent] = utt.start
             hit.score = round(hit.score + self.weight * weight, 2)
             first[intent] = min(first[intent], utt.start)
-            if len(hit.evidence) < 3 and all(e.utterance != i for e in hit.evidence):
+            if (len(hit.evidence) < self.cues.max_evidence
+                    and all(e.utterance != i for e in hit.evidence)):
                 hit.evidence.append(Evidence(utterance=i, start=utt.start, end=utt.end,
                                              quote=utt.text, speaker_role=utt.role))
         out = [h for h in by_intent.values() if h.score >= self.min_score]

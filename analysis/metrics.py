@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from itertools import pairwise
+from pathlib import Path
+from typing import Any
 
 from analysis.normalize import CJK
+from core.config import load_config
 from core.schemas import Transcript
+
+DEFAULT_METRICS = Path(__file__).parent / "config" / "metrics.yaml"
+METRICS_SCHEMA: dict[str, Any] = {"dead_air_min_s": float}
+
+
+@lru_cache(maxsize=4)
+def metrics_config(path: Path | None = None) -> dict[str, Any]:
+    """metrics.yaml, with `path` (CALLQA_METRICS_PATH) merged over it."""
+    return load_config(DEFAULT_METRICS, METRICS_SCHEMA, path)
 
 _WORD = re.compile(r"[A-Za-z0-9']+")
 
@@ -26,13 +39,20 @@ METRIC_NAMES = frozenset({
 })
 
 
-DEAD_AIR_S = 5.0  # a gap between utterances this long or longer is dead air
+def _dead_air_s(dead_air_s: float | None) -> float:
+    """A gap between utterances this long or longer is dead air (metrics.yaml)."""
+    if dead_air_s is not None:
+        return dead_air_s
+    from core.settings import get_settings
+
+    return float(metrics_config(get_settings().metrics_path)["dead_air_min_s"])
 
 
-def conversation_spans(transcript: Transcript, dead_air_s: float = DEAD_AIR_S
+def conversation_spans(transcript: Transcript, dead_air_s: float | None = None
                        ) -> dict[str, list[tuple[float, float]]]:
     """Where the metrics' dead air and overtalk are, as (start, end) seconds: the call
     page's timeline draws these, so it shows exactly what the numbers count."""
+    dead_air_s = _dead_air_s(dead_air_s)
     utts = transcript.utterances
     silence, overtalk = [], []
     last_end = utts[0].end if utts else 0.0
@@ -45,7 +65,9 @@ def conversation_spans(transcript: Transcript, dead_air_s: float = DEAD_AIR_S
     return {"silence": silence, "overtalk": overtalk}
 
 
-def conversation_metrics(transcript: Transcript, dead_air_s: float = DEAD_AIR_S) -> dict[str, float]:
+def conversation_metrics(transcript: Transcript, dead_air_s: float | None = None
+                         ) -> dict[str, float]:
+    dead_air_s = _dead_air_s(dead_air_s)
     utts = transcript.utterances
     talk = {"agent": 0.0, "customer": 0.0}
     units = {"agent": 0, "customer": 0}

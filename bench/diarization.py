@@ -25,7 +25,6 @@ from pathlib import Path
 # (bench/analysis.py would otherwise shadow the analysis package).
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-import os
 import time
 from typing import Any
 
@@ -57,8 +56,7 @@ def main() -> None:
     settings = get_settings()
     model_path = str(resolve_whisper_model(args.model or settings.asr_model, settings.model_dir))
     engine: Any = load_engine("faster-whisper", model_path)
-    params = TranscribeParams.from_yaml(Path(os.environ.get("CALLQA_TRANSCRIBE_PARAMS",
-                                                             str(DEFAULT_PARAMS))))
+    params = TranscribeParams.from_yaml(settings.transcribe_params or DEFAULT_PARAMS)
     t0 = time.perf_counter()
     engine.model.transcribe(np.zeros(16000, np.float32))  # load, warm up: not in the RTF
     warm_up_diarizer()

@@ -6,6 +6,7 @@ objects under CALLQA_DATA_DIR, the embedded search index, tasks in-process.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -71,6 +72,11 @@ class Settings(BaseSettings):
         -1, description="faster-whisper batched decoding of speech segments: -1 = 16 on GPU, "
         "off on CPU; 0 = off.")
     asr_cpu_threads: int = 0
+    transcribe_params: Path | None = Field(
+        None, description="Transcription hyper-parameters merged over "
+        "transcribe/config/default.yaml.")
+    roles_path: Path | None = Field(
+        None, description="Role cues (who is the agent) merged over transcribe/config/roles.yaml.")
     language: str | None = Field(None, description="Default language hint (en, zh) when a call has none.")
 
     # Ingest
@@ -101,6 +107,20 @@ class Settings(BaseSettings):
     sentiment_model: Path | None = Field(
         None, description="Local fine-tuned sentiment model directory (callqa train "
         "sentiment); unset = the offline lexicon.")
+    sentiment_path: Path | None = Field(
+        None, description="Sentiment models, calibration and word lists merged over "
+        "analysis/config/sentiment.yaml.")
+    metrics_path: Path | None = Field(
+        None, description="Conversation-metric thresholds merged over "
+        "analysis/config/metrics.yaml.")
+    cache_dir: Path = Field(
+        default_factory=lambda: Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        / "callqa",
+        description="Built once, shared by every data directory (the Chinese sentiment head); "
+        "default $XDG_CACHE_HOME/callqa or ~/.cache/callqa.")
+    public_data: Path | None = Field(
+        None, description="Public labelled data for callqa eval and bench/public_sets.py; "
+        "default ../shared/data beside the checkout.")
 
     index_pii: bool = Field(False, description="Index unredacted text (default: PII masked).")
     timezone: str = Field("UTC", description="IANA zone of the call centre: trends by its days.")
@@ -129,7 +149,7 @@ class Settings(BaseSettings):
             raise ValueError("stereo_channel_map is 'auto' or a permutation of 'agent,customer'")
         return value
 
-    @field_validator("data_dir", "models_dir", mode="after")
+    @field_validator("data_dir", "models_dir", "cache_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return value.expanduser().resolve() if value is not None else None
@@ -170,6 +190,13 @@ class Settings(BaseSettings):
         if self.stereo_channel_map.strip().lower() == "auto":
             return None
         return [role.strip() for role in self.stereo_channel_map.split(",") if role.strip()]
+
+
+def keep_model_hubs_offline() -> None:
+    """Nothing is ever fetched from a model hub: huggingface_hub and transformers read
+    these variables themselves, so they are set (unless the deployment set them)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 @lru_cache(maxsize=1)

@@ -7,8 +7,18 @@ from datetime import UTC
 from typing import Any
 
 from analysis.pii import redact_text
+from core.config import params_hash
 from core.schemas import SEVERITY_WEIGHT, Analysis, CallMetadata, Transcript, worst_severity
 from search.base import CallDocument
+
+# The document's shape and content rules; bump when build_document changes what it writes.
+INDEX_VERSION = "2"
+
+
+def stage_version(redact_pii: bool) -> str:
+    """What the index stage records: the document version and a hash of what it was
+    built with (masked or clear text), e.g. 2+1c9e0a4f."""
+    return f"{INDEX_VERSION}+{params_hash({'redact_pii': redact_pii})}"
 
 
 def risk_score(analysis: Analysis) -> float:

@@ -11,9 +11,7 @@ from core.settings import get_settings
 from core.storage import get_store, load_outputs
 from search import get_backend
 from search.base import CallDocument
-from search.documents import build_document
-
-INDEX_VERSION = "2"
+from search.documents import build_document, stage_version
 
 
 def call_document(call_id: str) -> CallDocument:
@@ -47,7 +45,7 @@ def index_calls(ctxs: list[StageContext]) -> dict[str, BaseException]:
         try:
             document = call_document(ctx.call.id)
             backend.index([document])
-            ctx.done(None, INDEX_VERSION, result=document)
+            ctx.done(None, stage_version(not get_settings().index_pii), result=document)
         except Exception as exc:
             errors[ctx.call.id] = exc
     return errors

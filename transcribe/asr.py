@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class WhisperParams:
     beam_size: int = 5
-    vad_filter: bool = True
+    vad_filter: bool = False  # the pipeline's own activity already cut the speech (vad.py)
     vad_min_silence_ms: int = 500
     condition_on_previous_text: bool = False
     no_speech_threshold: float = 0.6

@@ -11,20 +11,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from core.config import load_config, params_hash, schema_of
 from core.schemas import SpeakerTurn, Transcript, Utterance, Word
-from core.yamlio import read_yaml
 from transcribe.asr import AsrEngine, WhisperParams, drop_loops, is_batched
 from transcribe.audio import DecodedAudio
 from transcribe.diarize import DiarizationParams, diarize_mono, pyannote_diarize
 from transcribe.legs import LegParams, PreparedAudio, prepare
 from transcribe.progress import AudioProgress, SpeechProgress
-from transcribe.roles import assign_roles
+from transcribe.roles import assign_roles, roles_config
 from transcribe.text import normalize_chinese
 from transcribe.vad import ActivityParams, Segment, channel_activity, overlaps, pack
 
@@ -47,29 +47,36 @@ class TranscribeParams:
 
     @classmethod
     def from_yaml(cls, path: Path = DEFAULT_PARAMS) -> TranscribeParams:
-        raw = read_yaml(path) or {}
-
-        def pick(klass: Any, section: dict[str, Any], base: Any = None) -> Any:
-            known = {f.name for f in fields(klass)}
-            unknown = set(section) - known
-            if unknown:
-                raise ValueError(f"{path}: unknown parameters {sorted(unknown)}")
-            if base is not None:
-                return klass(**{**{f.name: getattr(base, f.name) for f in fields(klass)},
-                                **section})
-            return klass(**section)
-
-        activity = pick(ActivityParams, raw.get("activity", {}))
+        """transcribe/config/default.yaml (the defaults), with `path` merged over it."""
+        raw = load_config(DEFAULT_PARAMS, PARAMS_SCHEMA, path)
+        activity = ActivityParams(**raw["activity"])
         return cls(
             activity=activity,
-            mono_activity=pick(ActivityParams, raw.get("mono_activity", {}), activity),
-            whisper=pick(WhisperParams, raw.get("whisper", {})),
-            diarization=pick(DiarizationParams, raw.get("diarization", {})),
-            legs=pick(LegParams, raw.get("legs", {})),
-            split_gap_s=float(raw.get("utterances", {}).get("split_gap_s", 1.0)),
-            max_wordless_s=float(raw.get("utterances", {}).get("max_wordless_s", 3.0)),
-            change_gap_s=float(raw.get("utterances", {}).get("change_gap_s", 0.15)),
+            mono_activity=replace(activity, **raw["mono_activity"]),
+            whisper=WhisperParams(**raw["whisper"]),
+            diarization=DiarizationParams(**raw["diarization"]),
+            legs=LegParams(**raw["legs"]),
+            **raw["utterances"],
         )
+
+
+# What default.yaml may hold: each section is its parameter dataclass, so a key the code
+# does not read is refused and every value's type is checked.
+PARAMS_SCHEMA: dict[str, Any] = {
+    "activity": schema_of(ActivityParams),
+    "mono_activity": schema_of(ActivityParams),
+    "whisper": schema_of(WhisperParams),
+    "diarization": schema_of(DiarizationParams),
+    "legs": schema_of(LegParams),
+    "utterances": {"split_gap_s": float, "max_wordless_s": float, "change_gap_s": float},
+}
+
+
+def stage_version(engine: AsrEngine, options: TranscribeOptions) -> str:
+    """What the transcribe stage records: engine, its version and a hash of the
+    parameters and role cues it ran with, e.g. faster-whisper-1.2.1+3f09a2c1."""
+    return (f"{engine.name}-{engine.version}"
+            f"+{params_hash(options.params, roles_config(options.roles_path))}")
 
 
 @dataclass
@@ -79,6 +86,7 @@ class TranscribeOptions:
     language: str | None = None
     params: TranscribeParams = field(default_factory=TranscribeParams)
     pyannote_pipeline: Path | None = None  # a local pyannote.audio pipeline (GPU image)
+    roles_path: Path | None = None  # role cues; None = transcribe/config/roles.yaml
 
 
 def _language_at(utterance: Utterance, stretches: list[Stretch], default: str) -> str:
@@ -297,7 +305,8 @@ def _recognise(signal: np.ndarray, segments: list[Segment], engine: AsrEngine,
         result = engine.transcribe_clips(signal, segments, language, params.whisper)
         words = [w for seg in result.segments for w in seg.words]
     else:
-        packed = pack(signal, segments, rate, params.activity.pack_gap_s)
+        packed = pack(signal, segments, rate, params.activity.pack_gap_s,
+                      params.activity.glue_margin_s, params.activity.glue_window_s)
         result = engine.transcribe(packed.audio, language, params.whisper)
         raw = [w for seg in result.segments for w in seg.words]
         words = []
@@ -456,7 +465,8 @@ def assemble_transcript(recognised: Recognised, engine: AsrEngine, options: Tran
         roles = {f"S{i}": role for i, role in enumerate(channel_map)}
         role_source, confidence = "channel_map", 1.0
     else:
-        decision = assign_roles([(u.speaker, u.text) for u in utterances], language)
+        decision = assign_roles([(u.speaker, u.text) for u in utterances], language,
+                                options.roles_path)
         roles, confidence = decision.roles, decision.confidence
         role_source = "content" if roles else "none"
     for u in utterances:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from transcribe.asr import AsrEngine, is_batched, load_engine
 from transcribe.audio import DecodedAudio, decode_audio
 from transcribe.batch import transcribe_many
 from transcribe.models import resolve_openai_whisper_checkpoint, resolve_whisper_model
-from transcribe.pipeline import DEFAULT_PARAMS, TranscribeOptions, TranscribeParams
+from transcribe.pipeline import DEFAULT_PARAMS, TranscribeOptions, TranscribeParams, stage_version
 
 
 @lru_cache(maxsize=2)
@@ -36,9 +35,10 @@ def engine_from_settings(settings: Settings) -> AsrEngine:
 
 
 def _options(call: Call, settings: Settings) -> TranscribeOptions:
-    params = _params(os.environ.get("CALLQA_TRANSCRIBE_PARAMS", str(DEFAULT_PARAMS)))
+    params = _params(str(settings.transcribe_params or DEFAULT_PARAMS))
     return TranscribeOptions(call_id=call.id, channel_map=call.channel_map, language=call.language,
-                             params=params, pyannote_pipeline=settings.pyannote_pipeline)
+                             params=params, pyannote_pipeline=settings.pyannote_pipeline,
+                             roles_path=settings.roles_path)
 
 
 def transcribe_calls(ctxs: list[StageContext], max_calls: int | None = None,
@@ -61,15 +61,16 @@ def transcribe_calls(ctxs: list[StageContext], max_calls: int | None = None,
                 audios.append(decode_audio(store.path(ctx.call.audio_key)))
             except Exception as exc:
                 audios.append(exc)
-        results = transcribe_many(audios, engine, [_options(c.call, settings) for c in part])
-        for ctx, result in zip(part, results, strict=True):
+        options = [_options(c.call, settings) for c in part]
+        results = transcribe_many(audios, engine, options)
+        for ctx, opts, result in zip(part, options, results, strict=True):
             if isinstance(result, BaseException):
                 errors[ctx.call.id] = result
                 continue
             try:
                 key = store.put_json(store.output_key(ctx.call.id, "transcript.json"),
                                      result.model_dump(mode="json"))
-                ctx.done(key, f"{engine.name}-{engine.version}")
+                ctx.done(key, stage_version(engine, opts))
             except Exception as exc:
                 errors[ctx.call.id] = exc
     return errors

@@ -40,6 +40,11 @@ class ActivityParams:
     # within this window (echo trails its source by tens of ms, and fills its pauses).
     neural_over_other_db: float = 0.0
     neural_echo_window_s: float = 0.3
+    # A word Whisper glued across a join of packed segments opens the later segment when
+    # it starts within glue_margin_s of the earlier one's end and the next word starts
+    # within glue_window_s of the later segment (PackedAudio.original_span).
+    glue_margin_s: float = 0.3
+    glue_window_s: float = 1.5
 
 
 def frame_energy_db(x: np.ndarray, rate: int, frame_ms: float, hop_ms: float) -> np.ndarray:
@@ -122,6 +127,8 @@ class PackedAudio:
     audio: np.ndarray
     packed_starts: list[float]
     segments: list[Segment]
+    glue_margin_s: float = 0.3
+    glue_window_s: float = 1.5
 
     def _index(self, t: float) -> int:
         return max(0, int(np.searchsorted(self.packed_starts, t, side="right")) - 1)
@@ -150,8 +157,9 @@ class PackedAudio:
         j = max(i, self._index(end))
         if j > i:
             seg_end = self.packed_starts[i] + seg_len
-            opens_next = (start > seg_end - 0.3  # not well inside the earlier segment
-                          and next_start is not None and next_start - self.packed_starts[j] < 1.5)
+            opens_next = (start > seg_end - self.glue_margin_s  # not well inside the earlier
+                          and next_start is not None
+                          and next_start - self.packed_starts[j] < self.glue_window_s)
             if opens_next:
                 i, start = j, self.packed_starts[j]
             else:
@@ -160,7 +168,8 @@ class PackedAudio:
         return begin, max(begin, self._to_original(j, end))
 
 
-def pack(signal: np.ndarray, segments: list[Segment], rate: int, gap_s: float = 1.0) -> PackedAudio:
+def pack(signal: np.ndarray, segments: list[Segment], rate: int, gap_s: float = 1.0,
+         glue_margin_s: float = 0.3, glue_window_s: float = 1.5) -> PackedAudio:
     """Keep only speech, so the recogniser spends no time (and invents nothing) on silence."""
     pieces, starts, cursor = [], [], 0.0
     gap = np.zeros(int(gap_s * rate), dtype=signal.dtype)
@@ -170,4 +179,4 @@ def pack(signal: np.ndarray, segments: list[Segment], rate: int, gap_s: float = 
         pieces += [piece, gap]
         cursor += (len(piece) + len(gap)) / rate
     audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=signal.dtype)
-    return PackedAudio(audio, starts, list(segments))
+    return PackedAudio(audio, starts, list(segments), glue_margin_s, glue_window_s)

@@ -30,3 +30,22 @@ def test_bad_value_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CALLQA_ASR_ENGINE", "nonsense")
     with pytest.raises(ValueError, match="asr_engine"):
         Settings()
+
+
+def test_parameter_files_and_cache_from_the_environment(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    for var in ("CALLQA_CACHE_DIR", "CALLQA_SENTIMENT_PATH", "CALLQA_ROLES_PATH"):
+        monkeypatch.delenv(var, raising=False)
+    s = Settings()
+    assert s.cache_dir == (tmp_path / "xdg" / "callqa").resolve()
+    assert s.sentiment_path is None and s.roles_path is None and s.transcribe_params is None
+    monkeypatch.setenv("CALLQA_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CALLQA_SENTIMENT_PATH", str(tmp_path / "sentiment.yaml"))
+    monkeypatch.setenv("CALLQA_ROLES_PATH", str(tmp_path / "roles.yaml"))
+    monkeypatch.setenv("CALLQA_TRANSCRIBE_PARAMS", str(tmp_path / "params.yaml"))
+    s = Settings()
+    assert s.cache_dir == (tmp_path / "cache").resolve()
+    assert s.sentiment_path == tmp_path / "sentiment.yaml"
+    assert s.roles_path == tmp_path / "roles.yaml"
+    assert s.transcribe_params == tmp_path / "params.yaml"

@@ -40,6 +40,26 @@ def test_mapping_is_versioned_and_utterances_are_nested_with_role() -> None:
     assert m["properties"]["started_at"]["type"] == "date"
 
 
+def test_mapping_is_read_from_the_call_document() -> None:
+    """Every CallDocument field is indexed by its type or named as kept-only; the
+    mapping is the one version 2 shipped with (so no reindex is needed)."""
+    import typing
+
+    from search.base import CallDocument
+    from search.elastic import NOT_INDEXED
+
+    props = mappings()["properties"]
+    fields = set(typing.get_type_hints(CallDocument))
+    assert set(props) == (fields - set(NOT_INDEXED)) | {"severity"}
+    types = {name: spec["type"] for name, spec in props.items()}
+    assert {k for k, v in types.items() if v == "float"} == {
+        "duration", "sentiment_score", "risk", "dead_air_s", "agent_talk_share"}
+    assert {k for k, v in types.items() if v == "integer"} == {
+        "severity", "flag_count", "critical_flags"}
+    assert types["max_severity"] == types["language"] == "keyword"
+    assert types["summary"] == "text"
+
+
 def test_chinese_analysis_smartcn_or_bigrams() -> None:
     smart = analysis_settings(True)["analysis"]["analyzer"]["callqa_text"]
     plain = analysis_settings(False)["analysis"]["analyzer"]["callqa_text"]

@@ -85,6 +85,55 @@ def test_params_from_yaml_reject_unknown_keys(tmp_path: Path) -> None:
         TranscribeParams.from_yaml(bad)
 
 
+def test_yaml_is_complete_and_the_dataclass_defaults_equal_it() -> None:
+    """default.yaml is the source of every default: it names every parameter, and the
+    dataclasses (used when code builds TranscribeParams() itself) agree with it."""
+    from dataclasses import fields
+
+    from core.yamlio import read_yaml
+    from transcribe.pipeline import DEFAULT_PARAMS, PARAMS_SCHEMA
+
+    raw = read_yaml(DEFAULT_PARAMS)
+    for section, schema in PARAMS_SCHEMA.items():
+        if section != "mono_activity":  # only what differs from activity
+            assert set(raw[section]) == set(schema), section
+    assert TranscribeParams.from_yaml() == TranscribeParams()
+    assert [f.name for f in fields(TranscribeParams)][-3:] == list(raw["utterances"])
+    assert TranscribeParams().whisper.vad_filter is False
+
+
+def test_params_types_are_checked_and_a_file_overrides_what_it_names(tmp_path: Path) -> None:
+    mine = tmp_path / "p.yaml"
+    mine.write_text("whisper:\n  beam_size: 1\nutterances:\n  split_gap_s: 2\n")
+    params = TranscribeParams.from_yaml(mine)
+    assert params.whisper.beam_size == 1 and params.split_gap_s == 2
+    assert params.whisper.no_speech_threshold == TranscribeParams().whisper.no_speech_threshold
+    mine.write_text("legs:\n  max_lag_s: soon\n")
+    with pytest.raises(ValueError, match=f"{mine}: legs.max_lag_s: expected a number"):
+        TranscribeParams.from_yaml(mine)
+
+
+def test_recorded_version_changes_with_the_parameters() -> None:
+    from dataclasses import replace
+
+    from transcribe.asr import AsrResult, WhisperParams
+    from transcribe.pipeline import TranscribeOptions, stage_version
+
+    class Engine:  # what stage_version reads of an engine
+        name, version, model_name = "faster-whisper", "1.2.1", "tiny.en"
+
+        def transcribe(self, audio: np.ndarray, language: str | None,
+                       params: WhisperParams) -> AsrResult:
+            raise NotImplementedError
+
+    params = TranscribeParams()
+    same = stage_version(Engine(), TranscribeOptions("a", params=params))
+    assert same.startswith("faster-whisper-1.2.1+") and len(same.split("+")[1]) == 8
+    assert same == stage_version(Engine(), TranscribeOptions("b", params=TranscribeParams()))
+    changed = replace(params, whisper=replace(params.whisper, beam_size=1))
+    assert stage_version(Engine(), TranscribeOptions("a", params=changed)) != same
+
+
 def test_chinese_output_is_simplified() -> None:
     assert normalize_chinese("請問您這個月的賬單還款日是幾號") == "请问您这个月的账单还款日是几号"
 
