@@ -44,6 +44,7 @@ import httpx
 import numpy as np
 
 from bench.common import machine, report
+from search.base import CallDocument
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "cqa_bench-" + os.urandom(12).hex()
@@ -68,7 +69,7 @@ def _wav(seconds: float, seed: int) -> bytes:
     return buf.getvalue()
 
 
-def _documents(n: int) -> list[dict[str, Any]]:
+def _documents(n: int) -> list[CallDocument]:
     from analysis import analyze, load_rules
     from analysis.analyze import AnalysisModels
     from samples.dialogue import load_dialogues, scripted_transcript
@@ -227,10 +228,10 @@ def main() -> None:
                 def search(client: httpx.Client, params: dict[str, Any]) -> bool:
                     return client.get("/search", params=params).status_code == 200
 
-                jobs = [lambda c, p=QUERIES[i % len(QUERIES)]: search(c, p)
-                        for i in range(args.searches)]
+                queries = [lambda c, p=QUERIES[i % len(QUERIES)]: search(c, p)
+                           for i in range(args.searches)]
                 print(f"searches, {clients} client(s) ...", file=sys.stderr)
-                run = _load(base, clients, jobs)
+                run = _load(base, clients, queries)
                 figures[f"search_p50_ms_c{clients}"] = round(_pct(run.latencies, 50), 1)
                 figures[f"search_p95_ms_c{clients}"] = round(_pct(run.latencies, 95), 1)
                 figures[f"search_per_s_c{clients}"] = round(len(run.latencies) / run.seconds, 1)

@@ -74,7 +74,7 @@ def main() -> None:
                 item.audio.stem, ["agent", "customer"] if item.kind == "stereo" else None,
                 item.language, params))
         audio_s[item.kind] += audio.duration
-        truth = item.truth or _rttm_truth(item.rttm, audio.duration)  # type: ignore[arg-type]
+        truth = item.truth or _rttm_truth(item.rttm, audio.duration)
         for collar, suffix in ((0.25, ""), (0.0, "_collar0")):
             der = diarization_error_rate(truth, transcript, collar)
             bucket = totals.setdefault(f"der_{item.kind}{suffix}", {"errors": 0.0, "total": 0.0})

@@ -51,11 +51,11 @@ def base_documents() -> list[dict[str, Any]]:
     from search.documents import build_document
 
     rules, models = load_rules(), AnalysisModels.default()
-    out = []
+    out: list[dict[str, Any]] = []  # varied() edits copies freely
     for d in load_dialogues():
         transcript = scripted_transcript(d)
         metadata = d.metadata(["agent", "customer"]) | {"started_at": d.started_at}
-        out.append(build_document(metadata, transcript, analyze(transcript, rules, models)))
+        out.append(dict(build_document(metadata, transcript, analyze(transcript, rules, models))))
     return out
 
 

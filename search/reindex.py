@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from search.base import SearchBackend
+from search.base import CallDocument, SearchBackend
 
 # (calls done, calls in all, the call just done)
 ReindexProgress = Callable[[int, int, str], None]
@@ -53,7 +53,7 @@ def reindex(backend: SearchBackend, progress: ReindexProgress | None = None) -> 
     ids = analysed_call_ids()
     skipped: list[str] = []
 
-    def documents() -> Iterator[dict[str, Any]]:
+    def documents() -> Iterator[CallDocument]:
         for done, call_id in enumerate(ids, 1):
             try:
                 yield call_document(call_id)

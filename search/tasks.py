@@ -45,7 +45,7 @@ def index_calls(ctxs: list[StageContext]) -> dict[str, BaseException]:
         try:
             document = call_document(ctx.call.id)
             backend.index([document])
-            ctx.done(None, stage_version(not get_settings().index_pii), result=document)
+            ctx.done(None, stage_version(not get_settings().index_pii), result=dict(document))
         except Exception as exc:
             errors[ctx.call.id] = exc
     return errors
