@@ -53,7 +53,7 @@ def reindex(backend: SearchBackend, progress: ReindexProgress | None = None) -> 
     ids = analysed_call_ids()
     skipped: list[str] = []
 
-    def documents() -> Iterator[dict[str, Any]]:
+    def documents() -> Iterator[Any]:  # the search document type of search.tasks
         for done, call_id in enumerate(ids, 1):
             try:
                 yield call_document(call_id)
