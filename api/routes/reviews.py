@@ -22,7 +22,7 @@ from api.models import (
     ReviewOut,
     RulePrecision,
 )
-from api.services import records
+from api.services import records, reviewing
 from api.views import (
     call_review_status,
     flag_views,
@@ -30,7 +30,7 @@ from api.views import (
     load_outputs,
     review_history,
 )
-from core.db import Review, latest_reviews
+from core.db import latest_reviews
 from core.storage import ObjectStore
 
 log = logging.getLogger("callqa.api")
@@ -63,9 +63,7 @@ def add_review(call_id: str, body: ReviewIn, db: DB, settings: SettingsDep,
     if flag is None:
         raise ApiError(422, "unknown_flag", f"call {call_id!r} has no flag {body.flag_key!r}",
                        {"flags": sorted(flags)})
-    row = Review(call_id=call.id, flag_key=flag.key, rule_id=flag.rule_id, decision=body.decision,
-                 comment=body.comment, reviewer=who.actor)
-    db.add(row)
+    row = reviewing.add_review(db, call.id, flag, body.decision, body.comment, who.actor)
     audit.record(db, who, "review", f"call:{call.id}",
                  {"flag_key": flag.key, "decision": body.decision})
     db.commit()

@@ -13,7 +13,6 @@ from api.keys import Principal
 from api.models import DeliveryList, DeliveryOut, WebhookConfig, WebhookTestResult
 from api.services import records
 from core import webhooks
-from core.db import WebhookDelivery
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -62,12 +61,12 @@ def test(db: DB, settings: SettingsDep,
              responses=responses(404, 409))
 def retry(delivery_id: Annotated[int, Path(ge=1, le=2**62)], db: DB,
           who: Annotated[Principal, Depends(require())]) -> DeliveryOut:
-    row = db.get(WebhookDelivery, delivery_id)
-    if row is None:
-        raise not_found(f"delivery {delivery_id}")
-    if row.status != "failed":
-        raise ApiError(409, "conflict", f"delivery {delivery_id} is {row.status}, not failed")
-    row.status, row.attempts, row.error = "pending", 0, None
+    try:
+        row = records.reset_delivery(db, delivery_id)
+    except records.NotRetryable as exc:
+        raise ApiError(409, "conflict", str(exc)) from exc
+    except LookupError as exc:
+        raise not_found(str(exc)) from None
     audit.record(db, who, "webhook_test", f"delivery:{delivery_id}", {"retry": True})
     db.commit()
     webhooks.dispatch(delivery_id)

@@ -65,3 +65,19 @@ def calls_per_status(db: Session) -> dict[str, int]:
 def deliveries_per_status(db: Session) -> dict[str, int]:
     return {s: n for s, n in db.execute(select(WebhookDelivery.status, func.count())
                                         .group_by(WebhookDelivery.status))}
+
+
+class NotRetryable(ValueError):
+    """Only a failed delivery can be retried."""
+
+
+def reset_delivery(db: Session, delivery_id: int) -> WebhookDelivery:
+    """A failed delivery back to pending with its attempts from 0 (the caller dispatches
+    it after committing); LookupError if there is none, NotRetryable unless it failed."""
+    row = db.get(WebhookDelivery, delivery_id)
+    if row is None:
+        raise LookupError(f"delivery {delivery_id}")
+    if row.status != "failed":
+        raise NotRetryable(f"delivery {delivery_id} is {row.status}, not failed")
+    row.status, row.attempts, row.error = "pending", 0, None
+    return row

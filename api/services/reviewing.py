@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.db import ApiKey, Assignment, Call, SavedSearch
+from core.db import ApiKey, Assignment, Call, Review, SavedSearch
+from core.schemas import Flag
 
 REVIEWER_ROLES = ("qa", "admin")
 
@@ -40,6 +41,15 @@ def assignment(db: Session, call_id: str) -> Assignment:
     if row is None:
         row = Assignment(call_id=call_id, status="to_review")
         db.add(row)
+    return row
+
+
+def add_review(db: Session, call_id: str, flag: Flag, decision: str, comment: str | None,
+               reviewer: str) -> Review:
+    """One decision on one flag; the latest per flag counts."""
+    row = Review(call_id=call_id, flag_key=flag.key, rule_id=flag.rule_id, decision=decision,
+                 comment=comment, reviewer=reviewer)
+    db.add(row)
     return row
 
 
