@@ -9,6 +9,7 @@ from typing import Any
 from analysis.analyze import ANALYSIS_VERSION, AnalysisModels, analyze
 from analysis.rules import RuleSet, load_rules
 from core.celery_app import celery_app
+from core.evaluations import record_auto
 from core.pipeline import run_stage, run_stage_task, single, stage_output
 from core.schemas import Transcript
 from core.settings import get_settings
@@ -48,6 +49,8 @@ def analyze_call(call_id: str) -> str:
         key = store.put_json(store.output_key(call_id, "analysis.json"),
                              analysis.model_dump(mode="json"))
         ctx.done(key, f"{ANALYSIS_VERSION}-{rules.version}")
+    # After the analysis is stored; recomputed on first read if this is lost (a crash).
+    record_auto(call_id, analysis)
     return key
 
 
