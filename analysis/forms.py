@@ -233,13 +233,22 @@ def parse_form(text: str, source: str = "<form>", refs: References | None = None
     try:
         form = Form.model_validate({**data, "source": source})
     except ValidationError as exc:
+        raw = exc.errors()
         problems = []
-        for e in exc.errors():
-            loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p[:1].isupper()
-                                                    or p in ("literal['manual']",)))
+        for e in raw:
+            # `answer` is a mapping or the word manual: of the union's two complaints, show
+            # the one about the form the file used.
+            tags = [str(p) for p in e["loc"] if "[" in str(p) or str(p)[:1].isupper()]
+            if any(t.startswith("literal[") for t in tags) and isinstance(e["input"], dict):
+                continue
+            if any("AutoAnswer" in t for t in tags) and e["type"] in ("model_type", "dict_type"):
+                continue
+            loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and (
+                "[" in p or p[:1].isupper())))
             where = ".".join(str(p) for p in loc) or "form"
-            problems.append((_line(lines, loc), f"{where}: {e['msg']}"))
-        problems.sort()
+            message = str(e["msg"]).removeprefix("Value error, ")
+            problems.append((_line(lines, loc), f"{where}: {message}"))
+        problems = sorted(set(problems))
         raise FormError("\n".join(f"{source}:{n}: {m}" for n, m in problems)) from exc
     errors: list[tuple[int, str]] = []
     seen: dict[str, int] = {}

@@ -62,6 +62,7 @@ app.add_typer(samples_app, name="samples")
 app.add_typer(models_app, name="models")
 app.add_typer(rules_app, name="rules")
 app.add_typer(keys_app, name="keys")  # REST API commands: api/cli_api.py
+app.add_typer(__import__("api.cli_forms", fromlist=["app"]).app, name="forms")  # api/cli_forms.py
 app.command()(serve)
 
 out = Console(width=None if sys.stdout.isatty() else 160)
