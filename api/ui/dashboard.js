@@ -5,6 +5,7 @@ import { get } from './api.js';
 import { barChart, lineChart } from './chart.js';
 import { intentTitle, loadCatalogue, ruleTitle } from './catalogue.js';
 import { h } from './dom.js';
+import { formScoresPanel } from './formscores.js';
 import { t } from './i18n.js';
 import { apiParams } from './search.js';
 
@@ -120,7 +121,8 @@ export function render(main, ctx, params) {
       chartBox('chart-calls', 'dash.calls', has ? lineChart({ title: t('dash.calls'), labels, series: callsSeries }) : null)),
     h('section', { class: 'panel', 'aria-labelledby': 'scorecards-title' },
       h('h2', { id: 'scorecards-title' }, t('dash.scorecards')),
-      table || h('p', { class: 'muted' }, t('dash.nodata'))));
+      table || h('p', { class: 'muted' }, t('dash.nodata'))),
+    formScoresPanel(base));
   }
 
   main.replaceChildren(h('h1', {}, t('dash.title')), form, body);
