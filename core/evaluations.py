@@ -260,13 +260,13 @@ def score_series(db: Session, form_id: str, by: str, date_from: datetime | None 
         stmt = stmt.where(Call.team == team)
     if agent_id is not None:
         stmt = stmt.where(Call.agent_id == agent_id)
-    final: dict[str, tuple[int, Any]] = {}  # call -> (rank, row)
+    final: dict[str, tuple[tuple[bool, datetime, int], Any]] = {}  # call -> (rank, row)
     for row in db.execute(stmt):
         updated = row.updated_at.replace(tzinfo=UTC) if row.updated_at.tzinfo is None \
             else row.updated_at
         rank = (row.kind == "review", updated, row.id)
         if row.call_id not in final or rank > final[row.call_id][0]:
-            final[row.call_id] = (rank, row)  # type: ignore[assignment]
+            final[row.call_id] = (rank, row)
     buckets: dict[tuple[date, str | None], list[tuple[float, bool]]] = {}
     for rank, row in final.values():
         if row.score is None:

@@ -270,19 +270,18 @@ def _out(form: Form, row: Evaluation, auto: Evaluation | None, quotes: list[str]
     values = ev.merged(auto, row) if row.kind == "review" else ev.auto_values(row)
     answers = []
     for q in form.questions:
-        a, base = own.get(q.id), auto_rows.get(q.id)
-        mine = row.kind == "review" and a is not None
+        a, base = own.get(q.id) if row.kind == "review" else None, auto_rows.get(q.id)
         auto_value = base.value if base else None
         answers.append(AnswerOut(
-            question_id=q.id, value=values.get(q.id),  # type: ignore[arg-type]
-            auto_value=auto_value,  # type: ignore[arg-type]
-            by_reviewer=mine, overridden=mine and not q.manual and a.value != auto_value,
-            comment=a.comment if mine else None,
-            answered_by=a.answered_by if mine else None,
-            answered_at=a.answered_at if mine else (base.answered_at if base else None),
+            question_id=q.id, value=values.get(q.id), auto_value=auto_value,
+            by_reviewer=a is not None,
+            overridden=a is not None and not q.manual and a.value != auto_value,
+            comment=a.comment if a else None,
+            answered_by=a.answered_by if a else None,
+            answered_at=a.answered_at if a else (base.answered_at if base else None),
             evidence=_evidence(base.evidence if base else None, quotes)))
     scored = score(form, values)
-    return EvaluationOut(kind=row.kind, reviewer=row.reviewer or None,  # type: ignore[arg-type]
+    return EvaluationOut(kind=row.kind, reviewer=row.reviewer or None,
                          form_version=row.form_version, form_hash=row.form_hash,
                          score=scored.score, passed=scored.passed,
                          critical_failed=scored.critical_failed, unanswered=scored.unanswered,
@@ -370,7 +369,7 @@ def call_calibration(call_id: str, db: DB, settings: SettingsDep,
                           scores=result.scores, agreement=result.agreement,
                           score_spread=result.score_spread,
                           questions=[QuestionAgreementOut(question_id=q.question_id,
-                                                          values=q.values,  # type: ignore[arg-type]
+                                                          values=q.values,
                                                           agree=q.agree)
                                      for q in result.questions])
 
