@@ -52,6 +52,10 @@ class SectionOut(BaseModel):
 
 
 class FormSummary(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "consumer_finance_qa", "version": 1, "hash": "590660966dea",
+        "title": {"en": "Consumer-finance call QA", "zh": "消费金融通话质检"}, "pass_mark": 80,
+        "questions": 16}]})
     id: str
     version: int
     hash: str
@@ -118,7 +122,22 @@ class AnswerOut(BaseModel):
     evidence: AnswerEvidence | None = None
 
 
+EVALUATION_EXAMPLE = {
+    "kind": "auto", "reviewer": None, "form_version": 1, "form_hash": "590660966dea",
+    "score": 0.0, "passed": False, "critical_failed": ["no_threats"],
+    "unanswered": ["greeting_and_name"], "updated_at": "2026-11-03T10:02:11Z",
+    "submitted_at": None, "answers": [
+        {"question_id": "no_threats", "value": "no", "auto_value": "no", "by_reviewer": False,
+             "overridden": False, "comment": None, "answered_by": None,
+             "answered_at": "2026-11-03T10:02:11Z",
+             "evidence": {"source": "rule", "rule_id": "threat_or_abuse", "count": 1,
+                          "flags": [{"key": "threat_or_abuse@7", "severity": "critical",
+                                     "utterance": 7, "start": 41.2,
+                                     "quote": "we will send someone to your workplace"}]}}]}
+
+
 class EvaluationOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EVALUATION_EXAMPLE]})
     kind: Literal["auto", "review"]
     reviewer: str | None
     form_version: int
@@ -133,6 +152,10 @@ class EvaluationOut(BaseModel):
 
 
 class CallEvaluation(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "call_id": "c-3f9a1c2e5b7d4e10", "form_id": "consumer_finance_qa",
+        "form_hash": "590660966dea", "auto": EVALUATION_EXAMPLE, "reviews": [],
+        "final": EVALUATION_EXAMPLE}]})
     call_id: str
     form_id: str
     form_hash: str = Field(description="The hash of the form as loaded now.")
@@ -169,6 +192,12 @@ class QuestionAgreementOut(BaseModel):
 
 
 class CalibrationOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "call_id": "c-3f9a1c2e5b7d4e10", "form_id": "consumer_finance_qa",
+        "reviewers": ["qa-anna", "qa-li"], "scores": {"qa-anna": 85.0, "qa-li": 78.5},
+        "agreement": 0.938, "score_spread": 6.5,
+        "questions": [{"question_id": "greeting_and_name", "agree": False,
+                       "values": {"qa-anna": "yes", "qa-li": "no"}}]}]})
     call_id: str
     form_id: str
     reviewers: list[str]
@@ -188,6 +217,10 @@ class ScorePointOut(BaseModel):
 
 
 class ScoreSeries(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "form_id": "consumer_finance_qa", "by": "agent",
+        "points": [{"day": "2026-11-03", "key": "A1006", "calls": 12, "avg_score": 81.4,
+                    "reviewed": 3}]}]})
     form_id: str
     by: Literal["agent", "team"]
     points: list[ScorePointOut]
