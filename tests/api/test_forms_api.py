@@ -151,3 +151,31 @@ def test_scores_over_time_by_agent_and_team(fw: World) -> None:
     form = w.client.get("/forms/consumer_finance_qa", headers=w.as_("qa")).json()
     sources = {q["source"] for s in form["sections"] for q in s["questions"]}
     assert sources == {"rule", "metric", "intent", "sentiment", "manual"}
+
+
+def test_a_lost_or_stale_automatic_evaluation_is_recomputed_on_read(fw: World) -> None:
+    """The analysis is the truth: an evaluation lost in a crash after analysis.json was
+    stored, or scored on another form version, is recomputed when read, and
+    `callqa forms rescore` refills every call."""
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    call = fw.calls[0]
+    before = _eval(fw, call)["auto"]
+    with session_scope() as db:
+        db.query(Evaluation).filter_by(call_id=call, kind="auto").delete()
+        other = db.query(Evaluation).filter_by(call_id=fw.calls[1], kind="auto").one()
+        other.form_hash = "0ld0ld0ld0ld"
+    again = _eval(fw, call)["auto"]
+    assert again["answers"] == [a | {"answered_at": a2["answered_at"]}
+                                for a, a2 in zip(before["answers"], again["answers"], strict=True)]
+    assert again["score"] == before["score"]
+    assert _eval(fw, fw.calls[1])["auto"]["form_hash"] != "0ld0ld0ld0ld"
+    with session_scope() as db:
+        db.query(Evaluation).filter_by(kind="auto").delete()
+    result = CliRunner().invoke(app, ["forms", "rescore", "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"calls": 3' in result.output
+    with session_scope() as db:
+        assert db.query(Evaluation).filter_by(kind="auto").count() == len(fw.calls)
