@@ -648,6 +648,21 @@ def test_reviewer_day_with_evaluation_form(page: Any, live: Live) -> None:
     assert labels["intent"] == "collection_complaint" and labels["sentiment"] == "negative"
     page.locator("#evaluation").scroll_into_view_if_needed()
     check_screenshot(page, live.shots / "call-evaluation.png")
+    # in Chinese the panel has no English leftovers (ids are on hover only)
+    page.locator("#lang").select_option("zh")
+    page.locator("#evaluation h2", has_text="质检评分").wait_for()
+    page.locator('#evaluation li.q[data-q="no_dead_air"] .q-by').wait_for()
+    texts = page.evaluate("""() => [...document.querySelectorAll(
+        '#evaluation h2, #evaluation dt, #evaluation legend, #evaluation .q-text, #evaluation .q-head .badge,'
+        + ' #evaluation .q-evidence > span, #evaluation div.q-evidence[data-source=metric],'
+        + ' #evaluation div.q-evidence[data-source=sentiment], #evaluation label > span,'
+        + ' #evaluation button:not(.evidence), #evaluation option, #labels h2, #labels label > span,'
+        + ' #labels button')].map(el => el.textContent.trim()).filter(Boolean)""")
+    assert len(texts) > 60
+    leftovers = [x for x in texts if LATIN.search(x) and not CJK.search(x)]
+    assert leftovers == [], leftovers
+    page.locator("#lang").select_option("en")
+    page.locator("#evaluation h2", has_text="Evaluation").wait_for()
     # the queue shows the call done
     page.goto(f"{live.base}/ui/#/queue?preset=any&status=done&who=all")
     page.wait_for_function("(c) => document.querySelector(`#queue tr[data-call=\"${c}\"]`)"
