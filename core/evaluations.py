@@ -231,6 +231,48 @@ def calibration(form: Form, auto: Evaluation | None, reviews: list[Evaluation]) 
     return out
 
 
+@dataclass
+class CallAgreement:
+    call_id: str
+    reviewers: list[str]
+    agreement: float | None
+    score_spread: float | None
+
+
+@dataclass
+class FormCalibration:
+    calls: list[CallAgreement]
+    questions: dict[str, tuple[int, int]]  # question -> (calls compared, calls agreed)
+    agreement: float | None  # mean of the calls' agreement
+
+
+def form_calibration(db: Session, form: Form, date_from: datetime | None = None,
+                     date_to: datetime | None = None, limit: int = 500) -> FormCalibration:
+    """Every call (newest first, at most `limit`) that two or more reviewers scored."""
+    stmt = (select(Evaluation.call_id).join(Call, Call.id == Evaluation.call_id)
+            .where(Evaluation.form_id == form.id, Evaluation.kind == "review"))
+    if date_from is not None:
+        stmt = stmt.where(Call.started_at >= date_from)
+    if date_to is not None:
+        stmt = stmt.where(Call.started_at < date_to)
+    from sqlalchemy import func
+
+    ids = list(db.scalars(stmt.group_by(Evaluation.call_id)
+                          .having(func.count(Evaluation.id) >= 2)
+                          .order_by(func.max(Evaluation.updated_at).desc()).limit(limit)))
+    calls: list[CallAgreement] = []
+    questions: dict[str, tuple[int, int]] = {}
+    for call_id in ids:
+        result = calibration(form, _get(db, call_id, form.id, AUTO), reviews_of(db, call_id, form.id))
+        calls.append(CallAgreement(call_id, result.reviewers, result.agreement, result.score_spread))
+        for q in result.questions:
+            n, agreed = questions.get(q.question_id, (0, 0))
+            questions[q.question_id] = (n + 1, agreed + q.agree)
+    known = [c.agreement for c in calls if c.agreement is not None]
+    return FormCalibration(calls, questions,
+                           round(sum(known) / len(known), 3) if known else None)
+
+
 # Scores over time ---------------------------------------------------------------
 
 

@@ -122,7 +122,7 @@ class AnswerOut(BaseModel):
     evidence: AnswerEvidence | None = None
 
 
-EVALUATION_EXAMPLE = {
+EVALUATION_EXAMPLE: dict[str, Any] = {
     "kind": "auto", "reviewer": None, "form_version": 1, "form_hash": "590660966dea",
     "score": 0.0, "passed": False, "critical_failed": ["no_threats"],
     "unanswered": ["greeting_and_name"], "updated_at": "2026-11-03T10:02:11Z",
@@ -427,3 +427,54 @@ def form_scores(form_id: str, db: DB,
     return ScoreSeries(form_id=form.id, by=by, points=[
         ScorePointOut(day=p.day, key=p.key, calls=p.calls, avg_score=p.avg_score,
                       reviewed=p.reviewed) for p in points])
+
+
+class CallAgreementOut(BaseModel):
+    call_id: str
+    reviewers: list[str]
+    agreement: float | None
+    score_spread: float | None
+
+
+class QuestionRateOut(BaseModel):
+    question_id: str
+    calls: int = Field(description="Calls where the reviewers' answers were compared.")
+    agreed: int
+    rate: float
+
+
+class FormCalibrationOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "form_id": "consumer_finance_qa", "agreement": 0.906,
+        "calls": [{"call_id": "c-3f9a1c2e5b7d4e10", "reviewers": ["qa-anna", "qa-li"],
+                   "agreement": 0.938, "score_spread": 6.5}],
+        "questions": [{"question_id": "greeting_and_name", "calls": 4, "agreed": 2,
+                       "rate": 0.5}]}]})
+    form_id: str
+    agreement: float | None = Field(description="Mean agreement over the calls.")
+    calls: list[CallAgreementOut]
+    questions: list[QuestionRateOut] = Field(description="Least agreed first: where the "
+                                             "team's reading of the form differs.")
+
+
+@router.get("/forms/{form_id}/calibration", response_model=FormCalibrationOut,
+            summary="Reviewers' agreement across calls",
+            description="Every call two or more reviewers scored on the form (newest first, "
+            "dates filter the call's start): each call's agreement, and per question how "
+            "often the reviewers agreed, least agreed first.", responses=responses(404, 503))
+def form_calibration(form_id: str, db: DB,
+                     _who: Annotated[Principal, Depends(require(*READ_ROLES))],
+                     date_from: Annotated[datetime | None, Query()] = None,
+                     date_to: Annotated[datetime | None, Query()] = None,
+                     limit: Annotated[int, Query(ge=1, le=500)] = 100) -> FormCalibrationOut:
+    form = _form(form_id)
+    result = ev.form_calibration(db, form, _aware(date_from), _aware(date_to), limit)
+    order = {q.id: n for n, q in enumerate(form.questions)}
+    rates = sorted(((qid, n, agreed) for qid, (n, agreed) in result.questions.items()),
+                   key=lambda r: (r[2] / r[1], order.get(r[0], 0)))
+    return FormCalibrationOut(
+        form_id=form.id, agreement=result.agreement,
+        calls=[CallAgreementOut(call_id=c.call_id, reviewers=c.reviewers, agreement=c.agreement,
+                                score_spread=c.score_spread) for c in result.calls],
+        questions=[QuestionRateOut(question_id=qid, calls=n, agreed=agreed,
+                                   rate=round(agreed / n, 3)) for qid, n, agreed in rates])

@@ -72,6 +72,10 @@ addStrings({
     'scores.col.avg': 'Average score',
     'scores.col.reviewed': 'Reviewed',
     'scores.table': 'Form scores by agent',
+    'scores.calibration': 'Reviewer calibration',
+    'scores.calibration.none': 'No call has been scored by two reviewers yet.',
+    'scores.calibration.overall': 'Reviewers agree on {pct} of answers over {n} call(s) scored by two or more. Least agreed:',
+    'scores.calibration.rate': 'Agreement',
   },
   zh: {
     'form.title': '质检评分',
@@ -142,5 +146,9 @@ addStrings({
     'scores.col.avg': '平均分',
     'scores.col.reviewed': '已复核',
     'scores.table': '按坐席的质检评分',
+    'scores.calibration': '质检校准',
+    'scores.calibration.none': '还没有被两位质检员评分的通话。',
+    'scores.calibration.overall': '在 {n} 通由两位及以上质检员评分的通话中，答案一致率为 {pct}。一致率最低的问题：',
+    'scores.calibration.rate': '一致率',
   },
 });

@@ -4,7 +4,7 @@ import { get } from './api.js';
 import { lineChart } from './chart.js';
 import { h } from './dom.js';
 import './forms-i18n.js';
-import { t } from './i18n.js';
+import { getLang, t } from './i18n.js';
 
 const TOP_SERIES = 8;
 
@@ -36,6 +36,27 @@ function box(id, titleKey, content) {
     h('figcaption', {}, t(titleKey)), content || h('p', { class: 'muted' }, t('dash.nodata')));
 }
 
+// Reviewers' agreement across the calls two or more of them scored, least agreed first.
+function calibrationSummary(cal, form) {
+  const box = h('div', { id: 'form-calibration' }, h('h3', {}, t('scores.calibration')));
+  if (!cal.calls.length) {
+    box.append(h('p', { class: 'muted' }, t('scores.calibration.none')));
+    return box;
+  }
+  const titles = Object.fromEntries(form.sections.flatMap((s) => s.questions)
+    .map((q) => [q.id, q.text[getLang()] || q.text.en]));
+  box.append(h('p', { id: 'form-calibration-agreement' }, t('scores.calibration.overall', {
+    pct: `${Math.round((cal.agreement || 0) * 100)}%`, n: cal.calls.length })),
+  h('table', { 'aria-label': t('scores.calibration') },
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t('form.calibration.question')),
+      h('th', { scope: 'col', class: 'num' }, t('scores.col.calls')),
+      h('th', { scope: 'col', class: 'num' }, t('scores.calibration.rate')))),
+    h('tbody', {}, cal.questions.slice(0, 5).map((q) => h('tr', { 'data-q': q.question_id },
+      h('th', { scope: 'row', title: q.question_id }, titles[q.question_id] || q.question_id),
+      h('td', { class: 'num' }, q.calls), h('td', { class: 'num' }, `${Math.round(q.rate * 100)}%`))))));
+  return box;
+}
+
 // params: the dashboard's API filters (date_from, date_to, team)
 export function formScoresPanel(params) {
   const section = h('section', { class: 'panel', id: 'form-scores', 'aria-labelledby': 'form-scores-title' },
@@ -48,8 +69,10 @@ export function formScoresPanel(params) {
       if (!forms.items.length) { section.lastChild.textContent = t('dash.nodata'); return; }
       const formId = forms.items[0].id;
       const url = `/forms/${encodeURIComponent(formId)}/scores`;
-      const [agents, teams] = await Promise.all([get(url, { ...filters, by: 'agent' }),
-        get(url, { ...filters, by: 'team' })]);
+      const base = `/forms/${encodeURIComponent(formId)}`;
+      const [agents, teams, cal, form] = await Promise.all([get(url, { ...filters, by: 'agent' }),
+        get(url, { ...filters, by: 'team' }),
+        get(`${base}/calibration`, { date_from: filters.date_from, date_to: filters.date_to }), get(base)]);
       const a = series(agents.points);
       const tm = series(teams.points);
       const rows = totals(agents.points);
@@ -68,7 +91,8 @@ export function formScoresPanel(params) {
           h('tbody', {}, rows.map((r) => h('tr', { 'data-agent': r.key },
             h('th', { scope: 'row' }, r.key), h('td', { class: 'num' }, r.calls),
             h('td', { class: 'num', 'data-score': r.avg.toFixed(1) }, r.avg.toFixed(1)),
-            h('td', { class: 'num' }, r.reviewed))))) : h('p', { class: 'muted' }, t('dash.nodata')));
+            h('td', { class: 'num' }, r.reviewed))))) : h('p', { class: 'muted' }, t('dash.nodata')),
+        calibrationSummary(cal, form));
     } catch (err) {
       section.replaceChildren(h('h2', { id: 'form-scores-title' }, t('scores.title')),
         h('p', { class: 'error', role: 'alert' }, t('error', { message: err.message })));

@@ -132,6 +132,14 @@ def test_calibration_between_two_reviewers(fw: World) -> None:
     assert cal["scores"] == {"test-qa": 0.0, "test-qa2": 0.0} and cal["score_spread"] == 0
     # the final score is the latest reviewer's
     assert _eval(w, call)["final"]["reviewer"] == "test-qa2"
+    # across calls: this call, and the question they disagree on first
+    summary = w.client.get("/forms/consumer_finance_qa/calibration", headers=w.as_("qa")).json()
+    assert [c["call_id"] for c in summary["calls"]] == [call]
+    assert summary["agreement"] == cal["agreement"]
+    assert summary["questions"][0] == {"question_id": "greeting_and_name", "calls": 1,
+                                       "agreed": 0, "rate": 0.0}
+    assert w.client.get("/forms/consumer_finance_qa/calibration", params={"limit": 0},
+                        headers=w.as_("qa")).status_code == 422
 
 
 def test_scores_over_time_by_agent_and_team(fw: World) -> None:

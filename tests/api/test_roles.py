@@ -63,6 +63,7 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[str, ...]]] = [
     ("GET", "/forms", {}, ("qa", "manager")),
     ("GET", "/forms/consumer_finance_qa", {}, ("qa", "manager")),
     ("GET", "/forms/consumer_finance_qa/scores", {}, ("qa", "manager")),
+    ("GET", "/forms/consumer_finance_qa/calibration", {}, ("qa", "manager")),
     ("GET", f"/calls/{CALL}/evaluation", {}, ("qa", "manager")),
     ("PUT", f"/calls/{MISSING}/evaluation/answers", {"json": {"submit": True}}, ("qa",)),
     ("GET", f"/calls/{CALL}/evaluation/calibration", {}, ("qa", "manager")),

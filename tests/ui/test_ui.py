@@ -571,7 +571,7 @@ def test_chinese_has_no_english_leftovers(page: Any, live: Live) -> None:
     page.locator("h1", has_text="搜索通话").wait_for()
     assert CJK.search(page.locator("#who").inner_text())  # the role label
     # The chooser is filled from GET /catalogue once it answers.
-    page.wait_for_function("document.querySelectorAll('#f-rule_id option').length > 1")
+    page.wait_for_function("() => document.querySelectorAll('#f-rule_id option').length > 1")
     options = page.locator("#f-rule_id option").all_inner_texts()
     assert len(options) > 1 and all(CJK.search(o) for o in options)
     page.goto(f"{live.base}/ui/#/calls/{live.real_call}")
@@ -667,9 +667,15 @@ def test_reviewer_day_with_evaluation_form(page: Any, live: Live) -> None:
     page.goto(f"{live.base}/ui/#/queue?preset=any&status=done&who=all")
     page.wait_for_function("(c) => document.querySelector(`#queue tr[data-call=\"${c}\"]`)"
                            "?.dataset.status === 'done'", arg=call)
+    # a second reviewer disagrees on one question: calibration on the dashboard
+    live.api("admin", "PUT", f"/calls/{call}/evaluation/answers", json={"answers": [
+        {"question_id": "greeting_and_name", "value": "no", "comment": "no staff number"}]})
     # the manager sees form scores by agent and team over time
     sign_in_as_other(page, live, "manager")
     page.locator("#form-score-table tbody tr").first.wait_for()
+    page.locator('#form-calibration tbody tr[data-q="greeting_and_name"]').wait_for()
+    assert page.locator("#form-calibration tbody tr").first.get_attribute("data-q") == \
+        "greeting_and_name"  # least agreed first
     scores = live.api("manager", "GET", "/forms/consumer_finance_qa/scores")["points"]
     agents = {p["key"] for p in scores}
     assert page.locator("#form-score-table tbody tr").count() == len(agents)
