@@ -9,6 +9,7 @@ from typing import Any
 from analysis.analyze import AnalysisModels, analyze, stage_version
 from analysis.rules import RuleSet, load_rules
 from core.celery_app import celery_app
+from core.evaluations import record_auto
 from core.pipeline import StageContext, run_stage_task, stage_output
 from core.schemas import Transcript
 from core.settings import get_settings
@@ -54,6 +55,8 @@ def analyze_calls(ctxs: list[StageContext]) -> dict[str, BaseException]:
             key = store.put_json(store.output_key(call_id, "analysis.json"),
                                  analysis.model_dump(mode="json"))
             ctx.done(key, stage_version(rules))
+            # After the analysis is stored; recomputed on first read if this is lost.
+            record_auto(call_id, analysis)
         except Exception as exc:
             errors[call_id] = exc
     return errors

@@ -17,6 +17,7 @@ from api import errors
 from api.deps import known_query_only
 from api.middleware import Metrics, RequestMetrics, SecurityHeaders, UploadLimit
 from api.routes import audit, calls, catalogue, health, insight, reviews, rules, saved_searches, session
+from api.routes import forms as form_routes
 from api.routes import queue as queue_routes
 from api.routes import transcripts as transcript_routes
 from api.routes import webhooks as webhook_routes
@@ -46,6 +47,8 @@ TAGS = [
      "roles, delete."},
     {"name": "insight", "description": "Search, export, trends, scorecards, customer summaries."},
     {"name": "reviews", "description": "Confirm or dismiss flags; rule precision."},
+    {"name": "forms", "description": "Evaluation forms (QA scorecards): automatic and "
+     "reviewers' evaluations, overrides, calibration, scores over time."},
     {"name": "rules", "description": "Compliance rules: read, validate, upload, dry-run."},
     {"name": "webhooks", "description": "call.completed and flag.critical deliveries."},
     {"name": "audit", "description": "Who did what, when."},
@@ -187,7 +190,7 @@ def create_app() -> FastAPI:
     app.state.metrics.registry.register(PipelineCollector())  # stage durations, queue depth
     errors.install(app)
     for module in (calls, insight, saved_searches, reviews, rules, webhook_routes, audit, health,
-                   session, transcript_routes, catalogue, queue_routes):
+                   session, transcript_routes, catalogue, queue_routes, form_routes):
         app.include_router(module.router)
     _extra_schemas(app)
     mount_ui(app)  # the web UI at /ui/ (api/ui)

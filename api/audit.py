@@ -18,7 +18,7 @@ log = logging.getLogger("callqa.audit")
 ACTIONS = ("view", "play", "search", "export", "insight", "upload", "reprocess", "change_roles",
            "delete", "review", "rules_upload", "webhook_test", "key_create", "key_revoke",
            "sign_in", "sign_out", "dry_run", "list", "phrases", "saved_search", "assign",
-           "queue_status")
+           "queue_status", "evaluate")
 
 
 def record(db: Session | None, who: Principal | str, action: str, resource: str,

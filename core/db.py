@@ -142,6 +142,57 @@ class Assignment(Base):
                                                  onupdate=utcnow)
 
 
+class Evaluation(Base):
+    """A call scored on an evaluation form (analysis/forms.py): the automatic evaluation
+    (kind auto, reviewer "") holds an answer per question with its evidence; a reviewer's
+    (kind review) holds only the answers that reviewer gave, the rest read from the
+    automatic one. `score` is the final 0-100 score of those answers (null: nothing
+    scorable). The form's id, version and content hash are those it was scored on."""
+
+    __tablename__ = "evaluations"
+    __table_args__ = (UniqueConstraint("call_id", "form_id", "reviewer",
+                                       name="uq_evaluations_call_form_reviewer"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    form_id: Mapped[str] = mapped_column(String(64), index=True)
+    form_version: Mapped[int] = mapped_column(Integer)
+    form_hash: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(8))  # auto | review
+    reviewer: Mapped[str] = mapped_column(String(128), default="")
+    analysis_version: Mapped[str | None] = mapped_column(String(128))
+    score: Mapped[float | None] = mapped_column(Float)
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 onupdate=utcnow, index=True)
+
+    answers: Mapped[list[EvaluationAnswer]] = relationship(
+        back_populates="evaluation", cascade="all, delete-orphan",
+        order_by="EvaluationAnswer.id")
+
+
+class EvaluationAnswer(Base):
+    """One question's answer: yes, no, na, or null (a manual question not answered yet);
+    who gave it and when (null: the automatic scorer), and the reviewer's comment."""
+
+    __tablename__ = "evaluation_answers"
+    __table_args__ = (UniqueConstraint("evaluation_id", "question_id",
+                                       name="uq_evaluation_answers_question"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    evaluation_id: Mapped[int] = mapped_column(
+        ForeignKey("evaluations.id", ondelete="CASCADE"), index=True)
+    question_id: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str | None] = mapped_column(String(4))
+    evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    comment: Mapped[str | None] = mapped_column(Text)
+    answered_by: Mapped[str | None] = mapped_column(String(128))
+    answered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    evaluation: Mapped[Evaluation] = relationship(back_populates="answers")
+
+
 class ApiKey(Base):
     """Only the SHA-256 of a key is stored; the prefix lets people tell keys apart."""
 

@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     # Analysis
     rules_path: Path | None = Field(None, description="Rule file or folder; default packaged pack.")
     intents_path: Path | None = Field(None, description="Intent taxonomy YAML; default packaged.")
+    forms_path: Path | None = Field(
+        None, description="Evaluation form file or folder (QA scorecards); default packaged.")
     intent_model: Path | None = Field(
         None, description="Local fine-tuned intent model directory (callqa train intent); "
         "unset = the offline cue-phrase classifier.")

@@ -17,6 +17,7 @@ import typer
 from api.cli import (
     db,
     demo,
+    forms,
     ingest,
     keys,
     models,
@@ -40,11 +41,12 @@ app.add_typer(models.app, name="models")
 app.add_typer(rules.app, name="rules")
 app.add_typer(keys.app, name="keys")
 app.add_typer(db.app, name="db")
+app.add_typer(forms.app, name="forms")
 
 
 # Groups that never open the database: they start without migrating it (`db upgrade`
 # migrates by itself; `serve` and `worker` migrate in their own start-up paths).
-NO_DATABASE = frozenset({"samples", "models", "db", "forms", "serve", "worker"})
+NO_DATABASE = frozenset({"samples", "models", "db", "serve", "worker"})
 
 
 @app.callback()

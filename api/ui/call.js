@@ -4,7 +4,9 @@
 import { api, get } from './api.js';
 import { intentBadge, loadCatalogue, ruleTitle } from './catalogue.js';
 import { clock, h } from './dom.js';
+import { evaluationPanel } from './evaluation.js';
 import { label, locale, t } from './i18n.js';
+import { labelsPanel } from './labels.js';
 import { lastSearchHash, reviewBadge, riskBadge } from './search.js';
 import { metricsPanel, timeline } from './timeline.js';
 
@@ -340,7 +342,9 @@ export function render(main, ctx, callId, params) {
             (s) => `${label('stage', s.stage)}: ${label('stagestatus', s.status)}`).join(' · '))))),
       h('div', { class: 'call-grid' },
         h('div', {}, player, track.el, transcriptSection()),
-        h('div', {}, flagsBox, summarySection(), metricsSection(), rolesSection())));
+        h('div', {}, flagsBox, evaluationPanel({ callId, who: ctx.who, seek, toast: ctx.toast }),
+          summarySection(), canReview ? labelsPanel({ callId, toast: ctx.toast }) : null,
+          metricsSection(), rolesSection())));
     const start = Number(params.get('t'));
     if (params.has('t') && Number.isFinite(start)) seek(start, false);
   }

@@ -6,6 +6,7 @@ import { get } from './api.js';
 import { barChart, lineChart, periodLabel } from './chart.js';
 import { intentTitle, loadCatalogue, ruleTitle } from './catalogue.js';
 import { h } from './dom.js';
+import { formScoresPanel } from './formscores.js';
 import { t } from './i18n.js';
 import { apiParams } from './search.js';
 
@@ -174,7 +175,8 @@ export function render(main, ctx, params) {
         integer: true, yTitle: t('dash.axis.calls'), format: fmtPeriod }) : null)),
     h('section', { class: 'panel', 'aria-labelledby': 'scorecards-title' },
       h('h2', { id: 'scorecards-title' }, t('dash.scorecards')),
-      table ? h('div', { class: 'table-wrap' }, table) : h('p', { class: 'muted' }, t('dash.nodata'))));
+      table ? h('div', { class: 'table-wrap' }, table) : h('p', { class: 'muted' }, t('dash.nodata'))),
+    formScoresPanel(base));
   }
 
   main.replaceChildren(h('h1', {}, t('dash.title')), form, body);

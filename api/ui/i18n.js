@@ -502,4 +502,9 @@ export function applyI18n(root = document) {
   }
 }
 
+// Pages in modules of their own bring their strings with them (same keys in both tables).
+export function addStrings(tables) {
+  for (const [code, table] of Object.entries(tables)) Object.assign(STRINGS[code], table);
+}
+
 export const _strings = STRINGS; // for tests: both tables have the same keys

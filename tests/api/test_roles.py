@@ -60,6 +60,13 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[str, ...]]] = [
     ("POST", "/webhooks/deliveries/999999/retry", {}, ()),
     ("GET", "/audit", {}, ()),
     ("GET", "/metrics", {}, ("qa", "manager", "crm")),
+    ("GET", "/forms", {}, ("qa", "manager")),
+    ("GET", "/forms/consumer_finance_qa", {}, ("qa", "manager")),
+    ("GET", "/forms/consumer_finance_qa/scores", {}, ("qa", "manager")),
+    ("GET", "/forms/consumer_finance_qa/calibration", {}, ("qa", "manager")),
+    ("GET", f"/calls/{CALL}/evaluation", {}, ("qa", "manager")),
+    ("PUT", f"/calls/{MISSING}/evaluation/answers", {"json": {"submit": True}}, ("qa",)),
+    ("GET", f"/calls/{CALL}/evaluation/calibration", {}, ("qa", "manager")),
 ]
 OPEN = [("GET", "/healthz"), ("GET", "/readyz")]
 

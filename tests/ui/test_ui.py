@@ -929,3 +929,89 @@ def test_no_recording_means_no_play_buttons(page: Any, live: Live) -> None:
         assert page.locator(".evidence.no-play").count() == len(said)
         assert page.locator("#timeline-svg path.wave").count() == 0
         assert page.locator("#timeline-svg rect.flag-mark").count() == len(said)
+
+
+def test_reviewer_day_with_evaluation_form(page: Any, live: Live) -> None:
+    """queue -> call -> flag confirm -> form override with comment -> queue shows done;
+    the intent/sentiment correction; the manager's form scores."""
+    call = SCRIPTED[3]  # zh-11: the debt told to the customer's wife
+    auto = live.api("qa", "GET", f"/calls/{call}/evaluation")["auto"]
+    dead_air = next(a for a in auto["answers"] if a["question_id"] == "no_dead_air")
+    flipped = "no" if dead_air["value"] == "yes" else "yes"
+    sign_in(page, live, "qa")
+    page.goto(f"{live.base}/ui/#/queue?preset=any&status=open&who=all")
+    row = page.locator(f'#queue tr[data-call="{call}"]')
+    row.wait_for()
+    row.locator("a.open").click()
+    page.locator("li.flag").first.wait_for()
+    for key in page.locator("li.flag").evaluate_all("els => els.map(e => e.dataset.key)"):
+        page.locator(f'li.flag[data-key="{key}"] button.confirm').click()
+        page.wait_for_function("(k) => document.querySelector(`li.flag[data-key=\"${k}\"]`)"
+                               "?.dataset.review === 'confirmed'", arg=key)
+    # the form: automatic answers with their evidence
+    question = page.locator('#evaluation li.q[data-q="no_dead_air"]')
+    question.wait_for()
+    assert page.locator("#evaluation li.q").count() == len(auto["answers"])
+    assert page.locator("#form-auto-score").inner_text() == str(auto["score"]).removesuffix(".0")
+    assert "Longest silence" in question.locator(".q-evidence").inner_text()
+    flagged = page.locator('#evaluation li.q[data-q="no_third_party_disclosure"]')
+    assert flagged.get_attribute("data-value") == "no"
+    assert flagged.locator("button.evidence").count() >= 1  # play from the flag
+    # an override without a comment is refused, with one it is saved
+    question.locator("select.q-value").select_option(flipped)
+    page.locator("#form-save").click()
+    page.locator("#form-status", has_text="comment is required").wait_for()
+    question.locator("input.q-comment").fill("silence was the customer fetching a card")
+    page.locator('#evaluation li.q[data-q="greeting_and_name"] select.q-value').select_option("yes")
+    page.locator("#form-submit").click()
+    page.locator("#toast", has_text="Evaluation finished").wait_for()
+    overridden = page.locator('#evaluation li.q[data-q="no_dead_air"]')
+    overridden.locator(".q-by", has_text="fetching a card").wait_for()
+    assert overridden.get_attribute("data-overridden") == "1"
+    final = live.api("qa", "GET", f"/calls/{call}/evaluation")["final"]
+    assert final["reviewer"] == "ui-qa" and final["submitted_at"]
+    assert page.locator("#form-final-score").inner_text().startswith(
+        str(final["score"]).removesuffix(".0"))
+    # correct the call's intent and sentiment
+    page.locator("#label-intent").select_option("collection_complaint")
+    page.locator("#label-sentiment").select_option("negative")
+    page.locator("#labels-save").click()
+    page.locator("#toast", has_text="Correction saved").wait_for()
+    labels = live.api("qa", "GET", f"/calls/{call}/labels")
+    assert labels["intent"] == "collection_complaint" and labels["sentiment"] == "negative"
+    page.locator("#evaluation").scroll_into_view_if_needed()
+    check_screenshot(page, live.shots / "call-evaluation.png")
+    # in Chinese the panel has no English leftovers (ids are on hover only)
+    page.locator("#lang").select_option("zh")
+    page.locator("#evaluation h2", has_text="质检评分").wait_for()
+    page.locator('#evaluation li.q[data-q="no_dead_air"] .q-by').wait_for()
+    texts = page.evaluate("""() => [...document.querySelectorAll(
+        '#evaluation h2, #evaluation dt, #evaluation legend, #evaluation .q-text, #evaluation .q-head .badge,'
+        + ' #evaluation .q-evidence > span, #evaluation div.q-evidence[data-source=metric],'
+        + ' #evaluation div.q-evidence[data-source=sentiment], #evaluation label > span,'
+        + ' #evaluation button:not(.evidence), #evaluation option, #labels h2, #labels label > span,'
+        + ' #labels button')].map(el => el.textContent.trim()).filter(Boolean)""")
+    assert len(texts) > 60
+    leftovers = [x for x in texts if LATIN.search(x) and not CJK.search(x)]
+    assert leftovers == [], leftovers
+    page.locator("#lang").select_option("en")
+    page.locator("#evaluation h2", has_text="Evaluation").wait_for()
+    # the queue shows the call done
+    page.goto(f"{live.base}/ui/#/queue?preset=any&status=done&who=all")
+    page.wait_for_function("(c) => document.querySelector(`#queue tr[data-call=\"${c}\"]`)"
+                           "?.dataset.status === 'done'", arg=call)
+    # a second reviewer disagrees on one question: calibration on the dashboard
+    live.api("admin", "PUT", f"/calls/{call}/evaluation/answers", json={"answers": [
+        {"question_id": "greeting_and_name", "value": "no", "comment": "no staff number"}]})
+    # the manager sees form scores by agent and team over time
+    sign_in_as_other(page, live, "manager")
+    page.locator("#form-score-table tbody tr").first.wait_for()
+    page.locator('#form-calibration tbody tr[data-q="greeting_and_name"]').wait_for()
+    assert page.locator("#form-calibration tbody tr").first.get_attribute("data-q") == \
+        "greeting_and_name"  # least agreed first
+    scores = live.api("manager", "GET", "/forms/consumer_finance_qa/scores")["points"]
+    agents = {p["key"] for p in scores}
+    assert page.locator("#form-score-table tbody tr").count() == len(agents)
+    assert page.locator("#chart-form-agents svg circle").count() == len(scores)
+    page.locator("#chart-form-teams svg").wait_for()
+    check_screenshot(page, live.shots / "dashboard-form-scores.png")
