@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from core.devices import resolve_device
 from transcribe.vad import Segment
 
 FRAME_S = 0.01
@@ -219,6 +220,6 @@ def _pyannote_pipeline(path: str) -> Any:
     from pyannote.audio import Pipeline
 
     pipeline = Pipeline.from_pretrained(path)
-    if torch.cuda.is_available():
+    if resolve_device("auto", "torch") == "cuda":
         pipeline.to(torch.device("cuda"))
     return pipeline
