@@ -861,7 +861,10 @@ def test_phone_width_keeps_sign_out_and_results_usable(browser: Any, live: Live)
     page = context.new_page()
     try:
         def fits() -> None:
-            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            wide = page.evaluate("""() => [...document.querySelectorAll('body *')]
+                .filter((e) => e.getBoundingClientRect().right > 391)
+                .map((e) => `${e.tagName}#${e.id}.${e.className}`).slice(0, 8)""")
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390, wide
             for sel in ("#signout", "#nav"):
                 b = page.locator(sel).bounding_box()
                 assert b and b["x"] >= 0 and b["x"] + b["width"] <= 390, (sel, b)
