@@ -154,7 +154,7 @@ def cross_validated(task: str, examples: Sequence[Example], work: Path, name: st
 
     from sklearn.model_selection import RepeatedStratifiedKFold
 
-    from analysis.heads import HeadClassifier, HeadOptions, fit_head, pick_recipe
+    from analysis.heads import Features, HeadClassifier, HeadOptions, fit_head, pick_recipe
     from analysis.training import score_predictions
 
     started = time.perf_counter()
@@ -163,7 +163,7 @@ def cross_validated(task: str, examples: Sequence[Example], work: Path, name: st
     options = HeadOptions.load(recipe=recipe)
     options.recipe = pick_recipe(texts, options)
     embeddings = None
-    if options.recipe != "char-ngrams":
+    if Features(options.recipe, options).uses_embeddings:
         from analysis.embeddings import embed
 
         embeddings = embed(texts, chunked=options.recipe == "long-text")

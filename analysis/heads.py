@@ -53,6 +53,7 @@ class HeadOptions:
     long_text_words: float = 60.0
     long_word_ngrams: tuple[int, int] = (1, 2)
     long_c: float = 1.0
+    long_embedding_weight: float = 0.0  # 0: long-text uses no embeddings (no encoding)
     solver: str = "logreg"  # or "sgd": logistic loss by SGD, seconds on large corpora
     sgd_alpha: float = 3e-6
     classifier: str = "logreg"  # or "svm": a linear SVM, scores through a softmax
@@ -95,7 +96,8 @@ class Features:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self.recipe = recipe
-        self.embedding_weight = options.embedding_weight
+        self.embedding_weight = (options.long_embedding_weight if recipe == "long-text"
+                                 else options.embedding_weight)
         # Long texts: every MAX_TOKENS window of a text is encoded, not only the first.
         self.chunked = recipe == "long-text"
         self.vectorizers: list[Any] = []
@@ -116,7 +118,9 @@ class Features:
 
     @property
     def uses_embeddings(self) -> bool:
-        return self.recipe in ("embedding", "embedding+ngrams", "long-text")
+        if self.recipe == "long-text":
+            return self.embedding_weight > 0
+        return self.recipe in ("embedding", "embedding+ngrams")
 
     def _stack(self, texts: Sequence[str], blocks: list[Any],
                embeddings: np.ndarray | None) -> Any:
@@ -223,7 +227,7 @@ def fit_head(task: str, examples: Sequence[tuple[str, str]], out_dir: Path | str
     recipe = pick_recipe(texts, options)
     if recipe not in HEAD_RECIPES:
         raise ValueError(f"fit_head: recipe {recipe!r} is not a head recipe")
-    if embeddings is None and recipe != "char-ngrams":
+    if embeddings is None and Features(recipe, options).uses_embeddings:
         from analysis.embeddings import embed
 
         embeddings = embed(texts, chunked=recipe == "long-text")
