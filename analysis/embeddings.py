@@ -104,7 +104,7 @@ class SentenceEncoder:
                 owner.append(i)
                 continue
             for start in range(0, len(ids), size):
-                pieces.append(self.tokenizer.decode(ids[start:start + size]))
+                pieces.append(str(self.tokenizer.decode(ids[start:start + size])))
                 owner.append(i)
         return pieces, owner
 
