@@ -57,7 +57,7 @@ class HeadOptions:
     solver: str = "logreg"  # or "sgd": logistic loss by SGD, seconds on large corpora
     sgd_alpha: float = 3e-6
     classifier: str = "logreg"  # or "svm": a linear SVM, scores through a softmax
-    long_classifier: str = "svm"
+    long_classifier: str = "svm"  # calibrated linear SVM (CalibratedSVM)
 
     @classmethod
     def load(cls, path: Path = DEFAULT_TRAINING, **overrides: Any) -> HeadOptions:
@@ -147,26 +147,39 @@ class Features:
         self.__dict__.update({"chunked": False} | state)  # heads saved before `chunked`
 
 
-class SoftmaxSVM:
-    """A linear SVM (one-vs-rest, liblinear) whose decision scores go through a softmax,
-    so it answers `predict_proba` like logistic regression (scores, not calibrated)."""
+class CalibratedSVM:
+    """A linear SVM (one-vs-rest, liblinear) with probabilities: sigmoid-calibrated on
+    3 internal folds (scikit-learn's CalibratedClassifierCV) when every label has 3 rows,
+    else its decision scores through a softmax. Raw softmax scores of an SVM are too flat
+    for the intent wrapper's confidence bars (median top score 0.38 on 5 CFPB products)."""
 
     def __init__(self, c: float, seed: int) -> None:
+        self.c = c
+        self.seed = seed
+        self.model: Any = None
+
+    def fit(self, x: Any, y: Any) -> CalibratedSVM:
+        import numpy as np
+        from sklearn.calibration import CalibratedClassifierCV
         from sklearn.svm import LinearSVC
 
-        self.svm = LinearSVC(C=c, random_state=seed)
-
-    def fit(self, x: Any, y: Any) -> SoftmaxSVM:
-        self.svm.fit(x, y)
+        svm = LinearSVC(C=self.c, random_state=self.seed)
+        if int(np.bincount(np.asarray(y)).min()) >= 3:
+            self.model = CalibratedClassifierCV(svm, cv=3, method="sigmoid").fit(x, y)
+        else:
+            self.model = svm.fit(x, y)
         return self
 
     def predict(self, x: Any) -> Any:
-        return self.svm.predict(x)
+        return self.predict_proba(x).argmax(axis=1) if hasattr(self.model, "predict_proba") \
+            else self.model.predict(x)
 
     def predict_proba(self, x: Any) -> np.ndarray:
         import numpy as np
 
-        scores = np.asarray(self.svm.decision_function(x), dtype=np.float64)
+        if hasattr(self.model, "predict_proba"):
+            return np.asarray(self.model.predict_proba(x), dtype=np.float64)
+        scores = np.asarray(self.model.decision_function(x), dtype=np.float64)
         if scores.ndim == 1:  # two labels: one score for the second
             scores = np.stack([-scores, scores], axis=1)
         scores = np.exp(scores - scores.max(axis=1, keepdims=True))
@@ -198,7 +211,7 @@ def _classifier(recipe: str, c: float, options: HeadOptions) -> Any:
 
     kind = options.long_classifier if recipe == "long-text" else options.classifier
     if kind == "svm":
-        return SoftmaxSVM(c, options.seed)
+        return CalibratedSVM(c, options.seed)
     if options.solver == "sgd":
         return SGDClassifier(loss="log_loss", alpha=options.sgd_alpha,
                              random_state=options.seed, max_iter=50, tol=1e-4)

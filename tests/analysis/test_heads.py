@@ -104,6 +104,14 @@ def test_models_load_once(tmp_path: Path) -> None:
     first = load_text_classifier(tmp_path / "m")
     assert isinstance(first, HeadClassifier)
     assert load_text_classifier(tmp_path / "m") is first
+    # Training again into the same directory replaces the model (only a directory that
+    # holds something else is refused).
+    fit_head("intent", data, tmp_path / "m", HeadOptions.load(recipe="char-ngrams",
+                                                               c_grid=[1.0], min_df=1))
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not a model directory"):
+        fit_head("intent", data, tmp_path / "other", HeadOptions.load(recipe="char-ngrams"))
 
 
 # Bad training files ------------------------------------------------------------------
