@@ -60,25 +60,53 @@ class SentenceEncoder:
         self._torch = torch
         self._lock = threading.Lock()  # one forward pass at a time (API threads share it)
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """One unit-length row per text, in the order given."""
+    def encode(self, texts: Sequence[str], chunked: bool = False) -> np.ndarray:
+        """One unit-length row per text, in the order given.
+
+        chunked: a text longer than MAX_TOKENS word pieces is cut into windows of that
+        size and its row is the token-weighted mean of the windows' mean-pooled vectors
+        (else everything past MAX_TOKENS is dropped)."""
         import numpy as np
 
         torch = self._torch
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        texts = [t or " " for t in texts]
+        if chunked:
+            pieces, owner = self._windows(texts)
+        else:
+            pieces, owner = texts, list(range(len(texts)))
+        sums = np.zeros((len(texts), self.dim), dtype=np.float64)
         # Similar lengths share a batch: less padding, the main cost on a CPU.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        order = sorted(range(len(pieces)), key=lambda i: len(pieces[i]))
         with self._lock, torch.inference_mode():
             for b in range(0, len(order), self.batch_size):
                 idx = order[b:b + self.batch_size]
-                enc: Any = self.tokenizer([texts[i] or " " for i in idx], padding=True,
+                enc: Any = self.tokenizer([pieces[i] for i in idx], padding=True,
                                           truncation=True, max_length=MAX_TOKENS,
                                           return_tensors="pt").to(self.device)
                 hidden = self.model(**enc).last_hidden_state
                 mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                out[idx] = torch.nn.functional.normalize(mean, dim=-1).cpu().numpy()
-        return out
+                total = (hidden * mask).sum(1).cpu().numpy()
+                for row, i in enumerate(idx):
+                    sums[owner[i]] += total[row]
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        return (sums / np.maximum(norms, 1e-9)).astype(np.float32)
+
+    def _windows(self, texts: Sequence[str]) -> tuple[list[str], list[int]]:
+        """Each text as pieces of at most MAX_TOKENS - 2 word pieces (decoded back to text),
+        and the text each piece belongs to."""
+        size = MAX_TOKENS - 2  # [CLS] and [SEP]
+        pieces: list[str] = []
+        owner: list[int] = []
+        for i, ids in enumerate(self.tokenizer(list(texts), add_special_tokens=False)
+                                ["input_ids"]):
+            if len(ids) <= size:
+                pieces.append(texts[i])
+                owner.append(i)
+                continue
+            for start in range(0, len(ids), size):
+                pieces.append(str(self.tokenizer.decode(ids[start:start + size])))
+                owner.append(i)
+        return pieces, owner
 
 
 @lru_cache(maxsize=2)
@@ -87,5 +115,5 @@ def get_encoder(path: str | None = None) -> SentenceEncoder:
     return SentenceEncoder(path or encoder_path())
 
 
-def embed(texts: Sequence[str]) -> np.ndarray:
-    return get_encoder().encode(list(texts))
+def embed(texts: Sequence[str], chunked: bool = False) -> np.ndarray:
+    return get_encoder().encode(list(texts), chunked=chunked)

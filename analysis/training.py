@@ -209,7 +209,9 @@ def default_base_model() -> Path:
 def _check_out_dir(out_dir: Path) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise TrainingError(f"{out_dir}: exists and is not a directory")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "config.json").is_file():
+    # A model directory (fine-tuned: config.json; head: callqa_head.json) may be replaced.
+    is_model = (out_dir / "config.json").is_file() or (out_dir / "callqa_head.json").is_file()
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not is_model:
         raise TrainingError(f"{out_dir}: not empty and not a model directory; refusing to "
                             "replace it")
 

@@ -42,7 +42,7 @@ def train(
         "--out", help="Where the fine-tuned model goes; written only once training has "
                       "succeeded.")] = None,
     recipe: Annotated[str | None, typer.Option(
-        help="auto, embedding, embedding+ngrams, char-ngrams or finetune (default: "
+        help="auto, embedding, embedding+ngrams, long-text, char-ngrams or finetune (default: "
              "analysis/config/training.yaml; finetune when --base is given).")] = None,
     from_reviews: Annotated[bool, typer.Option(
         "--from-reviews", help="Also train on the labels QA staff set in call reviews.")] = False,
@@ -61,7 +61,8 @@ def train(
     CALLQA_INTENT_MODEL / CALLQA_SENTIMENT_MODEL).
 
     Default: frozen all-MiniLM-L6-v2 embeddings with word and character n-grams and a
-    logistic-regression head (character n-grams for Chinese), minutes on a CPU.
+    logistic-regression head (character n-grams for Chinese; word n-grams and a linear
+    SVM when the median text is long, e.g. complaint narratives), minutes on a CPU.
     --recipe finetune fine-tunes the encoder (a GPU helps); a few dozen examples need
     more steps there: --epochs 30 --batch-size 8 --lr 3e-4.
     """

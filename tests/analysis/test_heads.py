@@ -65,6 +65,37 @@ def test_char_ngram_head_for_chinese(tmp_path: Path) -> None:
     assert report.accuracy >= 0.7, report
 
 
+@needs_data
+def test_long_text_recipe_on_complaint_narratives(tmp_path: Path) -> None:
+    from analysis.embeddings import MAX_TOKENS, get_encoder
+    from analysis.evaluation import cfpb
+
+    rows = cfpb()
+    per: dict[str, list[tuple[str, str]]] = {}
+    for text, label in rows:
+        if len(per.setdefault(label, [])) < 16:
+            per[label].append((text, label))
+    split = stratified_split([r for v in per.values() for r in v], 0.25)
+    metrics = fit_head("intent", split.train, tmp_path / "long", HeadOptions.load())
+    assert metrics.recipe == "long-text"  # auto: the median narrative is long
+    report = evaluate("intent", split.test, tmp_path / "long")
+    assert report.accuracy >= 0.5, report  # 5 products, 12 narratives each; chance 0.2
+
+    # A text past the encoder's window is encoded whole: its windows averaged, so the
+    # second half changes its vector (truncation would drop it).
+    encoder = get_encoder()
+    long = max((t for t, _ in rows), key=len)
+    assert len(encoder.tokenizer(long)["input_ids"]) > MAX_TOKENS
+    head_only = " ".join(long.split()[:150])
+    chunked, truncated = encoder.encode([long], chunked=True), encoder.encode([long])
+    assert abs(float((chunked[0] ** 2).sum()) - 1.0) < 1e-4
+    assert float(chunked[0] @ truncated[0]) < 0.999
+    # A short text is one window either way.
+    short = encoder.encode([head_only, "my card has not arrived"], chunked=True)
+    plain = encoder.encode([head_only, "my card has not arrived"])
+    assert float(short[1] @ plain[1]) > 0.9999
+
+
 def test_models_load_once(tmp_path: Path) -> None:
     data = [("please refund me", "refund"), ("I want my money back", "refund"),
             ("my card has not arrived", "card"), ("where is my new card", "card")] * 3
@@ -73,6 +104,14 @@ def test_models_load_once(tmp_path: Path) -> None:
     first = load_text_classifier(tmp_path / "m")
     assert isinstance(first, HeadClassifier)
     assert load_text_classifier(tmp_path / "m") is first
+    # Training again into the same directory replaces the model (only a directory that
+    # holds something else is refused).
+    fit_head("intent", data, tmp_path / "m", HeadOptions.load(recipe="char-ngrams",
+                                                               c_grid=[1.0], min_df=1))
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not a model directory"):
+        fit_head("intent", data, tmp_path / "other", HeadOptions.load(recipe="char-ngrams"))
 
 
 # Bad training files ------------------------------------------------------------------
