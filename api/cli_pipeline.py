@@ -202,6 +202,9 @@ def reprocess(
     channel_map: Annotated[str | None, typer.Option(
         "--channel-map", help="New role per channel, comma-separated, e.g. customer,agent; "
         "re-runs transcription.")] = None,
+    speakers: Annotated[int | None, typer.Option(
+        "--speakers", help="Known number of speakers (1-8) for mono diarization, instead of "
+        "its own one-or-two decision; re-runs transcription.")] = None,
 ) -> None:
     """Run calls through the pipeline again, optionally with changed metadata (the same
     audio re-ingested with a new sidecar is refused as a duplicate)."""
@@ -215,6 +218,8 @@ def reprocess(
         raise _fail(f"--channel-map: roles are agent and customer, not {channel_map!r}")
     if language is not None and not re.fullmatch(r"[a-z]{2,3}", language):
         raise _fail(f"--language: a language code such as en or zh, not {language!r}")
+    if speakers is not None and not 1 <= speakers <= 8:
+        raise _fail(f"--speakers: 1 to 8, not {speakers}")
     with session_scope() as db:
         for call_id in call_ids:
             call = db.get(Call, call_id)
@@ -227,7 +232,9 @@ def reprocess(
                 call.channel_map = roles
             if language is not None:
                 call.language = language
-    if roles is not None or language is not None:
+            if speakers is not None:
+                call.speakers = speakers
+    if roles is not None or language is not None or speakers is not None:
         from_stage = "transcribe"  # new metadata: transcribe again
     try:
         enqueue_batch(call_ids, from_stage)

@@ -20,11 +20,11 @@ SENTIMENTS = ("negative", "neutral", "positive")
 SORTS = ("relevance", "date", "risk")
 MAX_PAGE_SIZE = 1000
 
-# Fields a facet can group by: single-valued keywords, the two multi-valued ones
+# Fields a facet can group by: single-valued keywords, the multi-valued ones
 # (a call counts once under each of its values), and calendar periods.
 KEYWORD_FIELDS = ("agent_id", "team", "customer_id", "language", "primary_intent", "sentiment",
                   "review_status", "outcome", "direction")
-MULTI_FIELDS = ("intents", "rule_ids")
+MULTI_FIELDS = ("intents", "rule_ids", "languages")
 PERIODS = ("day", "week", "month")
 FACET_FIELDS = KEYWORD_FIELDS + MULTI_FIELDS + PERIODS
 # Numeric document fields a facet can sum (averages are sum / count).
@@ -186,7 +186,7 @@ def check_facet(by: list[str], metrics: list[str]) -> None:
     if unknown:
         raise InvalidQuery(f"cannot group by {unknown[0]!r}; one of {', '.join(FACET_FIELDS)}")
     if sum(f in MULTI_FIELDS for f in by) > 1:
-        raise InvalidQuery("group by at most one of intents, rule_ids")
+        raise InvalidQuery(f"group by at most one of {', '.join(MULTI_FIELDS)}")
     if sum(f in PERIODS for f in by) > 1:
         raise InvalidQuery("group by at most one period (day, week, month)")
     if len(set(by)) != len(by) or not by:

@@ -44,7 +44,7 @@ from search.query import HL_END, HL_START, Clause, groups, parse
 
 log = logging.getLogger("callqa.search.elastic")
 
-MAPPING_VERSION = 2
+MAPPING_VERSION = 3  # 3: languages (call) and utterances.language
 # Fields added for the index only; get() returns the document as it was given.
 INDEX_ONLY = ("severity",)
 UTTERANCE_INDEX_ONLY = ("body",)
@@ -69,14 +69,15 @@ def mappings() -> dict[str, Any]:
     keyword = {"type": "keyword"}
     fields: dict[str, Any] = {name: keyword for name in (
         "call_id", "agent_id", "team", "customer_id", "direction", "language", "primary_intent",
-        "intents", "sentiment", "rule_ids", "max_severity", "review_status", "outcome")}
+        "intents", "sentiment", "rule_ids", "max_severity", "review_status", "outcome",
+        "languages")}
     fields |= {name: {"type": "float"} for name in (
         "duration", "sentiment_score", "risk", "dead_air_s", "agent_talk_share")}
     fields |= {name: {"type": "integer"} for name in ("severity", "flag_count", "critical_flags")}
     fields["started_at"] = {"type": "date"}
     fields["summary"] = {"type": "text", "analyzer": "callqa_text"}
     fields["utterances"] = {"type": "nested", "properties": {
-        "i": {"type": "integer"}, "role": keyword, "start": {"type": "float"},
+        "i": {"type": "integer"}, "role": keyword, "language": keyword, "start": {"type": "float"},
         "end": {"type": "float"}, "text": {"type": "text", "index": False},
         "body": {"type": "text", "analyzer": "callqa_text"}}}
     # dynamic false: the rest of the document (flags, summary details) is kept, not indexed.
@@ -139,12 +140,16 @@ def text_query(clauses: list[Clause], role: str | None, highlight: bool) -> dict
 def filters(q: SearchQuery) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for attr, field in (("agent_id", "agent_id"), ("team", "team"), ("customer_id", "customer_id"),
-                        ("sentiment", "sentiment"), ("language", "language"),
+                        ("sentiment", "sentiment"),
                         ("review_status", "review_status"), ("intent", "intents"),
                         ("rule_id", "rule_ids")):
         value = getattr(q, attr)
         if value is not None:
             out.append({"term": {field: value}})
+    if q.language is not None:  # spoken anywhere in the call (older documents: the call's)
+        out.append({"bool": {"should": [{"term": {"language": q.language}},
+                                        {"term": {"languages": q.language}}],
+                             "minimum_should_match": 1}})
     if q.min_severity:
         out.append({"range": {"severity": {"gte": SEVERITY_RANK[q.min_severity]}}})
     dates = {k: utc_iso(v) for k, v in (("gte", q.date_from), ("lt", q.date_to)) if v is not None}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,7 @@ class TranscribeOptions:
     language: str | None = None
     params: TranscribeParams = field(default_factory=TranscribeParams)
     pyannote_pipeline: Path | None = None  # a local pyannote.audio pipeline (GPU image)
+    num_speakers: int | None = None  # known speaker count (mono): no 1-or-2 decision
 
 
 def _language_at(utterance: Utterance, stretches: list[Stretch], default: str) -> str:
@@ -408,13 +409,15 @@ def transcribe(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOption
         t0 = time.perf_counter()
         if hook:
             hook("diarization", 0, 1)
+        dparams = params.diarization if options.num_speakers is None else replace(
+            params.diarization, num_speakers=options.num_speakers, count_speakers=False)
         if options.pyannote_pipeline is not None:
             found = pyannote_diarize(signals[0], audio.sample_rate, options.pyannote_pipeline,
-                                     params.diarization.num_speakers)
+                                     dparams.num_speakers)
             diarization = "pyannote"
         else:
             found = diarize_mono(signals[0], audio.sample_rate, _word_regions(per_channel[0]),
-                                 params.diarization)
+                                 dparams)
         mono_turns = _bridge([SpeakerTurn(speaker=f"S{t.speaker}", role="unknown", start=t.start,
                                           end=t.end) for t in found], params.split_gap_s)
         timings["diarization"] = time.perf_counter() - t0

@@ -38,7 +38,8 @@ def engine_from_settings(settings: Settings) -> AsrEngine:
 def _options(call: Call, settings: Settings) -> TranscribeOptions:
     params = _params(os.environ.get("CALLQA_TRANSCRIBE_PARAMS", str(DEFAULT_PARAMS)))
     return TranscribeOptions(call_id=call.id, channel_map=call.channel_map, language=call.language,
-                             params=params, pyannote_pipeline=settings.pyannote_pipeline)
+                             params=params, pyannote_pipeline=settings.pyannote_pipeline,
+                             num_speakers=call.speakers)
 
 
 def transcribe_call(call_id: str) -> str:

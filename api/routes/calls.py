@@ -405,6 +405,8 @@ def _apply_overrides(call: Call, body: ReprocessRequest) -> dict[str, object]:
         call.channel_map = changed["channel_map"] = roles
     if body.language is not None:
         call.language = changed["language"] = body.language
+    if body.speakers is not None:
+        call.speakers = changed["speakers"] = body.speakers
     return changed
 
 

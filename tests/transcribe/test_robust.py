@@ -103,6 +103,16 @@ def test_one_speaker_mono_has_no_speaker_changes(rendered_dir: Path) -> None:
     assert len({t.speaker for t in transcript.speaker_turns}) == 1
 
 
+def test_a_known_speaker_count_replaces_the_decision(rendered_dir: Path) -> None:
+    """Reprocess with `speakers` (callqa reprocess --speakers): a two-voice mix said to
+    hold one voice is not split; the same mix as it is keeps both speakers."""
+    mix = decode_audio(rendered_dir / "mono" / f"{CALL}.wav")
+    one = transcribe(mix, tiny_engine(), TranscribeOptions(
+        "t", None, None, TranscribeParams.from_yaml(), num_speakers=1))
+    assert one.utterances and len({u.speaker for u in one.utterances}) == 1
+    assert len({u.speaker for u in _run(mix).utterances}) == 2
+
+
 def test_quiet_recording_is_transcribed(rendered_dir: Path) -> None:
     audio = decode_audio(rendered_dir / "stereo" / f"{CALL}.wav")
     quiet = DecodedAudio(audio.samples * np.float32(10 ** (-30 / 20)))
