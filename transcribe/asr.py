@@ -94,7 +94,7 @@ _capture = threading.local()
 def _load_faster_whisper(path: str, device: str, compute_type: str, cpu_threads: int) -> Any:
     from faster_whisper import WhisperModel
 
-    class Model(WhisperModel):  # type: ignore[misc]
+    class Model(WhisperModel):
         """Keeps each window's encoder output while a thread asks for it, so the
         window's language can be read from it afterwards (a detection of its own costs
         a whole encoder pass: 38% of recognition time on a stereo call)."""
@@ -182,7 +182,8 @@ class FasterWhisperEngine:
         if not window_languages:
             return AsrResult(language=info.language, segments=self._keep(segments, params))
         # The generator decodes lazily: a segment comes from the window encoded last.
-        _capture.outputs = outputs = []
+        outputs: list[Any] = []
+        _capture.outputs = outputs
         try:
             spans: dict[int, list[float]] = {}
             found = []
@@ -194,6 +195,8 @@ class FasterWhisperEngine:
             _capture.outputs = None
         windows = []
         for k, (start, end) in sorted(spans.items()):
+            if k < 0:
+                continue
             ranked = self.model.model.detect_language(outputs[k])[0]
             windows.append((start, end, {str(t[2:-2]): float(p) for t, p in ranked[:5]}))
         return AsrResult(language=info.language, segments=self._keep(found, params),
