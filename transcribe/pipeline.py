@@ -43,6 +43,7 @@ class TranscribeParams:
     split_gap_s: float = 1.0
     max_wordless_s: float = 3.0
     change_gap_s: float = 0.15  # mono: a speaker change only at a pause this long
+    max_run_s: float = 4.0      # ... or between words, in a run of words longer than this
 
     @classmethod
     def from_yaml(cls, path: Path = DEFAULT_PARAMS) -> TranscribeParams:
@@ -68,6 +69,7 @@ class TranscribeParams:
             split_gap_s=float(raw.get("utterances", {}).get("split_gap_s", 1.0)),
             max_wordless_s=float(raw.get("utterances", {}).get("max_wordless_s", 3.0)),
             change_gap_s=float(raw.get("utterances", {}).get("change_gap_s", 0.15)),
+            max_run_s=float(raw.get("utterances", {}).get("max_run_s", 4.0)),
         )
 
 
@@ -152,18 +154,43 @@ def _speaker_of_run(run: list[Word], turns: list[SpeakerTurn]) -> str:
     return max(votes, key=lambda k: votes[k])
 
 
+def _split_long(run: list[Word], turns: list[SpeakerTurn], max_run_s: float,
+                min_words: int = 3) -> list[list[Word]]:
+    """A run of words longer than `max_run_s` is split between words where the
+    diarizer's speaker changes (pieces of at least `min_words`). Whisper's first window
+    often comes without punctuation and with word times glued across pauses: 25 s of
+    three turns were one run, and went to one speaker."""
+    if not turns or run[-1].end - run[0].start <= max_run_s:
+        return [run]
+    pieces: list[list[Word]] = []
+    current = None
+    for word in run:
+        speaker = _speaker_of(word, turns)
+        if pieces and (speaker == current or len(pieces[-1]) < min_words):
+            pieces[-1].append(word)
+        else:
+            pieces.append([word])
+        current = speaker
+    if len(pieces) > 1 and len(pieces[-1]) < min_words:
+        last = pieces.pop()
+        pieces[-1] += last
+    return pieces
+
+
 def _mono_utterances(words: list[Word], turns: list[SpeakerTurn],
-                     split_gap_s: float, change_gap_s: float = 0.15) -> list[Utterance]:
+                     split_gap_s: float, change_gap_s: float = 0.15,
+                     max_run_s: float = 4.0) -> list[Utterance]:
     """Words in time order; a new utterance at every change of speaker or long pause.
     The speaker is decided per run of words between pauses of `change_gap_s`."""
     out: list[Utterance] = []
     group: list[Word] = []
     current = None
     speaker_of: dict[int, str] = {}
-    for run in _phrases(words, change_gap_s):
-        run_speaker = _speaker_of_run(run, turns) if turns else "S0"
-        for word in run:
-            speaker_of[id(word)] = run_speaker
+    for phrase in _phrases(words, change_gap_s):
+        for run in _split_long(phrase, turns, max_run_s):
+            run_speaker = _speaker_of_run(run, turns) if turns else "S0"
+            for word in run:
+                speaker_of[id(word)] = run_speaker
     for word in words:
         speaker = speaker_of[id(word)]
         if group and (speaker != current or word.start - group[-1].end > split_gap_s):
@@ -461,7 +488,7 @@ def transcribe(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOption
         segments = [(f"S{i}", a, b) for i, segs in enumerate(activity) for a, b in segs]
     else:
         utterances = _mono_utterances(per_channel[0], mono_turns, params.split_gap_s,
-                                      params.change_gap_s)
+                                      params.change_gap_s, params.max_run_s)
         segments = [(t.speaker, t.start, t.end) for t in mono_turns]
     utterances = sorted((u for u in utterances if u.text), key=lambda u: (u.start, u.end))
     for u in utterances:

@@ -158,3 +158,20 @@ def test_speaker_changes_fall_between_phrases() -> None:
              Word(start=1.2, end=1.4, text="好")]
     runs = _phrases(words, 0.15)
     assert [[w.text for w in r] for r in runs] == [["体验", "达", "摩院。"], ["你好"], ["好"]]
+
+
+def test_a_long_run_of_words_is_split_where_the_speaker_changes() -> None:
+    """Whisper's first window often comes without punctuation or pauses between word
+    times: three turns in one run went to one speaker (and swapped a call's roles).
+    A long run is split between words at the diarizer's changes; a short one is not."""
+    from core.schemas import SpeakerTurn, Word
+    from transcribe.pipeline import _mono_utterances
+
+    words = [Word(start=0.4 * k, end=0.4 * k + 0.4, text=f" w{k}") for k in range(20)]
+    turns = [SpeakerTurn(speaker="S0", role="unknown", start=0.0, end=4.0),
+             SpeakerTurn(speaker="S1", role="unknown", start=4.0, end=8.0)]
+    utts = _mono_utterances(words, turns, 1.0, 0.15, max_run_s=4.0)
+    assert [(u.speaker, u.text) for u in utts] == [
+        ("S0", " ".join(f"w{k}" for k in range(10))), ("S1", " ".join(f"w{k}" for k in range(10, 20)))]
+    short = _mono_utterances(words[8:12], turns, 1.0, 0.15, max_run_s=4.0)
+    assert len(short) == 1  # 1.6 s: one phrase, one speaker
