@@ -131,7 +131,7 @@ def find_personal_data(transcript: Transcript) -> tuple[list[PiiHit], list[str]]
     hits: list[PiiHit] = []
     redacted = []
     for i, utt in enumerate(transcript.utterances):
-        spans = find_pii(utt.text, transcript.language, role=utt.role)
+        spans = find_pii(utt.text, transcript.language_of(utt), role=utt.role)
         redacted.append(redact(utt.text, spans) if spans else utt.text)
         if not spans:
             continue

@@ -86,13 +86,13 @@ class CueIntentClassifier:
         return n
 
     def classify(self, transcript: Transcript) -> list[IntentHit]:
-        lang = "zh" if transcript.language == "zh" else "en"
         scores: dict[str, float] = {}
         evidence: dict[str, list[Evidence]] = {}
         first_seen: dict[str, float] = {}
         customer_turn = 0
         for i, utt in enumerate(transcript.utterances):
             text = normalize(utt.text)
+            lang = transcript.pack_of(utt)  # each utterance's cues in its own language
             if utt.role in ("customer", "unknown"):
                 customer_turn += 1
                 weight = self.opening_weight if customer_turn <= self.opening_turns else 1.0
@@ -167,10 +167,14 @@ class EmbeddingIntentClassifier:
 
     def classify(self, transcript: Transcript) -> list[IntentHit]:
         hits = self.cues.classify(transcript)
-        if transcript.language == "zh" or not self.enabled or not self.example_texts:
+        if not self.enabled or not self.example_texts:
             return hits
+        # English examples: the English turns (a Chinese call's English stretches too).
         turns = [(i, u) for i, u in enumerate(transcript.utterances)
-                 if u.role in ("customer", "unknown") and u.text.strip()]
+                 if u.role in ("customer", "unknown") and u.text.strip()
+                 and transcript.pack_of(u) == "en"]
+        if not turns:
+            return hits
         try:
             votes = self.votes([u.text for _, u in turns])
         except (ImportError, OSError, RuntimeError):  # no encoder installed: cues alone

@@ -338,30 +338,39 @@ def _candidates(rule: Rule, transcript: Transcript) -> list[int]:
 
 
 def _closest(rule: Rule, transcript: Transcript, indexes: list[int]) -> dict[int, Any]:
-    """The closest example for each utterance (analysis.semantic.Similar)."""
-    examples = rule.examples_for(transcript.language)
-    if not examples or not indexes:
+    """The closest example for each utterance (analysis.semantic.Similar), among the
+    examples of the utterance's own language (a call may change language)."""
+    if not indexes:
         return {}
     from analysis.semantic import best_matches
 
-    lang = "zh" if transcript.language.startswith("zh") else "en"
-    found = best_matches(examples, [transcript.utterances[i].text for i in indexes], lang,
-                         polarity=rule.polarity)
-    return {i: s for i, s in zip(indexes, found, strict=True) if s is not None}
+    out: dict[int, Any] = {}
+    by_language: dict[str, list[int]] = {}
+    for i in indexes:
+        by_language.setdefault(transcript.language_of(transcript.utterances[i]), []).append(i)
+    for language, part in by_language.items():
+        examples = rule.examples_for(language)
+        if not examples:
+            continue
+        lang = "zh" if language.startswith("zh") else "en"
+        found = best_matches(examples, [transcript.utterances[i].text for i in part], lang,
+                             polarity=rule.polarity)
+        out.update((i, s) for i, s in zip(part, found, strict=True) if s is not None)
+    return out
 
 
 def find_matches(rule: Rule, transcript: Transcript) -> list[Match]:
-    lang = transcript.language
+    """Utterances the rule's phrases (in the utterance's own language) or examples match."""
     out = []
     rest = []
     for i in _candidates(rule, transcript):
         utt = transcript.utterances[i]
-        if _phrase_hits(rule, lang, utt.text):
+        if _phrase_hits(rule, transcript.language_of(utt), utt.text):
             out.append(Match(i, utt.start, utt.end, utt.text, utt.role))
         else:
             rest.append(i)
-    limit = rule.threshold_for("zh" if lang.startswith("zh") else "en")
     for i, similar in _closest(rule, transcript, rest).items():
+        limit = rule.threshold_for(transcript.pack_of(transcript.utterances[i]))
         if similar.score >= limit:
             utt = transcript.utterances[i]
             out.append(Match(i, utt.start, utt.end, utt.text, utt.role, similar.example,
@@ -382,13 +391,15 @@ class NearMiss:
 def near_misses(rule: Rule, transcript: Transcript, margin: float = 0.1) -> list[NearMiss]:
     """Utterances just under the rule's threshold (within `margin`) that no phrase or
     regex matched: what a slightly lower threshold would add."""
-    lang = transcript.language
-    limit = rule.threshold_for("zh" if lang.startswith("zh") else "en")
+    utts = transcript.utterances
     rest = [i for i in _candidates(rule, transcript)
-            if not _phrase_hits(rule, lang, transcript.utterances[i].text)]
-    return [NearMiss(rule.id, i, transcript.utterances[i].text, s.example, s.score, limit)
-            for i, s in _closest(rule, transcript, rest).items()
-            if limit - margin <= s.score < limit]
+            if not _phrase_hits(rule, transcript.language_of(utts[i]), utts[i].text)]
+    out = []
+    for i, s in _closest(rule, transcript, rest).items():
+        limit = rule.threshold_for(transcript.pack_of(utts[i]))
+        if limit - margin <= s.score < limit:
+            out.append(NearMiss(rule.id, i, utts[i].text, s.example, s.score, limit))
+    return out
 
 
 def _in_window(window: Window | None, utt: Utterance, duration: float) -> bool:

@@ -85,8 +85,8 @@ class LexiconSentiment:
         return 0.0 if total == 0 else (pos - neg) / total
 
     def customer(self, transcript: Transcript) -> SentimentResult:
-        lang = "zh" if transcript.language == "zh" else "en"
-        scores = [self.utterance_score(u.text, lang) for u in transcript.utterances]
+        scores = [self.utterance_score(u.text, transcript.pack_of(u))
+                  for u in transcript.utterances]
         cust = [s for s, u in zip(scores, transcript.utterances, strict=True)
                 if u.role in ("customer", "unknown")]
         if not cust:
@@ -319,23 +319,44 @@ class ModelSentiment:
                         re.search(rf"\b{re.escape(m)}\b", norm) is not None for m in markers)
         return round(hits / len(texts), 3)
 
+    def utterance_scores(self, transcript: Transcript) -> list[float]:
+        """Each utterance scored by its own language's model (a call may change
+        language: Utterance.language)."""
+        utts = transcript.utterances
+        packs = [transcript.pack_of(u) for u in utts]
+        out = [0.0] * len(utts)
+        for lang in set(packs):
+            idx = [i for i, p in enumerate(packs) if p == lang]
+            for i, s in zip(idx, self.scores([utts[i].text for i in idx], lang), strict=True):
+                out[i] = s
+        return out
+
+    def agent_politeness(self, transcript: Transcript, agent: Sequence[Any]) -> float | None:
+        """Share of agent turns with a courtesy marker of the turn's own language."""
+        found = [self.politeness([u.text], transcript.pack_of(u)) for u in agent]
+        known = [f for f in found if f is not None]
+        return round(sum(known) / len(known), 3) if known else None
+
     def customer(self, transcript: Transcript) -> SentimentResult:
         lang = "zh" if transcript.language == "zh" else "en"
         utts = transcript.utterances
-        scores = self.scores([u.text for u in utts], lang)
+        scores = self.utterance_scores(transcript)
         cal = self.calibration_for(lang)
-        cust = [s for s, u in zip(scores, utts, strict=True)
-                if u.role in CUSTOMER_ROLES and u.text.strip()]
-        agent = [(s, u.text) for s, u in zip(scores, utts, strict=True)
+        turns = [(s, u) for s, u in zip(scores, utts, strict=True)
+                 if u.role in CUSTOMER_ROLES and u.text.strip()]
+        cust = [s for s, _ in turns]
+        agent = [(s, u) for s, u in zip(scores, utts, strict=True)
                  if u.role == "agent" and u.text.strip()]
         agent_tone = round(sum(s for s, _ in agent) / len(agent), 3) if agent else None
-        politeness = self.politeness([t for _, t in agent], lang)
+        politeness = self.agent_politeness(transcript, [u for _, u in agent])
         if not cust:
             return SentimentResult("neutral", 0.0, scores, 0.0, 0.0, False,
                                    agent_tone=agent_tone, agent_politeness=politeness)
         third = max(1, len(cust) // 3)
         start, end = sum(cust[:third]) / third, sum(cust[-third:]) / third
-        negatives = sum(1 for s in cust if cal.label(s) == "negative")
+        # Each turn against its own language's thresholds.
+        negatives = sum(1 for s, u in turns
+                        if self.calibration_for(transcript.pack_of(u)).label(s) == "negative")
         # Anger anywhere weighs more than politeness at the end: "thanks" after a fight
         # does not make a complaint call positive.
         overall = sum(cust) / len(cust) - self.call.anger_weight * max(0, negatives - 1)

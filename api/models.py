@@ -178,6 +178,9 @@ class ReprocessRequest(BaseModel):
                                  description="New language hint (en, zh, ...).")
     channel_map: list[Literal["agent", "customer"]] | None = Field(
         None, description="New role of each channel, e.g. ['customer', 'agent'].")
+    speakers: int | None = Field(None, ge=1, le=8, description=(
+        "Known number of speakers: mono diarization (and a stereo file processed as mono) "
+        "uses it instead of deciding one or two itself."))
 
 
 class Accepted(BaseModel):

@@ -65,6 +65,9 @@ class Call(Base):
     direction: Mapped[str | None] = mapped_column(String(16))
     channel_map: Mapped[list[str] | None] = mapped_column(JSON)
     language: Mapped[str | None] = mapped_column(String(16))
+    # Known number of speakers (set by reprocess): mono diarization uses it instead of
+    # deciding 1 or 2 itself.
+    speakers: Mapped[int | None] = mapped_column(Integer)
     batch_id: Mapped[str | None] = mapped_column(String(64), index=True)
 
     # A projection of stage_runs (core.status.project), written only by sync_status().
@@ -103,6 +106,7 @@ class Call(Base):
             "direction": self.direction,
             "channel_map": self.channel_map,
             "language": self.language,
+            "speakers": self.speakers,
         }
 
 

@@ -113,6 +113,20 @@ class Transcript(BaseModel):
         "Decisions taken on the audio, in words (identical legs, gain)."))
     stage_seconds: dict[str, float] = Field(default_factory=dict)
 
+    def language_of(self, utterance: Utterance) -> str:
+        """The language an utterance was spoken in: its own where recognition recorded
+        one (a call that changes language), else the call's."""
+        return utterance.language or self.language
+
+    def pack_of(self, utterance: Utterance) -> str:
+        """The language pack (rules, cues, sentiment models) for an utterance: zh or en."""
+        return "zh" if self.language_of(utterance).lower().startswith("zh") else "en"
+
+    def languages(self) -> list[str]:
+        """Every language spoken in the call, the call's own first."""
+        others = {u.language for u in self.utterances if u.language} - {self.language}
+        return [self.language, *sorted(x for x in others if x)]
+
 
 class Evidence(BaseModel):
     utterance: int | None = Field(None, description="Index into transcript.utterances.")

@@ -21,11 +21,11 @@ SENTIMENTS = ("negative", "neutral", "positive")
 SORTS = ("relevance", "date", "risk")
 MAX_PAGE_SIZE = 1000
 
-# Fields a facet can group by: single-valued keywords, the two multi-valued ones
+# Fields a facet can group by: single-valued keywords, the multi-valued ones
 # (a call counts once under each of its values), and calendar periods.
 KEYWORD_FIELDS = ("agent_id", "team", "customer_id", "language", "primary_intent", "sentiment",
                   "review_status", "outcome", "direction")
-MULTI_FIELDS = ("intents", "rule_ids")
+MULTI_FIELDS = ("intents", "rule_ids", "languages")
 PERIODS = ("day", "week", "month")
 FACET_FIELDS = KEYWORD_FIELDS + MULTI_FIELDS + PERIODS
 # Numeric document fields a facet can sum (averages are sum / count).
@@ -48,6 +48,7 @@ class UtteranceEntry(TypedDict):
     start: float
     end: float
     text: str  # redacted unless CALLQA_INDEX_PII
+    language: str  # the utterance's own (a call may change language)
 
 
 class CallDocument(TypedDict):
@@ -62,7 +63,8 @@ class CallDocument(TypedDict):
     team: str | None
     customer_id: str | None
     direction: str | None
-    language: str
+    language: str  # the call's main language
+    languages: list[str]  # every language spoken in it
     duration: float
     primary_intent: str | None
     intents: list[str]
@@ -250,7 +252,7 @@ def check_facet(by: list[str], metrics: list[str]) -> None:
     if unknown:
         raise InvalidQuery(f"cannot group by {unknown[0]!r}; one of {', '.join(FACET_FIELDS)}")
     if sum(f in MULTI_FIELDS for f in by) > 1:
-        raise InvalidQuery("group by at most one of intents, rule_ids")
+        raise InvalidQuery(f"group by at most one of {', '.join(MULTI_FIELDS)}")
     if sum(f in PERIODS for f in by) > 1:
         raise InvalidQuery("group by at most one period (day, week, month)")
     if len(set(by)) != len(by) or not by:

@@ -68,6 +68,9 @@ def build_document(metadata: CallMetadata | Mapping[str, Any], transcript: Trans
         "customer_id": meta.customer_id,
         "direction": meta.direction,
         "language": transcript.language,
+        # Every language spoken (a call may change language): the language filter and
+        # facet count a call under each.
+        "languages": transcript.languages(),
         "duration": transcript.duration,
         "primary_intent": analysis.primary_intent,
         "intents": [i.intent for i in analysis.intents],
@@ -89,6 +92,7 @@ def build_document(metadata: CallMetadata | Mapping[str, Any], transcript: Trans
         "summary": redact_text(analysis.summary, transcript.language) if redact_pii
         else analysis.summary,
         "pii_redacted": redact_pii,
-        "utterances": [{"i": i, "role": u.role, "start": u.start, "end": u.end, "text": text}
+        "utterances": [{"i": i, "role": u.role, "start": u.start, "end": u.end, "text": text,
+                        "language": transcript.language_of(u)}
                        for i, (u, text) in enumerate(zip(transcript.utterances, texts, strict=True))],
     }

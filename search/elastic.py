@@ -46,7 +46,7 @@ from search.query import HL_END, HL_START, Clause, groups, parse
 
 log = logging.getLogger("callqa.search.elastic")
 
-MAPPING_VERSION = 2
+MAPPING_VERSION = 3  # 3: languages (call) and utterances.language
 # Fields added for the index only; get() returns the document as it was given.
 INDEX_ONLY = ("severity",)
 UTTERANCE_INDEX_ONLY = ("body",)
@@ -74,7 +74,8 @@ SPECIAL = {
     "started_at": {"type": "date"},
     "summary": {"type": "text", "analyzer": "callqa_text"},
     "utterances": {"type": "nested", "properties": {
-        "i": {"type": "integer"}, "role": {"type": "keyword"}, "start": {"type": "float"},
+        "i": {"type": "integer"}, "role": {"type": "keyword"}, "language": {"type": "keyword"},
+        "start": {"type": "float"},
         "end": {"type": "float"}, "text": {"type": "text", "index": False},
         "body": {"type": "text", "analyzer": "callqa_text"}}},
 }
@@ -157,12 +158,16 @@ def text_query(clauses: list[Clause], role: str | None, highlight: bool) -> dict
 def filters(q: SearchQuery) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for attr, field in (("agent_id", "agent_id"), ("team", "team"), ("customer_id", "customer_id"),
-                        ("sentiment", "sentiment"), ("language", "language"),
+                        ("sentiment", "sentiment"),
                         ("review_status", "review_status"), ("intent", "intents"),
                         ("rule_id", "rule_ids")):
         value = getattr(q, attr)
         if value is not None:
             out.append({"term": {field: value}})
+    if q.language is not None:  # spoken anywhere in the call (older documents: the call's)
+        out.append({"bool": {"should": [{"term": {"language": q.language}},
+                                        {"term": {"languages": q.language}}],
+                             "minimum_should_match": 1}})
     if q.min_severity:
         out.append({"range": {"severity": {"gte": SEVERITY_RANK[q.min_severity]}}})
     dates = {k: utc_iso(v) for k, v in (("gte", q.date_from), ("lt", q.date_to)) if v is not None}

@@ -298,11 +298,15 @@ class EmbeddedBackend:
 
     def _filters(self, q: SearchQuery) -> tuple[list[str], list[Any]]:
         where, args = [], []
-        for attr in ("agent_id", "team", "customer_id", "sentiment", "language", "review_status"):
+        for attr in ("agent_id", "team", "customer_id", "sentiment", "review_status"):
             value = getattr(q, attr)
             if value is not None:
                 where.append(f"d.{attr} = ?")
                 args.append(value)
+        if q.language is not None:  # spoken anywhere in the call (older documents: the call's)
+            where.append("(d.language = ? OR d.call_id IN "
+                         "(SELECT call_id FROM terms WHERE field='languages' AND value=?))")
+            args += [q.language, q.language]
         for field, value in (("intents", q.intent), ("rule_ids", q.rule_id)):
             if value:
                 where.append("d.call_id IN (SELECT call_id FROM terms WHERE field=? AND value=?)")

@@ -27,6 +27,7 @@ class LegParams:
     silent_dbfs: float = -70.0      # ... or this quiet in absolute terms
     target_peak_dbfs: float = -6.0  # gain normalisation: the loudest speech this high
     max_gain_db: float = 40.0       # ... at most this much boost (noise is not speech)
+    peak_margin_db: float = 1.0     # ... and the sample peak stays this far below full scale
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,12 @@ def normalise_gain(audio: DecodedAudio, p: LegParams) -> tuple[DecodedAudio, flo
     peak = max(level_db(ch, audio.sample_rate) for ch in audio.samples) if audio.channels else 0
     if peak <= -110:
         return audio, 0.0
-    gain_db = float(np.clip(p.target_peak_dbfs - 3 - peak, -20.0, p.max_gain_db))
-    if abs(gain_db) < 1.0:
+    # Never past full scale: a gain set by the speech level alone clipped the sample
+    # peaks of ordinary recordings (0.1% of samples at +6 dB), which Whisper heard as
+    # distortion. Loud enough recordings are left as they are (no attenuation either).
+    headroom = -20 * np.log10(float(np.abs(audio.samples).max()) + 1e-12) - p.peak_margin_db
+    gain_db = float(min(p.target_peak_dbfs - 3 - peak, p.max_gain_db, headroom))
+    if gain_db < 1.0:
         return audio, 0.0
     scaled = np.clip(audio.samples * np.float32(10 ** (gain_db / 20)), -1.0, 1.0)
     return DecodedAudio(scaled.astype(np.float32), audio.sample_rate), round(gain_db, 1)

@@ -26,7 +26,7 @@ from transcribe.legs import LegParams, PreparedAudio, prepare
 from transcribe.progress import AudioProgress, SpeechProgress
 from transcribe.roles import assign_roles, roles_config
 from transcribe.text import normalize_chinese
-from transcribe.vad import ActivityParams, Segment, channel_activity, overlaps, pack
+from transcribe.vad import ActivityParams, PackedAudio, Segment, channel_activity, overlaps, pack
 
 DEFAULT_PARAMS = Path(__file__).parent / "config" / "default.yaml"
 
@@ -37,13 +37,14 @@ ProgressHook = Callable[[str, int, int], None]
 @dataclass(frozen=True)
 class TranscribeParams:
     activity: ActivityParams = field(default_factory=ActivityParams)
-    mono_activity: ActivityParams = field(default_factory=lambda: ActivityParams(min_gap_s=0.3))
+    mono_activity: ActivityParams = field(default_factory=lambda: ActivityParams(min_gap_s=1.5))
     whisper: WhisperParams = field(default_factory=WhisperParams)
     diarization: DiarizationParams = field(default_factory=DiarizationParams)
     legs: LegParams = field(default_factory=LegParams)
     split_gap_s: float = 1.0
     max_wordless_s: float = 3.0
     change_gap_s: float = 0.15  # mono: a speaker change only at a pause this long
+    max_run_s: float = 4.0      # ... or between words, in a run of words longer than this
 
     @classmethod
     def from_yaml(cls, path: Path = DEFAULT_PARAMS) -> TranscribeParams:
@@ -68,7 +69,8 @@ PARAMS_SCHEMA: dict[str, Any] = {
     "whisper": schema_of(WhisperParams),
     "diarization": schema_of(DiarizationParams),
     "legs": schema_of(LegParams),
-    "utterances": {"split_gap_s": float, "max_wordless_s": float, "change_gap_s": float},
+    "utterances": {"split_gap_s": float, "max_wordless_s": float, "change_gap_s": float,
+                   "max_run_s": float},
 }
 
 
@@ -87,6 +89,7 @@ class TranscribeOptions:
     params: TranscribeParams = field(default_factory=TranscribeParams)
     pyannote_pipeline: Path | None = None  # a local pyannote.audio pipeline (GPU image)
     roles_path: Path | None = None  # role cues; None = transcribe/config/roles.yaml
+    num_speakers: int | None = None  # known speaker count (mono): no 1-or-2 decision
 
 
 def _language_at(utterance: Utterance, stretches: list[Stretch], default: str) -> str:
@@ -160,18 +163,43 @@ def _speaker_of_run(run: list[Word], turns: list[SpeakerTurn]) -> str:
     return max(votes, key=lambda k: votes[k])
 
 
+def _split_long(run: list[Word], turns: list[SpeakerTurn], max_run_s: float,
+                min_words: int = 3) -> list[list[Word]]:
+    """A run of words longer than `max_run_s` is split between words where the
+    diarizer's speaker changes (pieces of at least `min_words`). Whisper's first window
+    often comes without punctuation and with word times glued across pauses: 25 s of
+    three turns were one run, and went to one speaker."""
+    if not turns or run[-1].end - run[0].start <= max_run_s:
+        return [run]
+    pieces: list[list[Word]] = []
+    current = None
+    for word in run:
+        speaker = _speaker_of(word, turns)
+        if pieces and (speaker == current or len(pieces[-1]) < min_words):
+            pieces[-1].append(word)
+        else:
+            pieces.append([word])
+        current = speaker
+    if len(pieces) > 1 and len(pieces[-1]) < min_words:
+        last = pieces.pop()
+        pieces[-1] += last
+    return pieces
+
+
 def _mono_utterances(words: list[Word], turns: list[SpeakerTurn],
-                     split_gap_s: float, change_gap_s: float = 0.15) -> list[Utterance]:
+                     split_gap_s: float, change_gap_s: float = 0.15,
+                     max_run_s: float = 4.0) -> list[Utterance]:
     """Words in time order; a new utterance at every change of speaker or long pause.
     The speaker is decided per run of words between pauses of `change_gap_s`."""
     out: list[Utterance] = []
     group: list[Word] = []
     current = None
     speaker_of: dict[int, str] = {}
-    for run in _phrases(words, change_gap_s):
-        run_speaker = _speaker_of_run(run, turns) if turns else "S0"
-        for word in run:
-            speaker_of[id(word)] = run_speaker
+    for phrase in _phrases(words, change_gap_s):
+        for run in _split_long(phrase, turns, max_run_s):
+            run_speaker = _speaker_of_run(run, turns) if turns else "S0"
+            for word in run:
+                speaker_of[id(word)] = run_speaker
     for word in words:
         speaker = speaker_of[id(word)]
         if group and (speaker != current or word.start - group[-1].end > split_gap_s):
@@ -228,112 +256,140 @@ def _word_regions(words: list[Word], join_s: float = 0.3, pad_s: float = 0.1) ->
 Stretch = tuple[int, float, float, str]  # channel, start, end, language
 
 
+def _hesitant(probs: dict[str, float], main: str, params: WhisperParams) -> bool:
+    """A window whose language is not clearly the call's main one."""
+    top = max(probs, key=lambda k: probs[k]) if probs else main
+    others = max((p for lang, p in probs.items() if lang != main), default=0.0)
+    return top != main or others >= params.stretch_min_probability / 2
+
+
 def stretch_languages(signal: np.ndarray, segments: list[Segment], engine: AsrEngine,
-                      params: WhisperParams, rate: int) -> list[tuple[list[Segment], str]]:
-    """Each stretch of speech (a speech segment: a turn, or part of one, between pauses)
-    with its language. Hysteresis: a stretch leaves the call's main language only when
-    it is long and its detection sure, so an English word or a name inside Chinese
-    speech stays Chinese (one detection for the call dropped English stretches or
-    turned them into invented Chinese)."""
-    detect = getattr(engine, "detect_language", None)
-    if detect is None or not getattr(engine, "multilingual", False) or len(segments) < 2:
-        return []
-    # A detection is one encoder pass (30 s of input whatever its length): first one per
-    # 30 s of speech; only where those disagree or hesitate is each segment asked.
-    chunks: list[list[Segment]] = [[]]
+                      params: WhisperParams, rate: int, main: str) -> list[tuple[Segment, str]]:
+    """Each speech segment (a turn, or part of one, between pauses) with its language.
+    Hysteresis: a segment leaves the call's main language only when it is long and its
+    detection sure, so an English word or a name inside Chinese speech stays Chinese
+    (one detection for the call dropped English stretches or turned them into invented
+    Chinese)."""
+    detect = engine.detect_language  # type: ignore[attr-defined]
+    out = []
     for seg in segments:
-        if chunks[-1] and sum(b - a for a, b in chunks[-1]) + seg[1] - seg[0] > 30.0:
-            chunks.append([])
-        chunks[-1].append(seg)
-    overall = [detect(np.concatenate([signal[int(a * rate): int(b * rate)] for a, b in chunk]))
-               for chunk in chunks]
-    tops = {max(p, key=lambda k: p[k]) for p in overall}
-    runner_up = max((sorted(p.values())[-2] if len(p) > 1 else 0.0) for p in overall)
-    if len(tops) == 1 and runner_up < params.stretch_min_probability / 2:
-        return [(list(segments), tops.pop())]
-    found: list[tuple[Segment, dict[str, float]]] = []
-    for seg in segments:
+        lang = main
         if seg[1] - seg[0] >= params.stretch_min_s:
-            found.append((seg, detect(signal[int(seg[0] * rate): int(seg[1] * rate)])))
-        else:
-            found.append((seg, {}))
-    weight: dict[str, float] = {}
-    for (a, b), probs in found:
-        for lang, prob in probs.items():
-            weight[lang] = weight.get(lang, 0.0) + (b - a) * prob
-    if not weight:
-        return []
-    main = max(weight, key=lambda k: weight[k])
-    out: list[tuple[list[Segment], str]] = []
-    for seg, probs in found:
-        top = max(probs, key=lambda k: probs[k]) if probs else main
-        sure = (probs.get(top, 0.0) >= params.stretch_min_probability
-                and probs.get(top, 0.0) >= params.stretch_min_ratio * probs.get(main, 0.0))
-        lang = top if top != main and sure else main
-        if out and out[-1][1] == lang:
-            out[-1][0].append(seg)
-        else:
-            out.append(([seg], lang))
+            probs = detect(signal[int(seg[0] * rate): int(seg[1] * rate)])
+            top = max(probs, key=lambda k: probs[k])
+            if (top != main and probs[top] >= params.stretch_min_probability
+                    and probs[top] >= params.stretch_min_ratio * probs.get(main, 0.0)):
+                lang = top
+        out.append((seg, lang))
+    return out
+
+
+def _decode_packed(signal: np.ndarray, segments: list[Segment], engine: AsrEngine,
+                   language: str | None, params: TranscribeParams, rate: int,
+                   windows: bool = False) -> tuple[list[Word], Any, PackedAudio]:
+    packed = pack(signal, segments, rate, params.activity.pack_gap_s,
+                  params.activity.glue_margin_s, params.activity.glue_window_s)
+    extra = {"window_languages": True} if windows else {}
+    result = engine.transcribe(packed.audio, language, params.whisper, **extra)
+    raw = [w for seg in result.segments for w in seg.words]
+    words = []
+    for k, w in enumerate(raw):
+        following = raw[k + 1].start if k + 1 < len(raw) else None
+        start, end = packed.original_span(w.start, w.end, following)
+        words.append(w.model_copy(update={"start": start, "end": end}))
+    return words, result, packed
+
+
+def _window_of(packed: PackedAudio, windows: list[tuple[float, float, dict[str, float]]]
+               ) -> list[int | None]:
+    """The decoding window each packed segment lies in most (None: no window's words)."""
+    out: list[int | None] = []
+    for k, (a, b) in enumerate(packed.segments):
+        start = packed.packed_starts[k]
+        end = start + b - a
+        cover = [min(end, we) - max(start, ws) for ws, we, _ in windows]
+        best = int(np.argmax(cover)) if cover else -1
+        out.append(best if best >= 0 and cover[best] > 0 else None)
     return out
 
 
 def _recognise(signal: np.ndarray, segments: list[Segment], engine: AsrEngine,
                language: str | None, params: TranscribeParams, rate: int,
-               stretches: list[tuple[float, float, str]] | None = None
-               ) -> tuple[list[Word], str]:
-    """Words of one signal's speech segments. With no language given, each stretch is
-    recognised in its own language (`stretches` collects them)."""
-    if language is None and params.whisper.stretch_language and not is_batched(engine):
-        found = stretch_languages(signal, segments, engine, params.whisper, rate)
-        languages = {lang for _, lang in found}
-        if len(languages) > 1:
-            words: list[Word] = []
-            for lang in sorted(languages):
-                part = [seg for group, g_lang in found if g_lang == lang for seg in group]
-                words += _recognise(signal, part, engine, lang, params, rate)[0]
-            if stretches is not None:
-                stretches += [(g[0][0], g[-1][1], lang) for g, lang in found]
-            weight: dict[str, float] = {}
-            for g, lang in found:
-                weight[lang] = weight.get(lang, 0.0) + sum(b - a for a, b in g)
-            words.sort(key=lambda w: w.start)
-            return words, max(weight, key=lambda k: weight[k])
-        if found:
-            language = found[0][1]  # one language throughout: no second detection
+               stretches: list[tuple[float, float, str]] | None = None,
+               guess: str | None = None) -> tuple[list[Word], str]:
+    """Words of one signal's speech segments. With no language given, the language of
+    every 30 s window decoded is read from its own encoder output; where a window is
+    not clearly the main language, its segments get a detection each and are
+    recognised again in their own language (`stretches` collects where). `guess` (the
+    other leg's language) is decoded first instead of detecting one."""
     if is_batched(engine):
         # GPU: every speech segment decoded on its own, in batches; no packing needed.
         result = engine.transcribe_clips(signal, segments, language, params.whisper)
         words = [w for seg in result.segments for w in seg.words]
-    else:
-        packed = pack(signal, segments, rate, params.activity.pack_gap_s,
-                      params.activity.glue_margin_s, params.activity.glue_window_s)
-        result = engine.transcribe(packed.audio, language, params.whisper)
-        raw = [w for seg in result.segments for w in seg.words]
-        words = []
-        for k, w in enumerate(raw):
-            following = raw[k + 1].start if k + 1 < len(raw) else None
-            start, end = packed.original_span(w.start, w.end, following)
-            words.append(w.model_copy(update={"start": start, "end": end}))
-    return finish_words(signal, segments, words, engine, language or result.language, params,
-                        rate), result.language
+        return finish_words(signal, segments, words, engine, language or result.language,
+                            params, rate), result.language
+    check = (language is None and params.whisper.stretch_language
+             and getattr(engine, "multilingual", False) and hasattr(engine, "detect_language"))
+    words, result, packed = _decode_packed(signal, segments, engine, language or guess, params,
+                                           rate, windows=check)
+    main = language or result.language
+    if check and result.windows:
+        weight: dict[str, float] = {}
+        for ws, we, probs in result.windows:
+            for lang, p in probs.items():
+                weight[lang] = weight.get(lang, 0.0) + (we - ws) * p
+        heard = max(weight, key=lambda k: weight[k])
+        if guess and heard != main and weight[heard] >= 2 * weight.get(main, 0.0):
+            # The other leg's language was wrong for this one: decode in its own.
+            words, result, packed = _decode_packed(signal, segments, engine, heard, params,
+                                                   rate, windows=True)
+            main = heard
+        of = _window_of(packed, result.windows)
+        doubtful = [seg for seg, w in zip(segments, of, strict=True)
+                    if w is not None and _hesitant(result.windows[w][2], main, params.whisper)]
+        found = stretch_languages(signal, doubtful, engine, params.whisper, rate, main)
+        moved = [(seg, lang) for seg, lang in found if lang != main]
+        for lang in sorted({lang for _, lang in moved}):
+            part = [seg for seg, g_lang in moved if g_lang == lang]
+            words = [w for w in words
+                     if not any(a <= (w.start + w.end) / 2 <= b for a, b in part)]
+            words += _recognise(signal, part, engine, lang, params, rate)[0]
+        if moved and stretches is not None:
+            by_start = dict(moved)
+            for seg in segments:  # runs of segments in one language
+                lang = by_start.get(seg, main)
+                if stretches and stretches[-1][2] == lang:
+                    stretches[-1] = (stretches[-1][0], seg[1], lang)
+                else:
+                    stretches.append((seg[0], seg[1], lang))
+        words.sort(key=lambda w: w.start)
+    return finish_words(signal, segments, words, engine, main, params, rate), main
 
 
 def _retry_skipped(signal: np.ndarray, segments: list[Segment], words: list[Word],
                    engine: AsrEngine, language: str | None, params: WhisperParams,
                    rate: int) -> list[Word]:
-    found: list[Word] = []
-    for start, end in segments:
-        if end - start > params.retry_skipped_max_s or end - start < 0.5:
-            continue
-        if any(w.end > start and w.start < end for w in words):
-            continue
-        result = engine.transcribe(signal[int(start * rate): int(end * rate)], language, params)
-        retry = [w for seg in result.segments for w in seg.words]
-        if retry and np.mean([w.probability for w in retry]) >= params.retry_min_probability:
-            found += [w.model_copy(update={"start": round(min(end, start + w.start), 3),
-                                           "end": round(min(end, start + w.end), 3)})
-                      for w in retry]
-    return found
+    skipped = [(start, end) for start, end in segments
+               if 0.5 <= end - start <= params.retry_skipped_max_s
+               and not any(w.end > start and w.start < end for w in words)]
+    if not skipped:
+        return []
+    # One packed pass over all of them: a pass each cost a 30 s encoder window per
+    # segment, and noisy lines have many (the words' confidence still decides per segment).
+    packed = pack(signal, skipped, rate, 1.0)
+    result = engine.transcribe(packed.audio, language, params)
+    raw = [w for seg in result.segments for w in seg.words]
+    per_segment: dict[int, list[Word]] = {}
+    for k, w in enumerate(raw):
+        following = raw[k + 1].start if k + 1 < len(raw) else None
+        start, end = packed.original_span(w.start, w.end, following)
+        at = next((i for i, (a, b) in enumerate(skipped) if a <= start <= b), None)
+        if at is not None:
+            per_segment.setdefault(at, []).append(
+                w.model_copy(update={"start": start, "end": end}))
+    return [w for retry in per_segment.values()
+            if np.mean([w.probability for w in retry]) >= params.retry_min_probability
+            for w in retry]
 
 
 def call_signals(audio: DecodedAudio) -> list[np.ndarray]:
@@ -401,7 +457,8 @@ def recognise(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOptions
         spans: list[tuple[float, float, str]] = []
         with watch.leg(i):
             words, detected = _recognise(signal, activity[i], engine, options.language,
-                                         params, prepared.audio.sample_rate, spans)
+                                         params, prepared.audio.sample_rate, spans,
+                                         guess=language)
         stretches += [(i, a, b, lang) for a, b, lang in spans]
         language = language or detected  # the first leg decides for the call
         per_channel.append(words)
@@ -431,13 +488,15 @@ def assemble_transcript(recognised: Recognised, engine: AsrEngine, options: Tran
         t0 = time.perf_counter()
         if hook:
             hook("diarization", 0, 1)
+        dparams = params.diarization if options.num_speakers is None else replace(
+            params.diarization, num_speakers=options.num_speakers, count_speakers=False)
         if options.pyannote_pipeline is not None:
             found = pyannote_diarize(signals[0], audio.sample_rate, options.pyannote_pipeline,
-                                     params.diarization.num_speakers)
+                                     dparams.num_speakers)
             diarization = "pyannote"
         else:
             found = diarize_mono(signals[0], audio.sample_rate, _word_regions(per_channel[0]),
-                                 params.diarization)
+                                 dparams)
         mono_turns = _bridge([SpeakerTurn(speaker=f"S{t.speaker}", role="unknown", start=t.start,
                                           end=t.end) for t in found], params.split_gap_s)
         timings["diarization"] = time.perf_counter() - t0
@@ -454,7 +513,7 @@ def assemble_transcript(recognised: Recognised, engine: AsrEngine, options: Tran
         segments = [(f"S{i}", a, b) for i, segs in enumerate(activity) for a, b in segs]
     else:
         utterances = _mono_utterances(per_channel[0], mono_turns, params.split_gap_s,
-                                      params.change_gap_s)
+                                      params.change_gap_s, params.max_run_s)
         segments = [(t.speaker, t.start, t.end) for t in mono_turns]
     utterances = sorted((u for u in utterances if u.text), key=lambda u: (u.start, u.end))
     for u in utterances:

@@ -38,7 +38,7 @@ def _options(call: Call, settings: Settings) -> TranscribeOptions:
     params = _params(str(settings.transcribe_params or DEFAULT_PARAMS))
     return TranscribeOptions(call_id=call.id, channel_map=call.channel_map, language=call.language,
                              params=params, pyannote_pipeline=settings.pyannote_pipeline,
-                             roles_path=settings.roles_path)
+                             roles_path=settings.roles_path, num_speakers=call.speakers)
 
 
 def transcribe_calls(ctxs: list[StageContext], max_calls: int | None = None,

@@ -146,6 +146,9 @@ def reprocess(
     channel_map: Annotated[str | None, typer.Option(
         "--channel-map", help="New role per channel, comma-separated, e.g. customer,agent; "
         "re-runs transcription.")] = None,
+    speakers: Annotated[int | None, typer.Option(
+        "--speakers", help="Known number of speakers (1-8) for mono diarization, instead of "
+        "its own one-or-two decision; re-runs transcription.")] = None,
 ) -> None:
     """Run calls through the pipeline again, optionally with changed metadata (the same
     audio re-ingested with a new sidecar is refused as a duplicate)."""
@@ -160,16 +163,18 @@ def reprocess(
         raise fail(f"--channel-map: roles are agent and customer, not {channel_map!r}")
     if language is not None and not re.fullmatch(r"[a-z]{2,3}", language):
         raise fail(f"--language: a language code such as en or zh, not {language!r}")
+    if speakers is not None and not 1 <= speakers <= 8:
+        raise fail(f"--speakers: 1 to 8, not {speakers}")
     with session_scope() as db:
         for call_id in call_ids:
             call = db.get(Call, call_id)
             if call is None:
                 raise fail(f"no such call: {call_id}")
             try:
-                apply_metadata(call, roles, language)
+                apply_metadata(call, roles, language, speakers)
             except ValueError as exc:
                 raise fail(f"{call_id}: --channel-map {exc}") from exc
-    if roles is not None or language is not None:
+    if roles is not None or language is not None or speakers is not None:
         from_stage = "transcribe"  # new metadata: transcribe again
     try:
         enqueue_batch(call_ids, from_stage)

@@ -411,7 +411,8 @@ def _mark_queued(call: Call, from_stage: str) -> None:
 def _apply_overrides(call: Call, body: ReprocessRequest) -> dict[str, object]:
     """Set the request's metadata overrides on the call; what changed."""
     try:
-        return calls_service.apply_metadata(call, body.channel_map, body.language)
+        return calls_service.apply_metadata(call, body.channel_map, body.language,
+                                             body.speakers)
     except ValueError as exc:
         raise ApiError(422, "bad_metadata", f"channel_map {exc}") from exc
 

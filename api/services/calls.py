@@ -132,7 +132,8 @@ def failed(db: Session, call_ids: list[str]) -> list[tuple[str, str | None]]:
 
 
 def apply_metadata(call: Call, channel_map: Sequence[str] | None = None,
-                   language: str | None = None) -> dict[str, object]:
+                   language: str | None = None, speakers: int | None = None
+                   ) -> dict[str, object]:
     """Set new metadata on a call before it is transcribed again; what changed.
     ValueError ("names 3 channels, the call has 2") when the map does not fit."""
     changed: dict[str, object] = {}
@@ -143,6 +144,8 @@ def apply_metadata(call: Call, channel_map: Sequence[str] | None = None,
         call.channel_map = changed["channel_map"] = [str(r) for r in channel_map]
     if language is not None:
         call.language = changed["language"] = language
+    if speakers is not None:  # a known speaker count for the diarizer
+        call.speakers = changed["speakers"] = speakers
     return changed
 
 

@@ -551,3 +551,14 @@ def test_duplicate_yaml_key_is_an_error_with_its_line(tmp_path: Path) -> None:
     with pytest.raises(RuleError) as info:
         load_rules(path)
     assert f"{path}:6" in str(info.value) and "duplicate key 'phrases'" in str(info.value)
+
+
+def test_rules_match_each_utterance_in_its_own_language(default_rules: RuleSet) -> None:
+    """A Chinese call whose agent gives the recording notice in English (an utterance
+    recognised as English): the English phrases apply to it."""
+    t = transcript([("agent", 1.0, 4.0, "您好，这里是客服中心。"),
+                    ("agent", 4.5, 8.0, "Please note this call is being recorded."),
+                    ("customer", 8.5, 10.0, "好的。")], language="zh")
+    assert "recording_disclosure_missing" in flagged(default_rules, t)
+    t.utterances[1].language = "en"
+    assert "recording_disclosure_missing" not in flagged(default_rules, t)

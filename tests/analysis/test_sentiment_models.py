@@ -90,3 +90,20 @@ def test_a_paraphrase_without_cues_lands_by_similarity() -> None:
     zh = call([("customer", "我想提前还款")], "zh")
     assert hybrid.classify(zh) == cues.classify(zh)
     assert isinstance(AnalysisModels.default().intents, EmbeddingIntentClassifier)
+
+
+def test_each_utterance_is_scored_in_its_own_language() -> None:
+    """A Chinese call with an English stretch (Utterance.language): the English turn is
+    scored by the English model, the Chinese ones by the Chinese one."""
+    model = default_sentiment()
+    mixed = call([("agent", "您好，请问有什么可以帮您？"),
+                  ("customer", "This is ridiculous, you charged me twice, I'm furious!"),
+                  ("customer", "太差了，再也不买了")], language="zh")
+    mixed.utterances[1].language = "en"
+    scores = model.utterance_scores(mixed)
+    assert scores[1] == model.scores([mixed.utterances[1].text], "en")[0]
+    assert scores[1] < model.calibration_for("en").negative_below
+    assert scores[2] == model.scores([mixed.utterances[2].text], "zh")[0] < 0
+    # Read as Chinese (no per-utterance language), the English complaint was not scored.
+    mixed.utterances[1].language = None
+    assert model.utterance_scores(mixed)[1] != scores[1]

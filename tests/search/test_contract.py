@@ -229,6 +229,33 @@ def test_phrase_never_spans_two_utterances(make_backend: Factory, docs: list[Doc
     assert ids(engine.search(SearchQuery(text='"the zebra"'))) == {"spanning"}
 
 
+def test_a_call_that_changes_language_is_found_under_both(
+        make_backend: Factory, dialogues: list[Dialogue]) -> None:
+    """Utterance.language reaches the index: a Chinese call with an English stretch is
+    filtered and counted under both languages, each utterance keeps its own."""
+    from analysis import AnalysisModels
+
+    d = next(x for x in dialogues if x.language == "zh")
+    transcript = scripted_transcript(d)
+    transcript.utterances[1] = transcript.utterances[1].model_copy(update={
+        "text": "Sorry, can we continue in English please", "language": "en"})
+    from search.documents import build_document
+
+    doc = build_document(d.metadata(["agent", "customer"]) | {"started_at": d.started_at},
+                         transcript, analyze(transcript, load_rules(), AnalysisModels.default()))
+    assert doc["languages"] == ["zh", "en"]
+    assert [u["language"] for u in doc["utterances"][:3]] == ["zh", "en", "zh"]
+    only_zh = next(x for x in dialogues if x.language == "zh" and x.id != d.id)
+    plain = scripted_transcript(only_zh)
+    engine = make_backend([doc, build_document(
+        only_zh.metadata(["agent", "customer"]) | {"started_at": only_zh.started_at}, plain,
+        analyze(plain, load_rules(), AnalysisModels.default()))])
+    assert ids(engine.search(SearchQuery(language="en"))) == {d.id}
+    assert ids(engine.search(SearchQuery(language="zh"))) == {d.id, only_zh.id}
+    assert ids(engine.search(SearchQuery(text="English", language="en"))) == {d.id}
+    assert engine.aggregate("languages") == {"zh": 2, "en": 1}
+
+
 def test_or(backend: SearchBackend, docs: list[Doc]) -> None:
     words = ("refund", "settlement", "letter")
     singles = [ids(everything(backend, SearchQuery(text=w))) for w in words]
@@ -286,7 +313,7 @@ FILTERS: list[tuple[str, str, Callable[[Doc, str], bool]]] = [
     ("intent", "intents", lambda d, v: v in d["intents"]),
     ("rule_id", "rule_ids", lambda d, v: v in d["rule_ids"]),
     ("sentiment", "sentiment", lambda d, v: d["sentiment"] == v),
-    ("language", "language", lambda d, v: d["language"] == v),
+    ("language", "languages", lambda d, v: v in d["languages"]),
     ("customer_id", "customer_id", lambda d, v: d["customer_id"] == v),
 ]
 

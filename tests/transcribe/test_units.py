@@ -162,3 +162,35 @@ def test_turns_from_pyannote_3_annotation_and_4_diarize_output() -> None:
     assert turns_from_pyannote(overlapping) == [SpeakerTurn(0, 0.0, 2.0), SpeakerTurn(1, 1.5, 3.0)]
     assert turns_from_pyannote(DiarizeOutput(overlapping, exclusive)) == [
         SpeakerTurn(0, 0.0, 1.5), SpeakerTurn(1, 1.5, 3.0)]
+
+
+def test_skipped_segments_are_retried_in_one_pass() -> None:
+    """Speech segments Whisper gave no words are decoded again, all in one packed pass;
+    each keeps its words only if they are confident."""
+    from transcribe.asr import AsrResult, AsrSegment, WhisperParams
+    from transcribe.pipeline import _retry_skipped
+
+    class Engine:
+        """Reads the packed audio: a word wherever a segment's audio starts."""
+
+        calls = 0
+
+        def transcribe(self, audio: np.ndarray, language: str | None,
+                       params: WhisperParams) -> AsrResult:
+            Engine.calls += 1
+            loud = np.flatnonzero(np.abs(audio) > 0)
+            starts = [loud[0], *loud[1:][np.diff(loud) > RATE // 2]]
+            words = [Word(start=s / RATE, end=s / RATE + 0.3, text=f" w{k}",
+                          probability=0.9 if k != 1 else 0.2) for k, s in enumerate(starts)]
+            return AsrResult("en", [AsrSegment(0, len(audio) / RATE, "", -0.1, 0.0, words)])
+
+    signal = np.zeros(20 * RATE, np.float32)
+    segments = [(1.0, 3.0), (5.0, 7.0), (10.0, 12.0), (14.0, 15.0)]
+    for a, b in segments:
+        signal[int(a * RATE): int(b * RATE)] = 0.1
+    heard = [Word(start=14.2, end=14.6, text=" yes", probability=0.9)]
+    found = _retry_skipped(signal, segments, heard, Engine(), "en", WhisperParams(), RATE)
+    assert Engine.calls == 1
+    # The first and third skipped segments come back on the call's clock; the second's
+    # word was unsure, and the fourth was not skipped.
+    assert [(w.text, w.start) for w in found] == [(" w0", 1.0), (" w2", 10.0)]
