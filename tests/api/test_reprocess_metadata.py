@@ -94,7 +94,6 @@ def test_reprocess_with_a_known_speaker_count(fresh_world: World) -> None:
 
 @pytest.mark.slow
 def test_cli_reprocess_with_a_speaker_count(fresh_world: World) -> None:
-    import api.cli_pipeline  # noqa: F401  (registers the command)
     from typer.testing import CliRunner
 
     from api.cli import app
