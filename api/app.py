@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import lru_cache
@@ -78,7 +77,7 @@ def prepare() -> None:
 
 @asynccontextmanager
 async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-    if os.environ.get(PREPARED_ENV) != "1":  # not started by `callqa serve`
+    if not get_settings().api_prepared:  # not started by `callqa serve`
         await run_in_threadpool(prepare)
     log.info("api ready", extra={"data_dir": str(get_settings().data_dir)})
     yield

@@ -129,6 +129,8 @@ class Settings(BaseSettings):
 
     # REST API (api/) and webhooks (core/webhooks.py)
     api_host: str = Field("127.0.0.1", description="callqa serve: address to listen on.")
+    api_prepared: bool = Field(False, description="Set by callqa serve for its uvicorn "
+                               "workers: the start-up (migrations, bootstrap key) has run.")
     api_port: int = Field(8000, description="callqa serve: port.")
     api_bootstrap_key: str | None = Field(
         None, description="An admin API key accepted at startup (stored hashed as 'bootstrap'); "

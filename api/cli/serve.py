@@ -24,10 +24,12 @@ def serve(
 
     from api.app import PREPARED_ENV, prepare
     from api.server import TimedH11Protocol
+    from core.settings import reset_settings
 
     settings = get_settings()
     prepare()  # here, once, not in each worker
-    os.environ[PREPARED_ENV] = "1"
+    os.environ[PREPARED_ENV] = "1"  # what the workers' settings read (api_prepared)
+    reset_settings()
     uvicorn.run("api.app:create_app", factory=True, host=host or settings.api_host,
                 port=port or settings.api_port, workers=workers, log_config=None,
                 proxy_headers=False, server_header=False,

@@ -7,7 +7,7 @@ import logging
 import re
 import shutil
 import tempfile
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -30,7 +30,6 @@ from api.models import (
     RolesPatch,
     RolesResult,
     UploadResult,
-    utc,
 )
 from api.services import calls as calls_service
 from api.services.calls import CallFilters
@@ -43,11 +42,11 @@ from api.views import (
     redact,
     stage_statuses,
 )
-from core.db import Call, StageRun, latest_reviews, utcnow
-from core.pipeline import enqueue, lease_alive
+from core.db import Call, latest_reviews
+from core.pipeline import enqueue
 from core.schemas import CALL_ID_PATTERN, Transcript
 from core.settings import get_settings
-from core.status import STAGES, CallStatus, StageStatus, previous_stage
+from core.status import CallStatus, previous_stage
 from core.storage import ObjectStore
 from ingest.metadata import MetadataError, parse_metadata
 from ingest.probe import media_type
@@ -369,7 +368,7 @@ def reprocess(call_id: str, body: ReprocessRequest, background: BackgroundTasks,
     if need and need not in call.outputs():
         raise ApiError(409, "conflict", f"cannot start at {body.from_stage}: stage {need!r} has "
                        "no output yet", {"missing_stage": need})
-    _mark_queued(call, body.from_stage)
+    calls_service.queue_stages(call, body.from_stage)
     audit.record(db, who, "reprocess", f"call:{call.id}", {"from_stage": body.from_stage,
                                                            **changed})
     background.add_task(_run_pipeline, call.id, body.from_stage)
@@ -380,32 +379,12 @@ def reprocess(call_id: str, body: ReprocessRequest, background: BackgroundTasks,
 def _refuse_if_pending(call: Call) -> None:
     """409 while a stage of the call waits in the queue or runs under a live lease: 47
     reprocesses of one call used to queue 47 transcriptions."""
-    # A queued row past the reaper's deadline has lost its message: re-running it is fine.
-    recent = utcnow() - timedelta(seconds=get_settings().stage_queue_deadline_s)
-    pending = {r.stage: r.status for r in call.stages
-               if (r.status == StageStatus.queued and r.heartbeat_at is not None
-                   and utc(r.heartbeat_at) > recent)
-               or (r.status == StageStatus.running and lease_alive(r))}
+    pending = calls_service.pending_stages(call, get_settings().stage_queue_deadline_s)
     if pending:
         stage, status = next(iter(pending.items()))
         raise ApiError(409, "reprocess_pending", f"call {call.id} is already being processed "
                        f"(stage {stage} is {status}); try again when it has finished",
                        {"stages": sorted(pending)})
-
-
-def _mark_queued(call: Call, from_stage: str) -> None:
-    """The stages from `from_stage` on are queued now, in this request's transaction, so a
-    second request sees them (the background enqueue does the same again)."""
-    first = STAGES.index(from_stage)
-    for stage in STAGES[first:]:
-        run = call.stage(stage)
-        if run is None and stage == from_stage:
-            call.stages.append(StageRun(stage=stage, status=StageStatus.queued, attempts=0,
-                                        heartbeat_at=utcnow()))
-        elif run is not None:
-            run.status, run.error, run.worker, run.heartbeat_at = (
-                StageStatus.queued, None, None, utcnow())
-    call.sync_status()
 
 
 def _apply_overrides(call: Call, body: ReprocessRequest) -> dict[str, object]:
@@ -463,7 +442,7 @@ def fix_roles(call_id: str, body: RolesPatch, background: BackgroundTasks, db: D
         by_channel = {u.channel: u.role for u in utterances if u.channel is not None}
         if set(by_channel) == {0, 1}:
             call.channel_map = [by_channel[0], by_channel[1]]
-    _mark_queued(call, "analyze")
+    calls_service.queue_stages(call, "analyze")
     audit.record(db, who, "change_roles", f"call:{call.id}", {"before": before, "after": mapping})
     background.add_task(_run_pipeline, call.id, "analyze")
     return RolesResult(call_id=call.id, speakers=mapping, status=call.status,

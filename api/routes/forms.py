@@ -17,9 +17,10 @@ from api import audit
 from api.deps import DB, SettingsDep, require
 from api.errors import ApiError, not_found, responses
 from api.keys import Principal
+from api.services import reviewing
 from api.views import get_call, load_outputs
 from core import evaluations as ev
-from core.db import Assignment, Call, Evaluation
+from core.db import Call, Evaluation
 from core.schemas import Analysis, Transcript
 from core.storage import ObjectStore
 
@@ -375,11 +376,7 @@ def put_answers(call_id: str, body: AnswersIn, db: DB, settings: SettingsDep,
     except ev.AnswerError as exc:
         raise ApiError(422, exc.code, str(exc), exc.detail) from exc
     if body.submit:
-        row = db.get(Assignment, call.id)
-        if row is None:
-            db.add(Assignment(call_id=call.id, status="done"))
-        elif row.assignee in (None, who.name) or who.role == "admin":
-            row.status = "done"
+        reviewing.mark_done(db, call.id, who.name, admin=who.role == "admin")
     audit.record(db, who, "evaluate", f"call:{call.id}", {
         "form_id": form.id, "submit": body.submit,
         "answers": {a.question_id: a.value for a in body.answers}})

@@ -8,14 +8,16 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from core.db import Call
+from core.db import Call, StageRun
+from core.pipeline import lease_alive
 from core.schemas import CallStatus, to_utc
+from core.status import STAGES, StageStatus
 from core.storage import ObjectStore, load_outputs
 
 STATUSES = tuple(s.value for s in CallStatus)
@@ -147,6 +149,31 @@ def apply_metadata(call: Call, channel_map: Sequence[str] | None = None,
     if speakers is not None:  # a known speaker count for the diarizer
         call.speakers = changed["speakers"] = speakers
     return changed
+
+
+def pending_stages(call: Call, queue_deadline_s: float) -> dict[str, str]:
+    """The call's stages that wait in the queue (queued less than `queue_deadline_s`
+    ago: an older one has lost its message) or run under a live lease: stage -> status."""
+    recent = datetime.now(UTC) - timedelta(seconds=queue_deadline_s)
+    return {r.stage: r.status for r in call.stages
+            if (r.status == StageStatus.queued and r.heartbeat_at is not None
+                and to_utc(r.heartbeat_at) > recent)
+            or (r.status == StageStatus.running and lease_alive(r))}
+
+
+def queue_stages(call: Call, from_stage: str) -> None:
+    """The stages from `from_stage` on are queued now, in the caller's transaction, so a
+    second request sees them (the enqueue that follows does the same again)."""
+    now = datetime.now(UTC)
+    for stage in STAGES[STAGES.index(from_stage):]:
+        run = call.stage(stage)
+        if run is None and stage == from_stage:
+            call.stages.append(StageRun(stage=stage, status=StageStatus.queued, attempts=0,
+                                        heartbeat_at=now))
+        elif run is not None:
+            run.status, run.error, run.worker, run.heartbeat_at = (
+                StageStatus.queued, None, None, now)
+    call.sync_status()
 
 
 def delete_call(db: Session, store: ObjectStore, backend: Any, call: Call) -> None:

@@ -44,6 +44,14 @@ def assignment(db: Session, call_id: str) -> Assignment:
     return row
 
 
+def mark_done(db: Session, call_id: str, reviewer: str, admin: bool = False) -> None:
+    """A reviewer finished the call: done in the queue. A call assigned to someone else
+    stays theirs to finish, unless an admin says so."""
+    row = assignment(db, call_id)
+    if row.assignee in (None, reviewer) or admin:
+        row.status = "done"
+
+
 def add_review(db: Session, call_id: str, flag: Flag, decision: str, comment: str | None,
                reviewer: str) -> Review:
     """One decision on one flag; the latest per flag counts."""
