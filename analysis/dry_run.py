@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from analysis.analyze import AnalysisModels, analyze
 from analysis.rules import NearMiss, RuleSet, localized, near_misses
 from core.schemas import Analysis, Flag, Transcript
+from core.status import StageStatus
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -72,7 +73,7 @@ def stored_calls(db: Session, date_from: datetime | None = None, date_to: dateti
     from core.schemas import to_utc
 
     stmt = (select(Call).join(StageRun).where(StageRun.stage == "transcribe",
-                                              StageRun.status == "done")
+                                              StageRun.status == StageStatus.done)
             .order_by(Call.started_at.desc(), Call.id))
     if date_from is not None:
         stmt = stmt.where(Call.started_at >= to_utc(date_from))

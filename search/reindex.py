@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from core.status import StageStatus
 from search.base import CallDocument, SearchBackend
 
 # (calls done, calls in all, the call just done)
@@ -29,7 +30,7 @@ def analysed_call_ids() -> list[str]:
 
     with session_scope() as db:
         return list(db.scalars(select(StageRun.call_id).join(Call).where(
-            StageRun.stage == "analyze", StageRun.status == "done").order_by(StageRun.call_id)))
+            StageRun.stage == "analyze", StageRun.status == StageStatus.done).order_by(StageRun.call_id)))
 
 
 def _indexed_since(moment: datetime) -> list[str]:
@@ -39,7 +40,7 @@ def _indexed_since(moment: datetime) -> list[str]:
 
     with session_scope() as db:
         return list(db.scalars(select(StageRun.call_id).where(
-            StageRun.stage == "index", StageRun.status == "done",
+            StageRun.stage == "index", StageRun.status == StageStatus.done,
             StageRun.finished_at >= moment)))
 
 

@@ -11,6 +11,7 @@ from rich.table import Table
 from api.cli.console import LANGUAGES, check_choice, get_settings, out
 from api.cli.ingest import print_ingest_summary, run_ingest
 from api.cli.samples import samples_render
+from core.status import CallStatus
 
 app = typer.Typer()
 
@@ -55,7 +56,7 @@ def demo(
     table = Table("call", "min", "intent", "sentiment", "flags (expected ones marked ✓, "
                   "unexpected ✗, missed -)", title="Calls")
     for c in findings["calls"]:
-        if c.get("status") == "failed":
+        if c.get("status") == CallStatus.failed:
             table.add_row(c["call_id"], "", "", "", f"FAILED: {c.get('error')}")
             continue
         table.add_row(c["call_id"], f"{c.get('duration', 0) / 60:.1f}", c.get("intent") or "-",

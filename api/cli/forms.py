@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from api.cli.console import err, out
+from core.status import StageStatus
 
 app = typer.Typer(help="Evaluation forms (QA scorecards).", no_args_is_help=True)
 WHERE = re.compile(r"^(?P<file>.+?):(?P<line>\d+): (?P<message>.*)$")
@@ -98,7 +99,7 @@ def rescore(
     store = get_store()
     with session_scope() as db:
         ids = list(db.scalars(select(Call.id).join(StageRun).where(
-            StageRun.stage == "analyze", StageRun.status == "done").order_by(Call.id)))
+            StageRun.stage == "analyze", StageRun.status == StageStatus.done).order_by(Call.id)))
     done = 0
     with Progress(console=err, disable=as_json or not sys.stderr.isatty()) as bar:
         task = bar.add_task("scoring", total=len(ids))

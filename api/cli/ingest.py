@@ -19,6 +19,7 @@ from api.cli.console import (
     out,
     progress_bar,
 )
+from core.status import CallStatus
 
 app = typer.Typer()
 
@@ -121,7 +122,7 @@ def ingest(
         if wait:
             counts = wait_for_batch(summary.batch_id)
             err.print(f"batch {summary.batch_id}: {describe(counts)}")
-            if counts.get("failed"):
+            if counts.get(CallStatus.failed):
                 raise typer.Exit(1)
 
 

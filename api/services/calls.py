@@ -21,7 +21,7 @@ from core.status import STAGES, StageStatus
 from core.storage import ObjectStore, load_outputs
 
 STATUSES = tuple(s.value for s in CallStatus)
-FINAL = ("indexed", "failed")
+FINAL = (CallStatus.indexed, CallStatus.failed)
 
 
 class InvalidCursor(ValueError):
@@ -209,20 +209,21 @@ def status_rows(db: Session, call_ids: list[str] | None = None, batch_id: str | 
         stmt = stmt.where(Call.batch_id == batch_id)
     rows = []
     for call in db.scalars(stmt.limit(limit)):
-        current = next((s for s in call.stages if s.status in ("running", "queued")), None)
+        current = next((s for s in call.stages
+                        if s.status in (StageStatus.running, StageStatus.queued)), None)
         rows.append({
             "call_id": call.id, "batch_id": call.batch_id, "status": call.status,
             "duration_s": call.duration,
             "stage": current.stage if current else None,
             "stage_status": current.status if current else None,
-            "worker": current.worker if current and current.status == "running" else None,
+            "worker": current.worker if current and current.status == StageStatus.running else None,
             "heartbeat": _ago(current.heartbeat_at) if current else "",
             "attempts": {s.stage: s.attempts for s in call.stages},
             "seconds": {s.stage: s.seconds for s in call.stages if s.seconds is not None},
             "stages": [{"stage": s.stage, "status": s.status, "attempts": s.attempts,
                         "seconds": s.seconds, "started_at": _iso(s.started_at),
                         "finished_at": _iso(s.finished_at),
-                        "worker": s.worker if s.status == "running" else s.ran_on}
+                        "worker": s.worker if s.status == StageStatus.running else s.ran_on}
                        for s in call.stages],
             "error": call.error,
         })
