@@ -17,6 +17,7 @@ from api import audit
 from api.deps import DB, SettingsDep, require
 from api.errors import ApiError, not_found, responses
 from api.keys import Principal
+from api.models import Instant
 from api.services import reviewing
 from api.views import get_call, load_outputs
 from core import evaluations as ev
@@ -119,7 +120,7 @@ class AnswerOut(BaseModel):
     overridden: bool = Field(description="The reviewer changed the automatic answer.")
     comment: str | None = None
     answered_by: str | None = None
-    answered_at: datetime | None = None
+    answered_at: Instant | None = None
     evidence: AnswerEvidence | None = None
 
 
@@ -147,8 +148,8 @@ class EvaluationOut(BaseModel):
     passed: bool | None
     critical_failed: list[str]
     unanswered: list[str]
-    updated_at: datetime
-    submitted_at: datetime | None = None
+    updated_at: Instant
+    submitted_at: Instant | None = None
     answers: list[AnswerOut]
 
 
