@@ -112,6 +112,10 @@ class Rule(BaseModel):
         default_factory=lambda: dict(DEFAULT_THRESHOLD),
         description="Closeness to an example that counts as a match: one number or one per "
         "language (English: cosine, Chinese: share of the example heard).")
+    counter_examples: dict[str, list[str]] = Field(
+        default_factory=dict, description="Near misses per language that must not match: an "
+        "utterance at least as close to one of these as to the closest example does not match "
+        "by example ('I can't promise approval' beside 'approval is certain').")
     polarity: bool = Field(False, description="examples: an utterance and an example only "
                            "compare when both or neither are negated.")
     match: Literal["any", "all"] = Field("any", description="all: every phrase, one utterance.")
@@ -171,6 +175,9 @@ class Rule(BaseModel):
 
     def examples_for(self, language: str) -> list[str]:
         return self.examples.get(language, []) + self.examples.get("any", [])
+
+    def counter_examples_for(self, language: str) -> list[str]:
+        return self.counter_examples.get(language, []) + self.counter_examples.get("any", [])
 
     @cached_property
     def compiled(self) -> dict[str, list[Any]]:
@@ -278,11 +285,21 @@ def _negated(norm: str, start: int, lang: str) -> bool:
     return bool(pattern and pattern.search(norm[:start]))
 
 
+_RETROFLEX = re.compile(r"^([zcs])h")
+
+
 @lru_cache(maxsize=8192)
 def _syllable(char: str) -> str:
+    """The character's syllable, tones ignored, folded by the fuzzy-pinyin pairs that
+    Mandarin speakers and recognisers confuse (the pairs input methods offer as 模糊音):
+    zh/z, ch/c, sh/s, n/l, and -ng/-n (ing/in, eng/en, ang/an): 路应 is heard as 录音,
+    四是 as 是是."""
     from pypinyin import lazy_pinyin
 
-    return str(lazy_pinyin(char)[0])
+    syllable = _RETROFLEX.sub(r"\1", str(lazy_pinyin(char)[0]))
+    if syllable.startswith("n") and len(syllable) > 1:
+        syllable = "l" + syllable[1:]
+    return syllable[:-1] if syllable.endswith("ng") and len(syllable) > 2 else syllable
 
 
 @lru_cache(maxsize=16384)
@@ -350,6 +367,20 @@ def _closest(rule: Rule, transcript: Transcript, indexes: list[int]) -> dict[int
     return {i: s for i, s in zip(indexes, found, strict=True) if s is not None}
 
 
+def _counter_scores(rule: Rule, language: str, matched: list[str]) -> list[float]:
+    """How close each matched segment is to the rule's closest counter-example (0 when
+    it has none): the same words, not another clause of the utterance ("okay then" in
+    "Okay then, enjoy your weekend" must not undo the closing)."""
+    counters = rule.counter_examples_for(language)
+    if not counters or not matched:
+        return [0.0] * len(matched)
+    from analysis.semantic import best_matches
+
+    lang = "zh" if language.startswith("zh") else "en"
+    found = best_matches(counters, matched, lang, polarity=rule.polarity, whole=True)
+    return [s.score if s is not None else 0.0 for s in found]
+
+
 def find_matches(rule: Rule, transcript: Transcript) -> list[Match]:
     lang = transcript.language
     out = []
@@ -361,11 +392,14 @@ def find_matches(rule: Rule, transcript: Transcript) -> list[Match]:
         else:
             rest.append(i)
     limit = rule.threshold_for("zh" if lang.startswith("zh") else "en")
-    for i, similar in _closest(rule, transcript, rest).items():
-        if similar.score >= limit:
-            utt = transcript.utterances[i]
-            out.append(Match(i, utt.start, utt.end, utt.text, utt.role, similar.example,
-                             similar.score))
+    close = {i: s for i, s in _closest(rule, transcript, rest).items() if s.score >= limit}
+    counter = _counter_scores(rule, lang, [s.segment for s in close.values()])
+    for (i, similar), against in zip(close.items(), counter, strict=True):
+        if against >= similar.score:
+            continue  # the matched words are nearer a near miss the rule names
+        utt = transcript.utterances[i]
+        out.append(Match(i, utt.start, utt.end, utt.text, utt.role, similar.example,
+                         similar.score))
     return sorted(out, key=lambda m: m.utterance)
 
 
@@ -434,6 +468,14 @@ def dead_air_gaps(transcript: Transcript, min_s: float) -> list[tuple[int, float
     return gaps
 
 
+def _last_agent_turn(transcript: Transcript, idx: int, reach: int = 2) -> int | None:
+    """The agent's latest utterance at or up to `reach` turns before `idx`."""
+    for i in range(idx, max(-1, idx - reach - 1), -1):
+        if transcript.utterances[i].role == "agent":
+            return i
+    return None
+
+
 def evaluate(ruleset: RuleSet, transcript: Transcript,
              metrics: dict[str, float] | None = None) -> list[Flag]:
     """Flags of every rule; `metrics` (analysis.metrics) feed the condition rules."""
@@ -479,8 +521,9 @@ def evaluate(ruleset: RuleSet, transcript: Transcript,
         elif rule.type == "dead_air":
             excuses = {m.utterance for m in matches.get(rule.excused_by or "", [])}
             for idx, start, end in dead_air_gaps(transcript, rule.min_s or 0):
-                # "Please hold." "Sure." <silence>: the announcement may be a turn or two back.
-                if excuses & {idx, idx - 1, idx - 2}:
+                # "Please hold." "Sure." <silence>: the announcement is the agent's last turn
+                # before the silence (a turn or two back), not any earlier one.
+                if _last_agent_turn(transcript, idx) in excuses:
                     continue
                 evidence.append(Evidence(utterance=idx, start=round(start, 2), end=round(end, 2),
                                          quote=f"{end - start:.1f} s of silence", speaker_role=None))
