@@ -381,11 +381,16 @@ def _counter_scores(rule: Rule, language: str, matched: list[str]) -> list[float
     return [s.score if s is not None else 0.0 for s in found]
 
 
-def find_matches(rule: Rule, transcript: Transcript) -> list[Match]:
+def find_matches(rule: Rule, transcript: Transcript,
+                 span: tuple[float, float] = (float("-inf"), float("inf"))) -> list[Match]:
+    """Every utterance that matches; only those starting inside `span` (before or after
+    another rule's anchor) are looked at, so the encoder never scores what cannot count."""
     lang = transcript.language
     out = []
     rest = []
     for i in _candidates(rule, transcript):
+        if not span[0] < transcript.utterances[i].start < span[1]:
+            continue
         utt = transcript.utterances[i]
         if _phrase_hits(rule, lang, utt.text):
             out.append(Match(i, utt.start, utt.end, utt.text, utt.role))
@@ -476,11 +481,37 @@ def _last_agent_turn(transcript: Transcript, idx: int, reach: int = 2) -> int | 
     return None
 
 
+def _all_matches(ruleset: RuleSet, transcript: Transcript) -> dict[str, list[Match]]:
+    """Matches of every phrase rule. Anchors (rules others refer to) first, so a rule
+    whose `applies_if` or `after` anchor never matched is not scored at all, and a
+    `before`/`after` rule only scores the utterances on its side of the anchor: the
+    cheap checks decide where the sentence encoder runs."""
+    wanted = [r for r in ruleset.rules if r.type not in ("dead_air", "condition")]
+    anchors = {ref for r in ruleset.rules for ref in (r.before, r.after, r.applies_if, r.excused_by)
+               if ref}
+    matches = {r.id: find_matches(r, transcript) for r in wanted if r.id in anchors}
+    for rule in wanted:
+        if rule.id in matches:
+            continue
+        def first(ref: str | None, default: float) -> float | None:
+            if not ref:
+                return default
+            found = matches.get(ref)
+            return found[0].start if found else None
+
+        low, high = first(rule.after, float("-inf")), first(rule.before, float("inf"))
+        if first(rule.applies_if, 0.0) is None or low is None:
+            matches[rule.id] = []  # its anchor never matched: nothing of it can count
+            continue
+        matches[rule.id] = find_matches(rule, transcript,
+                                        (low, float("inf") if high is None else high))
+    return matches
+
+
 def evaluate(ruleset: RuleSet, transcript: Transcript,
              metrics: dict[str, float] | None = None) -> list[Flag]:
     """Flags of every rule; `metrics` (analysis.metrics) feed the condition rules."""
-    matches = {r.id: find_matches(r, transcript) for r in ruleset.rules
-               if r.type not in ("dead_air", "condition")}
+    matches = _all_matches(ruleset, transcript)
     flags = []
     for rule in ruleset.rules:
         if rule.applies_if and not matches.get(rule.applies_if):
