@@ -135,7 +135,7 @@ def main() -> None:
     calls = [(d, scripted_transcript(d)) for d in dialogues]
     languages = sorted({d.language for d in dialogues})
     _cache_scores()
-    before, before_rules = errors(ruleset, calls)
+    before, _ = errors(ruleset, calls)
     current = {r.id: {lang: r.threshold_for(lang) for lang in ("en", "zh")} for r in ruleset.rules}
     fitted = fit(ruleset, calls, languages)
     after, after_rules = errors(ruleset, calls)
