@@ -378,7 +378,13 @@ def _counter_scores(rule: Rule, language: str, matched: list[str]) -> list[float
 
     lang = "zh" if language.startswith("zh") else "en"
     found = best_matches(counters, matched, lang, polarity=rule.polarity, whole=True)
-    return [s.score if s is not None else 0.0 for s in found]
+    scores = [s.score if s is not None else 0.0 for s in found]
+    if lang == "zh":  # also the matched clause heard inside a longer counter-example
+        from analysis.semantic import chinese_scores
+
+        inside = chinese_scores([normalize(m) for m in matched], [normalize(c) for c in counters])
+        scores = [max(a, float(b)) for a, b in zip(scores, inside.max(axis=0), strict=True)]
+    return scores
 
 
 def find_matches(rule: Rule, transcript: Transcript,
@@ -473,14 +479,6 @@ def dead_air_gaps(transcript: Transcript, min_s: float) -> list[tuple[int, float
     return gaps
 
 
-def _last_agent_turn(transcript: Transcript, idx: int, reach: int = 2) -> int | None:
-    """The agent's latest utterance at or up to `reach` turns before `idx`."""
-    for i in range(idx, max(-1, idx - reach - 1), -1):
-        if transcript.utterances[i].role == "agent":
-            return i
-    return None
-
-
 def _all_matches(ruleset: RuleSet, transcript: Transcript) -> dict[str, list[Match]]:
     """Matches of every phrase rule. Anchors (rules others refer to) first, so a rule
     whose `applies_if` or `after` anchor never matched is not scored at all, and a
@@ -552,9 +550,8 @@ def evaluate(ruleset: RuleSet, transcript: Transcript,
         elif rule.type == "dead_air":
             excuses = {m.utterance for m in matches.get(rule.excused_by or "", [])}
             for idx, start, end in dead_air_gaps(transcript, rule.min_s or 0):
-                # "Please hold." "Sure." <silence>: the announcement is the agent's last turn
-                # before the silence (a turn or two back), not any earlier one.
-                if _last_agent_turn(transcript, idx) in excuses:
+                # "Please hold." "Sure." <silence>: the announcement may be a turn or two back.
+                if excuses & {idx, idx - 1, idx - 2}:
                     continue
                 evidence.append(Evidence(utterance=idx, start=round(start, 2), end=round(end, 2),
                                          quote=f"{end - start:.1f} s of silence", speaker_role=None))

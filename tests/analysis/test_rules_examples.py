@@ -168,7 +168,7 @@ def test_default_pack_closing_in_other_words_and_an_abrupt_end() -> None:
     assert "closing_missing" in {f.rule_id for f in evaluate(rules, abrupt)}
 
 
-# Counter-examples, fuzzy pinyin, who announced the hold --------------------------------------
+# Counter-examples, fuzzy pinyin, identity outcomes --------------------------------------
 
 
 def test_counter_examples_keep_a_near_miss_from_matching(tmp_path: Path) -> None:
@@ -186,7 +186,7 @@ rules:
     promise = transcript([("agent", 0.5, 3.0, "Don't worry, you'll certainly be accepted.")])
     assert evaluate(rules, honest) == []  # type: ignore[arg-type]
     assert [f.rule_id for f in evaluate(rules, promise)] == ["promise"]  # type: ignore[arg-type]
-    zh_honest = transcript([("agent", 0.5, 3.0, "批不批得下来要看审核结果。")], language="zh")
+    zh_honest = transcript([("agent", 0.5, 3.0, "能不能批下来，要看审核。")], language="zh")
     assert evaluate(rules, zh_honest) == []  # type: ignore[arg-type]
     assert parse_rules(text, "t.yaml")[0].counter_examples_for("en") == [
         "I can't promise you'll be accepted"]
@@ -195,19 +195,6 @@ rules:
 def test_fuzzy_pinyin_hears_front_and_back_nasals_and_retroflexes() -> None:
     assert chinese_score("本次通话会被录音", "这边通话会被路应") >= 0.7  # yin / ying
     assert chinese_score("我们知道你在哪上班", "我们知到你再哪桑班") >= 0.7  # shang / sang
-
-
-def test_only_the_agents_last_turn_before_a_silence_excuses_it() -> None:
-    rules = load_rules()
-    excused = transcript([("agent", 0.5, 3.0, "Let me look that up, please hold."),
-                          ("customer", 3.5, 4.0, "Sure."),
-                          ("agent", 16.0, 18.0, "Thanks for waiting, it's on the twelfth.")])
-    stale = transcript([("agent", 0.5, 3.0, "Let me look that up, please hold."),
-                        ("customer", 3.5, 4.0, "Sure."),
-                        ("agent", 5.0, 6.0, "Right, found it."),
-                        ("agent", 19.0, 21.0, "So, it's on the twelfth.")])
-    assert "dead_air" not in {f.rule_id for f in evaluate(rules, excused)}
-    assert "dead_air" in {f.rule_id for f in evaluate(rules, stale)}
 
 
 @pytest.mark.parametrize(("language", "outcome"), [
