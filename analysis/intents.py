@@ -156,8 +156,10 @@ class EmbeddingIntentClassifier:
         if not texts or not self.example_texts:
             return [None] * len(texts)
         from analysis.embeddings import embed
+        from analysis.semantic import english_encoder
 
-        sims = embed(texts) @ self._examples().T
+        cached = english_encoder()  # the rules' embedding cache: a turn is encoded once
+        sims = (cached.encode(texts) if cached is not None else embed(texts)) @ self._examples().T
         out: list[tuple[str, float] | None] = []
         for row in sims:
             j = int(row.argmax())

@@ -112,6 +112,10 @@ class Rule(BaseModel):
         default_factory=lambda: dict(DEFAULT_THRESHOLD),
         description="Closeness to an example that counts as a match: one number or one per "
         "language (English: cosine, Chinese: share of the example heard).")
+    counter_examples: dict[str, list[str]] = Field(
+        default_factory=dict, description="Near misses per language that must not match: an "
+        "utterance at least as close to one of these as to the closest example does not match "
+        "by example ('I can't promise approval' beside 'approval is certain').")
     polarity: bool = Field(False, description="examples: an utterance and an example only "
                            "compare when both or neither are negated.")
     match: Literal["any", "all"] = Field("any", description="all: every phrase, one utterance.")
@@ -171,6 +175,9 @@ class Rule(BaseModel):
 
     def examples_for(self, language: str) -> list[str]:
         return self.examples.get(language, []) + self.examples.get("any", [])
+
+    def counter_examples_for(self, language: str) -> list[str]:
+        return self.counter_examples.get(language, []) + self.counter_examples.get("any", [])
 
     @cached_property
     def compiled(self) -> dict[str, list[Any]]:
@@ -278,11 +285,21 @@ def _negated(norm: str, start: int, lang: str) -> bool:
     return bool(pattern and pattern.search(norm[:start]))
 
 
+_RETROFLEX = re.compile(r"^([zcs])h")
+
+
 @lru_cache(maxsize=8192)
 def _syllable(char: str) -> str:
+    """The character's syllable, tones ignored, folded by the fuzzy-pinyin pairs that
+    Mandarin speakers and recognisers confuse (the pairs input methods offer as 模糊音):
+    zh/z, ch/c, sh/s, n/l, and -ng/-n (ing/in, eng/en, ang/an): 路应 is heard as 录音,
+    四是 as 是是."""
     from pypinyin import lazy_pinyin
 
-    return str(lazy_pinyin(char)[0])
+    syllable = _RETROFLEX.sub(r"\1", str(lazy_pinyin(char)[0]))
+    if syllable.startswith("n") and len(syllable) > 1:
+        syllable = "l" + syllable[1:]
+    return syllable[:-1] if syllable.endswith("ng") and len(syllable) > 2 else syllable
 
 
 @lru_cache(maxsize=16384)
@@ -359,19 +376,52 @@ def _closest(rule: Rule, transcript: Transcript, indexes: list[int]) -> dict[int
     return out
 
 
-def find_matches(rule: Rule, transcript: Transcript) -> list[Match]:
-    """Utterances the rule's phrases (in the utterance's own language) or examples match."""
+def _counter_scores(rule: Rule, language: str, matched: list[str]) -> list[float]:
+    """How close each matched segment is to the rule's closest counter-example (0 when
+    it has none): the same words, not another clause of the utterance ("okay then" in
+    "Okay then, enjoy your weekend" must not undo the closing)."""
+    counters = rule.counter_examples_for(language)
+    if not counters or not matched:
+        return [0.0] * len(matched)
+    from analysis.semantic import best_matches
+
+    lang = "zh" if language.startswith("zh") else "en"
+    found = best_matches(counters, matched, lang, polarity=rule.polarity, whole=True)
+    scores = [s.score if s is not None else 0.0 for s in found]
+    if lang == "zh":  # also the matched clause heard inside a longer counter-example
+        from analysis.semantic import chinese_scores
+
+        inside = chinese_scores([normalize(m) for m in matched], [normalize(c) for c in counters])
+        scores = [max(a, float(b)) for a, b in zip(scores, inside.max(axis=0), strict=True)]
+    return scores
+
+
+def find_matches(rule: Rule, transcript: Transcript,
+                 span: tuple[float, float] = (float("-inf"), float("inf"))) -> list[Match]:
+    """Every utterance that matches; only those starting inside `span` (before or after
+    another rule's anchor) are looked at, so the encoder never scores what cannot count.
+    Phrases, examples, thresholds and counter-examples of each utterance's own language."""
     out = []
     rest = []
     for i in _candidates(rule, transcript):
+        if not span[0] < transcript.utterances[i].start < span[1]:
+            continue
         utt = transcript.utterances[i]
         if _phrase_hits(rule, transcript.language_of(utt), utt.text):
             out.append(Match(i, utt.start, utt.end, utt.text, utt.role))
         else:
             rest.append(i)
-    for i, similar in _closest(rule, transcript, rest).items():
-        limit = rule.threshold_for(transcript.pack_of(transcript.utterances[i]))
-        if similar.score >= limit:
+    close = {i: sim for i, sim in _closest(rule, transcript, rest).items()
+             if sim.score >= rule.threshold_for(transcript.pack_of(transcript.utterances[i]))}
+    by_pack: dict[str, list[int]] = {}
+    for i in close:
+        by_pack.setdefault(transcript.pack_of(transcript.utterances[i]), []).append(i)
+    for pack, part in by_pack.items():
+        counter = _counter_scores(rule, pack, [close[i].segment for i in part])
+        for i, against in zip(part, counter, strict=True):
+            similar = close[i]
+            if against >= similar.score:
+                continue  # the matched words are nearer a near miss the rule names
             utt = transcript.utterances[i]
             out.append(Match(i, utt.start, utt.end, utt.text, utt.role, similar.example,
                              similar.score))
@@ -445,11 +495,37 @@ def dead_air_gaps(transcript: Transcript, min_s: float) -> list[tuple[int, float
     return gaps
 
 
+def _all_matches(ruleset: RuleSet, transcript: Transcript) -> dict[str, list[Match]]:
+    """Matches of every phrase rule. Anchors (rules others refer to) first, so a rule
+    whose `applies_if` or `after` anchor never matched is not scored at all, and a
+    `before`/`after` rule only scores the utterances on its side of the anchor: the
+    cheap checks decide where the sentence encoder runs."""
+    wanted = [r for r in ruleset.rules if r.type not in ("dead_air", "condition")]
+    anchors = {ref for r in ruleset.rules for ref in (r.before, r.after, r.applies_if, r.excused_by)
+               if ref}
+    matches = {r.id: find_matches(r, transcript) for r in wanted if r.id in anchors}
+    for rule in wanted:
+        if rule.id in matches:
+            continue
+        def first(ref: str | None, default: float) -> float | None:
+            if not ref:
+                return default
+            found = matches.get(ref)
+            return found[0].start if found else None
+
+        low, high = first(rule.after, float("-inf")), first(rule.before, float("inf"))
+        if first(rule.applies_if, 0.0) is None or low is None:
+            matches[rule.id] = []  # its anchor never matched: nothing of it can count
+            continue
+        matches[rule.id] = find_matches(rule, transcript,
+                                        (low, float("inf") if high is None else high))
+    return matches
+
+
 def evaluate(ruleset: RuleSet, transcript: Transcript,
              metrics: dict[str, float] | None = None) -> list[Flag]:
     """Flags of every rule; `metrics` (analysis.metrics) feed the condition rules."""
-    matches = {r.id: find_matches(r, transcript) for r in ruleset.rules
-               if r.type not in ("dead_air", "condition")}
+    matches = _all_matches(ruleset, transcript)
     flags = []
     for rule in ruleset.rules:
         if rule.applies_if and not matches.get(rule.applies_if):

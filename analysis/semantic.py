@@ -52,20 +52,34 @@ def _windows(clause: str) -> list[str]:
 
 def segments(text: str) -> list[str]:
     """Sentences, clauses and adjacent clause pairs of `text`, normalised, no duplicates."""
+    return [segment for segment, _ in _scoped_segments(text)]
+
+
+@lru_cache(maxsize=16384)
+def _scoped_segments(text: str) -> tuple[tuple[str, str], ...]:
+    """segments() of one text, once (every rule of a call scores the same turns), each
+    with its scope: the clause a window was cut from, else the segment itself. A negation
+    is read in the scope: a window of "能不能批下来要看审核" may cut 不 away, the clause
+    still asks rather than promises."""
     norm = normalize(text)
-    out: list[str] = []
+    out: list[tuple[str, str]] = []
     for sentence in _SENTENCE.findall(norm) or [norm]:
         sentence = sentence.strip(" .?!。？！;；")
         if not sentence:
             continue
-        out.append(sentence)
+        out.append((sentence, sentence))
         clauses = [c.strip() for c in _CLAUSE.findall(sentence) if c.strip()]
         if len(clauses) > 1:
-            out += clauses
-            out += [f"{a} {b}" if not has_cjk(a) else a + b for a, b in pairwise(clauses)]
+            out += [(c, c) for c in clauses]
+            out += [(pair, pair) for pair in (f"{a} {b}" if not has_cjk(a) else a + b
+                                              for a, b in pairwise(clauses))]
         for clause in clauses:
-            out += _windows(clause)
-    return list(dict.fromkeys(s for s in out if s))
+            out += [(w, clause) for w in _windows(clause)]
+    first: dict[str, str] = {}
+    for segment, scope in out:
+        if segment:
+            first.setdefault(segment, scope)
+    return tuple(first.items())
 
 
 @dataclass(frozen=True)
@@ -125,18 +139,39 @@ def _bigrams(units: tuple[str, ...]) -> set[tuple[str, str]]:
     return set(pairwise(units)) if len(units) > 1 else {(u, "") for u in units}
 
 
+@lru_cache(maxsize=32768)
+def _gram_set(text: str) -> frozenset[tuple[str, str]]:
+    return frozenset(_bigrams(_syllables(text)))
+
+
 def chinese_score(example: str, segment: str) -> float:
     """0-1: how much of the example is heard in the segment."""
-    ex, seg = _syllables(example), _syllables(segment)
-    if not ex or not seg:
-        return 0.0
-    grams = _bigrams(ex)
-    heard = len(grams & _bigrams(seg)) / len(grams)
-    # The example spelled a little differently inside a longer segment; never the other way
-    # round (a two-character reply "我是" fits inside any example), never for short examples.
-    chars = (fuzz.partial_ratio(example, segment) / 100
-             if len(ex) >= 4 and len(seg) >= len(ex) else 0.0)
-    return max(heard, chars)
+    return float(chinese_scores([example], [segment])[0, 0])
+
+
+def chinese_scores(examples: list[str], segments: list[str]) -> np.ndarray:
+    """chinese_score for every (segment, example) pair, (segments, examples): the share
+    of the example's syllable bigrams heard in the segment, or the example spelled a
+    little differently inside a longer segment (fuzzy partial alignment), whichever is
+    higher. The alignment never runs the other way round (a two-character reply "我是"
+    fits inside any example) and not for examples under four syllables."""
+    from rapidfuzz import process
+
+    out = np.zeros((len(segments), len(examples)), dtype=np.float32)
+    if not examples or not segments:
+        return out
+    ex_len = np.array([len(_syllables(e)) for e in examples])
+    seg_len = np.array([len(_syllables(s)) for s in segments])
+    ex_grams = [_gram_set(e) for e in examples]
+    for i, segment in enumerate(segments):
+        grams = _gram_set(segment)
+        for j, wanted in enumerate(ex_grams):
+            if wanted and grams:
+                out[i, j] = len(wanted & grams) / len(wanted)
+    aligned = process.cdist(segments, examples, scorer=fuzz.partial_ratio,
+                            dtype=np.float32) / 100
+    fits = (ex_len[None, :] >= 4) & (seg_len[:, None] >= ex_len[None, :]) & (seg_len[:, None] > 0)
+    return np.maximum(out, np.where(fits, aligned, 0.0))
 
 
 def _fuzzy_score(example: str, segment: str) -> float:
@@ -155,27 +190,32 @@ def negated(text: str) -> bool:
 
 
 def best_matches(examples: list[str], texts: list[str], language: str,
-                 polarity: bool = False) -> list[Similar | None]:
+                 polarity: bool = False, whole: bool = False) -> list[Similar | None]:
     """For each text (an utterance), the closest example and its segment; None when
     there are no examples or no segments. `polarity`: a segment and an example only
-    compare when both or neither are negated (sentence encoders barely see "not": "I
-    can't promise approval" is close to "approval is guaranteed")."""
+    compare when both or neither are negated, the negation read in the segment's scope
+    (sentence encoders barely see "not": "I can't promise approval" is close to
+    "approval is guaranteed"). `whole`: score each text as one segment (a segment
+    that already matched, checked against counter-examples)."""
     if not examples or not texts:
         return [None] * len(texts)
     norm_examples = [normalize(e) for e in examples]
-    per_text = [segments(t) for t in texts]
+    scoped = [((normalize(t), normalize(t)),) if whole else _scoped_segments(t) for t in texts]
+    per_text = [[segment for segment, _ in pairs] for pairs in scoped]
     flat = [s for segs in per_text for s in segs]
+    scopes = [scope for pairs in scoped for _, scope in pairs]
     if not flat:
         return [None] * len(texts)
     chinese = language == "zh" or has_cjk("".join(norm_examples))
     encoder = None if chinese else english_encoder()
     if encoder is not None:
         sims = encoder.encode(flat) @ encoder.encode(norm_examples).T  # (segments, examples)
+    elif chinese:
+        sims = chinese_scores(norm_examples, flat)
     else:
-        score = chinese_score if chinese else _fuzzy_score
-        sims = np.array([[score(e, s) for e in norm_examples] for s in flat])
+        sims = np.array([[_fuzzy_score(e, s) for e in norm_examples] for s in flat])
     if polarity:
-        seg_neg = np.array([negated(x) for x in flat])
+        seg_neg = np.array([negated(x) for x in scopes])
         ex_neg = np.array([negated(x) for x in norm_examples])
         sims = np.where(seg_neg[:, None] == ex_neg[None, :], sims, 0.0)
     out: list[Similar | None] = []

@@ -68,7 +68,8 @@ def test_default_pack_loads(default_rules: RuleSet) -> None:
 
 def test_version_changes_with_a_rule_version(tmp_path: Path) -> None:
     text = (DEFAULT_RULES / "default.yaml").read_text("utf-8")
-    bumped = text.replace("    version: 2\n    severity: low", "    version: 3\n    severity: low")
+    bumped = re.sub(r"    version: (\d+)\n    severity: low",
+                    lambda m: f"    version: {int(m.group(1)) + 1}\n    severity: low", text, count=1)
     assert bumped != text
     path = tmp_path / "bumped.yaml"
     path.write_text(bumped, "utf-8")

@@ -166,3 +166,43 @@ def test_default_pack_closing_in_other_words_and_an_abrupt_end() -> None:
     rules = load_rules()
     assert "closing_missing" not in {f.rule_id for f in evaluate(rules, polite)}
     assert "closing_missing" in {f.rule_id for f in evaluate(rules, abrupt)}
+
+
+# Counter-examples, fuzzy pinyin, identity outcomes --------------------------------------
+
+
+def test_counter_examples_keep_a_near_miss_from_matching(tmp_path: Path) -> None:
+    text = """
+rules:
+  - id: promise
+    title: Promise
+    type: must_not_say
+    examples: {en: ["you'll definitely be accepted"], zh: ["肯定能批下来"]}
+    counter_examples: {en: ["I can't promise you'll be accepted"], zh: ["能不能批下来要看审核"]}
+    threshold: {en: 0.5, zh: 0.5}
+"""
+    rules = rules_from(text, tmp_path)
+    honest = transcript([("agent", 0.5, 3.0, "Sorry, I can't promise that you'll be accepted.")])
+    promise = transcript([("agent", 0.5, 3.0, "Don't worry, you'll certainly be accepted.")])
+    assert evaluate(rules, honest) == []  # type: ignore[arg-type]
+    assert [f.rule_id for f in evaluate(rules, promise)] == ["promise"]  # type: ignore[arg-type]
+    zh_honest = transcript([("agent", 0.5, 3.0, "能不能批下来，要看审核。")], language="zh")
+    assert evaluate(rules, zh_honest) == []  # type: ignore[arg-type]
+    assert parse_rules(text, "t.yaml")[0].counter_examples_for("en") == [
+        "I can't promise you'll be accepted"]
+
+
+def test_fuzzy_pinyin_hears_front_and_back_nasals_and_retroflexes() -> None:
+    assert chinese_score("本次通话会被录音", "这边通话会被路应") >= 0.7  # yin / ying
+    assert chinese_score("我们知道你在哪上班", "我们知到你再哪桑班") >= 0.7  # shang / sang
+
+
+@pytest.mark.parametrize(("language", "outcome"), [
+    ("zh", "好的，认证完成。"), ("zh", "好的，您的资料吻合。"),
+    ("en", "Thanks, you're fully authenticated now.")])
+def test_identity_outcome_in_any_words_counts_as_verification(language: str, outcome: str) -> None:
+    amount = "您本期账单1650元。" if language == "zh" else "Your balance is 1,650 pounds."
+    call = transcript([("agent", 0.5, 3.0, outcome), ("agent", 3.5, 6.0, amount)],
+                      language=language)
+    assert "account_details_before_verification" not in {
+        f.rule_id for f in evaluate(load_rules(), call)}

@@ -69,3 +69,24 @@ def test_pipeline_bench(tmp_path: Path) -> None:
         assert isinstance(figures[key], float) and figures[key] > 0, key  # type: ignore[operator]
     assert figures["calls"] == 1 and figures["indexed"] == 1
     assert set(figures["stage_seconds"]) == {"transcribe", "analyze", "index"}  # type: ignore[arg-type]
+
+
+def test_fit_rule_thresholds_writes_fitted_values(tmp_path: Path) -> None:
+    import shutil
+
+    data = tmp_path / "dev"
+    data.mkdir()
+    for name in ("ev-en-d02-collector-workplace-hint", "ev-zh-d01-id-tail-six-verified"):
+        lang = name[3:5]
+        shutil.copy(ROOT / "bench" / "eval" / "rules" / "dev" / lang / f"{name}.yaml", data)
+    rules = tmp_path / "rules.yaml"
+    shutil.copy(ROOT / "analysis" / "config" / "rules" / "default.yaml", rules)
+    figures = _run("fit_rule_thresholds", "--data", str(data), "--rules", str(rules), "--write",
+                   tmp_path=tmp_path)
+    assert figures["calls"] == 2
+    assert figures["errors_after"] <= figures["errors_before"]  # type: ignore[operator]
+    assert "threshold_threat_or_abuse" in figures and figures["written"] == str(rules)
+    from analysis.rules import load_rules
+
+    rewritten = load_rules(rules).by_id("threat_or_abuse")  # still a valid pack
+    assert rewritten is not None and isinstance(rewritten.threshold, dict)
