@@ -76,7 +76,10 @@ def list_rules(settings: SettingsDep,
 RULE_EXAMPLE = Rule(id="threat_or_abuse", title={"en": "Threat or abuse", "zh": "威胁或辱骂"},
                     severity="critical", type="must_not_say",
                     phrases={"en": ["your family will know"], "zh": ["让你家里人都知道"]},
-                    examples={"en": ["we know where you work"], "zh": ["我们知道你在哪上班"]}
+                    examples={"en": ["we know where you work"], "zh": ["我们知道你在哪上班"]},
+                    counter_examples={"en": ["we will report it to the credit bureau as the "
+                                             "agreement says"],
+                                      "zh": ["逾期会按合同上报征信"]}
                     ).model_dump(mode="json")
 
 

@@ -22,6 +22,7 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[str, ...]]] = [
     ("GET", "/calls", {"params": {"customer_id": "C20812"}}, ("qa", "manager", "crm")),
     ("GET", f"/calls/{CALL}", {}, ("qa", "manager", "crm")),
     ("GET", f"/calls/{CALL}/audio", {}, ("qa", "manager")),
+    ("GET", f"/calls/{CALL}/peaks", {}, ("qa", "manager")),
     ("POST", f"/calls/{MISSING}/reprocess", {"json": {"from_stage": "analyze"}}, ("qa",)),
     ("PATCH", f"/calls/{MISSING}/roles", {"json": {"swap": True}}, ("qa",)),
     ("DELETE", f"/calls/{MISSING}", {}, ()),
