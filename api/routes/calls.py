@@ -43,7 +43,7 @@ from api.views import (
     stage_statuses,
 )
 from core.db import Call, latest_reviews
-from core.pipeline import enqueue
+from core.pipeline import enqueue, queue_from
 from core.schemas import CALL_ID_PATTERN, Transcript
 from core.settings import get_settings
 from core.status import CallStatus, previous_stage
@@ -368,7 +368,7 @@ def reprocess(call_id: str, body: ReprocessRequest, background: BackgroundTasks,
     if need and need not in call.outputs():
         raise ApiError(409, "conflict", f"cannot start at {body.from_stage}: stage {need!r} has "
                        "no output yet", {"missing_stage": need})
-    calls_service.queue_stages(call, body.from_stage)
+    queue_from(call, body.from_stage)
     audit.record(db, who, "reprocess", f"call:{call.id}", {"from_stage": body.from_stage,
                                                            **changed})
     background.add_task(_run_pipeline, call.id, body.from_stage)
@@ -442,7 +442,7 @@ def fix_roles(call_id: str, body: RolesPatch, background: BackgroundTasks, db: D
         by_channel = {u.channel: u.role for u in utterances if u.channel is not None}
         if set(by_channel) == {0, 1}:
             call.channel_map = [by_channel[0], by_channel[1]]
-    calls_service.queue_stages(call, "analyze")
+    queue_from(call, "analyze")
     audit.record(db, who, "change_roles", f"call:{call.id}", {"before": before, "after": mapping})
     background.add_task(_run_pipeline, call.id, "analyze")
     return RolesResult(call_id=call.id, speakers=mapping, status=call.status,

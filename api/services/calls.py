@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from core.db import Call, StageRun
+from core.db import Call
 from core.pipeline import lease_alive
 from core.schemas import CallStatus, to_utc
-from core.status import STAGES, StageStatus
+from core.status import StageStatus
 from core.storage import ObjectStore, load_outputs
 
 STATUSES = tuple(s.value for s in CallStatus)
@@ -159,21 +159,6 @@ def pending_stages(call: Call, queue_deadline_s: float) -> dict[str, str]:
             if (r.status == StageStatus.queued and r.heartbeat_at is not None
                 and to_utc(r.heartbeat_at) > recent)
             or (r.status == StageStatus.running and lease_alive(r))}
-
-
-def queue_stages(call: Call, from_stage: str) -> None:
-    """The stages from `from_stage` on are queued now, in the caller's transaction, so a
-    second request sees them (the enqueue that follows does the same again)."""
-    now = datetime.now(UTC)
-    for stage in STAGES[STAGES.index(from_stage):]:
-        run = call.stage(stage)
-        if run is None and stage == from_stage:
-            call.stages.append(StageRun(stage=stage, status=StageStatus.queued, attempts=0,
-                                        heartbeat_at=now))
-        elif run is not None:
-            run.status, run.error, run.worker, run.heartbeat_at = (
-                StageStatus.queued, None, None, now)
-    call.sync_status()
 
 
 def delete_call(db: Session, store: ObjectStore, backend: Any, call: Call) -> None:

@@ -58,6 +58,7 @@ from core.pipeline.enqueue import (
     enqueue_batch,
     mark_queued,
     publish,
+    queue_from,
     reset_stages,
 )
 from core.pipeline.errors import (
@@ -89,6 +90,7 @@ __all__ = [
     "Lease", "StageContext", "TransientError", "Work", "backoff_s", "broker_message",
     "check_broker", "claim", "eager", "enqueue", "enqueue_batch", "error_text", "finish",
     "handed_over", "is_out_of_memory", "is_transient", "lease_alive", "mark_queued",
-    "new_token", "next_stage", "previous_stage", "publish", "reap_stale", "reset_stages",
+    "new_token", "next_stage", "previous_stage", "publish", "queue_from", "reap_stale",
+    "reset_stages",
     "run_now", "run_stage_task", "stage_output", "start_reaper",
 ]

@@ -81,24 +81,29 @@ def mark_queued(call_ids: Sequence[str], stage: str) -> None:
             call.sync_status()
 
 
-def reset_stages(call_ids: Sequence[str], from_stage: str) -> None:
-    """Stages from `from_stage` on are queued again (an explicit (re-)run), the first one
-    recorded even if it never ran."""
+def queue_from(call: Call, from_stage: str) -> None:
+    """In the caller's transaction: the call's stages from `from_stage` on are queued again
+    (an explicit (re-)run), the first one recorded even if it never ran."""
     first = STAGES.index(from_stage)
     now = utcnow()
+    if call.stage(from_stage) is None:
+        call.stages.append(StageRun(stage=from_stage, status=StageStatus.queued,
+                                    attempts=0, heartbeat_at=now))
+    for run in call.stages:
+        if run.stage in STAGES and STAGES.index(run.stage) >= first:
+            run.status, run.error, run.worker, run.heartbeat_at = (
+                StageStatus.queued, None, None, now)
+    call.sync_status()
+
+
+def reset_stages(call_ids: Sequence[str], from_stage: str) -> None:
+    """queue_from for each call, in a session of its own."""
     with session_scope() as db:
         for call_id in call_ids:
             call = db.get(Call, call_id)
             if call is None:
                 raise LookupError(f"call {call_id} is not registered")
-            if call.stage(from_stage) is None:
-                call.stages.append(StageRun(stage=from_stage, status=StageStatus.queued,
-                                            attempts=0, heartbeat_at=now))
-            for run in call.stages:
-                if run.stage in STAGES and STAGES.index(run.stage) >= first:
-                    run.status, run.error, run.worker, run.heartbeat_at = (
-                        StageStatus.queued, None, None, now)
-            call.sync_status()
+            queue_from(call, from_stage)
 
 
 def _fail_unqueued(call_ids: Sequence[str], stage: str, error: str) -> None:
