@@ -273,6 +273,9 @@ class StageRun(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The worker of the last finished attempt (`worker` is cleared at hand-over; 0004).
     ran_on: Mapped[str | None] = mapped_column(String(128))
+    # Seconds of the call's audio the running attempt has transcribed, as its worker last
+    # said (so `callqa ingest --wait` advances by audio seconds in a cluster too; 0008).
+    progress_s: Mapped[float | None] = mapped_column(Float)
 
     call: Mapped[Call] = relationship(back_populates="stages")
 

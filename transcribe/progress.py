@@ -34,6 +34,11 @@ def watching(callback: CallAudioProgress) -> Iterator[None]:
         _watcher.reset(token)
 
 
+def current_watcher() -> CallAudioProgress | None:
+    """Who watches the calls transcribed in this context (None: nobody)."""
+    return _watcher.get()
+
+
 def for_call(call_id: str) -> AudioProgress | None:
     """The watcher's callback for one call, if anyone watches."""
     watcher = _watcher.get()

@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import copy
+import logging
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import update
+from sqlalchemy.exc import SQLAlchemyError
+
 from core.celery_app import celery_app
-from core.db import Call
+from core.db import Call, StageRun, session_scope
 from core.pipeline import StageContext, is_out_of_memory, run_stage_task
 from core.settings import Settings, get_settings
+from core.status import StageStatus
 from core.storage import get_store
 from transcribe.asr import AsrEngine, is_batched, load_engine
 from transcribe.audio import DecodedAudio, decode_audio
 from transcribe.batch import transcribe_many
 from transcribe.models import resolve_openai_whisper_checkpoint, resolve_whisper_model
 from transcribe.pipeline import DEFAULT_PARAMS, TranscribeOptions, TranscribeParams, stage_version
+from transcribe.progress import CallAudioProgress, current_watcher, watching
+
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=2)
@@ -62,7 +71,8 @@ def transcribe_calls(ctxs: list[StageContext], max_calls: int | None = None,
             except Exception as exc:
                 audios.append(exc)
         options = [_options(c.call, settings) for c in part]
-        results = transcribe_many(audios, engine, options)
+        with watching(recording_progress(current_watcher())):
+            results = transcribe_many(audios, engine, options)
         for ctx, opts, result in zip(part, options, results, strict=True):
             if isinstance(result, BaseException):
                 errors[ctx.call.id] = result
@@ -74,6 +84,32 @@ def transcribe_calls(ctxs: list[StageContext], max_calls: int | None = None,
             except Exception as exc:
                 errors[ctx.call.id] = exc
     return errors
+
+
+def recording_progress(outer: CallAudioProgress | None = None,
+                       every_s: float = 2.0) -> CallAudioProgress:
+    """Each call's transcribed seconds into its running stage row, at most every `every_s`
+    per call, so `callqa ingest --wait` advances by audio seconds in a cluster too; an
+    outer watcher (the CLI in one process) still hears every report."""
+    last: dict[str, float] = {}
+
+    def report(call_id: str, done: float, total: float) -> None:
+        if outer is not None:
+            outer(call_id, done, total)
+        now = time.monotonic()
+        if done < total and now - last.get(call_id, -every_s) < every_s:
+            return
+        last[call_id] = now
+        try:
+            with session_scope() as db:
+                db.execute(update(StageRun)
+                           .where(StageRun.call_id == call_id, StageRun.stage == "transcribe",
+                                  StageRun.status == StageStatus.running)
+                           .values(progress_s=round(done, 1)))
+        except SQLAlchemyError as exc:  # progress is advisory: never fail the work for it
+            log.warning("transcription progress not recorded", extra={
+                "call_id": call_id, "error": str(exc)})
+    return report
 
 
 def _smaller(exc: BaseException, calls: int, clip_batch: int | None) -> dict[str, Any]:

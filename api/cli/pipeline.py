@@ -56,15 +56,21 @@ def describe(counts: Counter[str]) -> str:
 
 def wait_for_batch(batch_id: str | None = None, call_ids: list[str] | None = None,
                    timeout_s: float | None = None, poll_s: float = 1.0) -> Counter[str]:
-    """A progress bar (calls indexed or failed, of all) until every call is final."""
+    """A progress bar in seconds of audio until every call is final: the workers record how
+    far each running transcription has got (stage_runs.progress_s)."""
+    from api.services.calls import audio_progress
+    from core.db import session_scope
+
     total = sum(batch_counts(batch_id, call_ids).values())
     started = time.monotonic()
     with progress_bar() as progress:
-        bar = progress.add_task("processing", total=total, item="")
+        bar = progress.add_task("processing (s of audio)", total=None, item="")
         while True:
             counts = batch_counts(batch_id, call_ids)
             final = sum(counts.get(s, 0) for s in FINAL)
-            progress.update(bar, completed=final, item=describe(counts))
+            with session_scope() as db:
+                done_s, total_s = audio_progress(db, batch_id, call_ids)
+            progress.update(bar, total=total_s, completed=done_s, item=describe(counts))
             if final >= total:
                 return counts
             if timeout_s is not None and time.monotonic() - started > timeout_s:

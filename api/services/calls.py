@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from core.db import Call
+from core.db import Call, StageRun
 from core.pipeline import lease_alive
 from core.schemas import CallStatus, to_utc
-from core.status import StageStatus
+from core.status import STAGES, StageStatus
 from core.storage import ObjectStore, load_outputs
 
 STATUSES = tuple(s.value for s in CallStatus)
@@ -224,6 +224,28 @@ def status_counts(db: Session, batch_id: str | None = None,
     if call_ids:
         stmt = stmt.where(Call.id.in_(call_ids))
     return Counter({status: n for status, n in db.execute(stmt).all()})
+
+
+def audio_progress(db: Session, batch_id: str | None = None,
+                   call_ids: list[str] | None = None) -> tuple[float, float]:
+    """(seconds of audio done, seconds in all) of these calls: a call counts whole once
+    transcribed (or final), a running transcription as far as its worker last said."""
+    stmt = (select(Call.duration, Call.status, StageRun.status, StageRun.progress_s)
+            .outerjoin(StageRun, and_(StageRun.call_id == Call.id,
+                                      StageRun.stage == STAGES[0])))
+    if batch_id:
+        stmt = stmt.where(Call.batch_id == batch_id)
+    if call_ids:
+        stmt = stmt.where(Call.id.in_(call_ids))
+    done = total = 0.0
+    for duration, call_status, stage_status, progress_s in db.execute(stmt).all():
+        seconds = float(duration or 0.0)
+        total += seconds
+        if call_status in FINAL or stage_status == StageStatus.done:
+            done += seconds
+        elif stage_status == StageStatus.running and progress_s:
+            done += min(seconds, float(progress_s))
+    return done, total
 
 
 def recent_batches(db: Session, limit: int = 10) -> list[dict[str, Any]]:

@@ -108,7 +108,8 @@ def _try_claim(call_id: str, stage: str, token: str, force: bool) -> StageContex
                 .where(StageRun.id == run.id, StageRun.status == run.status,
                        StageRun.attempts == run.attempts)
                 .values(status=StageStatus.running, worker=token, heartbeat_at=now, started_at=now,
-                        finished_at=None, error=None, attempts=(run.attempts or 0) + 1)
+                        finished_at=None, error=None, attempts=(run.attempts or 0) + 1,
+                        progress_s=None)
                 .execution_options(synchronize_session=False))
             if won.rowcount != 1:  # type: ignore[attr-defined]
                 return "raced"

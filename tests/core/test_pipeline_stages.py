@@ -255,3 +255,37 @@ def test_claim_lease_and_hand_over_on_postgresql(
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
         core_db._migrated.clear()
+
+
+def test_a_running_transcription_records_its_progress_in_audio_seconds(
+        settings: Settings, rendered: Path) -> None:
+    """What `callqa ingest --wait` reads in a cluster: the worker writes how far each
+    running transcription has got (at most every `every_s`, the end always); a takeover
+    starts again from nothing."""
+    from api.services.calls import audio_progress
+
+    (call_id,) = _register(rendered, 1)
+
+    def progress() -> tuple[float | None, tuple[float, float]]:
+        with session_scope() as db:
+            row = db.scalar(select(StageRun.progress_s).where(StageRun.call_id == call_id))
+            return row, audio_progress(db, call_ids=[call_id])
+
+    with session_scope() as db:
+        call = db.get(Call, call_id)
+        assert call is not None
+        duration = call.duration
+    assert duration > 10 and progress()[1] == (0.0, duration)
+    assert claim(call_id, "transcribe", "worker-a") is not None
+    heard: list[tuple[str, float, float]] = []
+    report = transcribe_tasks.recording_progress(lambda *a: heard.append(a), every_s=60)
+    report(call_id, 12.0, duration)
+    report(call_id, 13.0, duration)  # within every_s: the outer watcher hears it, no write
+    assert heard == [(call_id, 12.0, duration), (call_id, 13.0, duration)]
+    assert progress() == (12.0, (12.0, duration))
+    report(call_id, duration, duration)
+    assert progress() == (round(duration, 1), (min(duration, round(duration, 1)), duration))
+    with session_scope() as db:  # worker-a dies; worker-b takes the stage over
+        db.execute(update(StageRun).values(heartbeat_at=utcnow() - timedelta(seconds=3600)))
+    assert claim(call_id, "transcribe", "worker-b") is not None
+    assert progress() == (None, (0.0, duration))
