@@ -96,7 +96,8 @@ def analyze(transcript: Transcript, rules: RuleSet | None = None,
     metrics |= {k: float(v) for k, v in (("agent_tone", sentiment.agent_tone),
                                          ("agent_politeness", sentiment.agent_politeness))
                 if v is not None}
-    flags = evaluate(rules, transcript, metrics)
+    holds: list[tuple[float, float]] = []
+    flags = evaluate(rules, transcript, metrics, holds)
     pii, redacted = find_personal_data(transcript)
     # The summary reaches managers, the CRM and the index: build it from the masked text.
     masked = transcript.model_copy(update={"utterances": [
@@ -122,6 +123,7 @@ def analyze(transcript: Transcript, rules: RuleSet | None = None,
         speaker_sentiment={role: round(sum(v) / len(v), 3) for role, v in by_role.items()},
         pii=pii,
         redacted_utterances=redacted,
+        holds=sorted(holds),
     )
 
 

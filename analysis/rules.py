@@ -523,8 +523,11 @@ def _all_matches(ruleset: RuleSet, transcript: Transcript) -> dict[str, list[Mat
 
 
 def evaluate(ruleset: RuleSet, transcript: Transcript,
-             metrics: dict[str, float] | None = None) -> list[Flag]:
-    """Flags of every rule; `metrics` (analysis.metrics) feed the condition rules."""
+             metrics: dict[str, float] | None = None,
+             holds: list[tuple[float, float]] | None = None) -> list[Flag]:
+    """Flags of every rule; `metrics` (analysis.metrics) feed the condition rules. The
+    silences a dead-air rule's marker excuses (the agent announced a hold or a wait) are
+    appended to `holds` as (start, end) seconds."""
     matches = _all_matches(ruleset, transcript)
     flags = []
     for rule in ruleset.rules:
@@ -568,6 +571,8 @@ def evaluate(ruleset: RuleSet, transcript: Transcript,
             for idx, start, end in dead_air_gaps(transcript, rule.min_s or 0):
                 # "Please hold." "Sure." <silence>: the announcement may be a turn or two back.
                 if excuses & {idx, idx - 1, idx - 2}:
+                    if holds is not None and (round(start, 2), round(end, 2)) not in holds:
+                        holds.append((round(start, 2), round(end, 2)))
                     continue
                 evidence.append(Evidence(utterance=idx, start=round(start, 2), end=round(end, 2),
                                          quote=f"{end - start:.1f} s of silence", speaker_role=None))

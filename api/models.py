@@ -238,6 +238,9 @@ class PeaksOut(BaseModel):
                                                "(start, end) as the metrics count it.")
     overtalk: list[tuple[float, float]] = Field(default_factory=list, description="Both "
                                                 "speakers at once (start, end).")
+    hold: list[tuple[float, float]] = Field(default_factory=list, description="Hold "
+                                            "stretches: silences the agent announced (a hold "
+                                            "or a wait), from the analysis.")
 
 
 class ReviewIn(BaseModel):

@@ -202,3 +202,6 @@ class Analysis(BaseModel):
     pii: list[PiiHit] = Field(default_factory=list)
     redacted_utterances: list[str] = Field(
         default_factory=list, description="Utterance texts with personal data masked.")
+    holds: list[tuple[float, float]] = Field(
+        default_factory=list, description="Hold stretches: silences the agent announced (a "
+                                          "hold or a wait), (start, end) seconds.")

@@ -347,7 +347,8 @@ def get_peaks(call_id: str, db: DB, settings: SettingsDep,
     spans = conversation_spans(transcript) if transcript is not None else {}
     return PeaksOut(call_id=call.id, bin_s=data["bin_s"], duration=data["duration"],
                     redacted=masked, split="channel" if stereo else "speaker", channels=out,
-                    silence=spans.get("silence", []), overtalk=spans.get("overtalk", []))
+                    silence=spans.get("silence", []), overtalk=spans.get("overtalk", []),
+                    hold=analysis.holds if analysis is not None else [])
 
 
 @router.post("/{call_id}/reprocess", status_code=202, response_model=Accepted,

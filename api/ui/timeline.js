@@ -71,8 +71,9 @@ export function timeline({ callId, detail, seek }) {
     svg = s('svg', { class: 'timeline-chart', viewBox: `0 0 ${W} ${height}`, preserveAspectRatio: 'none',
       width: '100%', height, 'aria-hidden': 'true', id: 'timeline-svg', 'data-duration': duration });
 
-    // bands under everything: dead air and overtalk over the speaker lanes
-    for (const [kind, spans] of [['silence', peaks?.silence || []], ['overtalk', peaks?.overtalk || []]]) {
+    // bands under everything: dead air, hold stretches (announced silences) and overtalk
+    const bands = [['silence', peaks?.silence || []], ['hold', peaks?.hold || []], ['overtalk', peaks?.overtalk || []]];
+    for (const [kind, spans] of bands) {
       for (const [a, b] of spans) {
         svg.append(s('rect', { class: `band ${kind}`, x: x(a), width: Math.max(1, x(b) - x(a)),
           y: lanesTop, height: ROLES.length * LANE_H, 'data-start': a, 'data-end': b },
@@ -157,6 +158,7 @@ export function timeline({ callId, detail, seek }) {
       ROLES.map((role) => h('li', {}, h('i', { class: `sw role-${role}` }), label('speaker', role))),
       h('li', {}, h('i', { class: 'sw sentiment' }), t('timeline.sentiment')),
       h('li', {}, h('i', { class: 'sw silence' }), t('timeline.silence')),
+      peaks?.hold?.length ? h('li', {}, h('i', { class: 'sw hold' }), t('timeline.hold')) : null,
       h('li', {}, h('i', { class: 'sw overtalk' }), t('timeline.overtalk')),
       h('li', {}, h('i', { class: 'sw flag' }), t('timeline.flag')),
       peaks?.redacted ? h('li', { class: 'muted' }, t('timeline.toned')) : null,

@@ -115,6 +115,24 @@ def test_markers_never_flag(analysed: list[tuple[Dialogue, Transcript, Analysis]
         assert not markers & {f.rule_id for f in a.flags}
 
 
+def test_announced_silences_are_hold_stretches_not_dead_air(
+        analysed: list[tuple[Dialogue, Transcript, Analysis]]) -> None:
+    """The call timeline draws Analysis.holds: a silence after "please hold" (en-04's 18 s
+    eligibility check) is a hold, and neither a hold nor dead air where nobody said so."""
+    by_id = {d.id: (t, a) for d, t, a in analysed}
+    transcript, analysis = by_id["en-04-personal-loan-application"]
+    assert len(analysis.holds) == 1
+    start, end = analysis.holds[0]
+    assert end - start >= 15
+    before = [u for u in transcript.utterances if u.end <= start + 0.01][-3:]
+    assert any("please hold" in u.text.lower() and u.role == "agent" for u in before)
+    dead_air = [e for f in analysis.flags if f.rule_id == "dead_air" for e in f.evidence]
+    assert not any(e.start < end and e.end > start for e in dead_air)
+    flagged_silences = {(round(e.start, 2), round(e.end, 2)) for d, _, a in analysed
+                        for f in a.flags if f.rule_id == "dead_air" for e in f.evidence}
+    assert not flagged_silences & {tuple(h) for _, _, a in analysed for h in a.holds}
+
+
 def test_flags_carry_evidence(analysed: list[tuple[Dialogue, Transcript, Analysis]],
                               default_rules: RuleSet) -> None:
     n_flags = 0
