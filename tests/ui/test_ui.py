@@ -722,6 +722,9 @@ def test_timeline_seeks_and_the_transcript_follows(page: Any, live: Live) -> Non
     assert int(svg.locator("polyline.sentiment-curve").get_attribute("data-points")) == customer_turns
     assert svg.locator("rect.band.overtalk").count() == len(peaks["overtalk"])
     assert svg.locator("rect.band.silence").count() == len(peaks["silence"])
+    # the analysis's hold stretches, one band each (as the peaks response carries them)
+    assert peaks["hold"] == detail["analysis"]["holds"]
+    assert svg.locator("rect.band.hold").count() == len(peaks["hold"])
     assert page.locator("#talk-bar").get_attribute("data-agent") == str(round(
         100 * detail["analysis"]["metrics"]["agent_talk_s"]
         / (detail["analysis"]["metrics"]["agent_talk_s"] + detail["analysis"]["metrics"]["customer_talk_s"])))
