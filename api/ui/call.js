@@ -342,7 +342,7 @@ export function render(main, ctx, callId, params) {
             (s) => `${label('stage', s.stage)}: ${label('stagestatus', s.status)}`).join(' · '))))),
       h('div', { class: 'call-grid' },
         h('div', {}, player, track.el, transcriptSection()),
-        h('div', {}, flagsBox, evaluationPanel({ callId, who: ctx.who, seek, toast: ctx.toast }),
+        h('div', {}, flagsBox, evaluationPanel({ callId, who: ctx.who, seek: audio ? seek : null, toast: ctx.toast }),
           summarySection(), canReview ? labelsPanel({ callId, toast: ctx.toast }) : null,
           metricsSection(), rolesSection())));
     const start = Number(params.get('t'));

@@ -33,10 +33,13 @@ function evidenceLine(ev, seek) {
       : h('span', {}, t('form.ev.rule.clean', { rule: '' }), rule));
     for (const flag of ev.flags || []) {
       if (flag.start === null || flag.start === undefined) continue;
-      box.append(h('button', { type: 'button', class: 'evidence', 'data-start': flag.start,
+      // no player on the page (no recording, or a role that may not hear it): the quote only
+      box.append(seek ? h('button', { type: 'button', class: 'evidence', 'data-start': flag.start,
         'aria-label': t('call.flag.play', { time: clock(flag.start) }), onclick: () => seek(flag.start) },
       h('span', { class: 'ts' }, `▶ ${clock(flag.start)}`),
-      flag.quote ? h('blockquote', {}, flag.quote) : null));
+      flag.quote ? h('blockquote', {}, flag.quote) : null)
+        : h('div', { class: 'evidence-text' }, h('span', { class: 'ts' }, clock(flag.start)),
+          flag.quote ? h('blockquote', {}, flag.quote) : null));
     }
   } else if (ev.source === 'metric') {
     const metric = label('metric', ev.metric);
