@@ -938,7 +938,8 @@ def test_no_recording_means_no_play_buttons(page: Any, live: Live) -> None:
 
 
 def test_reviewer_day_with_evaluation_form(page: Any, live: Live) -> None:
-    """queue -> call -> flag confirm -> form override with comment -> queue shows done;
+    """queue -> call -> timeline seek -> flag confirm -> form override with comment ->
+    queue shows done;
     the intent/sentiment correction; the manager's form scores."""
     call = SCRIPTED[3]  # zh-11: the debt told to the customer's wife
     auto = live.api("qa", "GET", f"/calls/{call}/evaluation")["auto"]
@@ -950,6 +951,18 @@ def test_reviewer_day_with_evaluation_form(page: Any, live: Live) -> None:
     row.wait_for()
     row.locator("a.open").click()
     page.locator("li.flag").first.wait_for()
+    # the timeline: a click half way along plays from the middle of the call
+    svg = page.locator("#timeline-svg")
+    svg.wait_for()
+    page.wait_for_function("() => document.querySelector('#player').readyState >= 1")
+    page.evaluate("""() => { window.seeks = []; const a = document.querySelector('#player');
+        a.addEventListener('seeking', () => window.seeks.push(a.currentTime)); }""")
+    duration, box = float(svg.get_attribute("data-duration")), svg.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_function("() => window.seeks.length > 0")
+    assert abs(page.evaluate("window.seeks[0]") - duration / 2) < duration / box["width"] + 0.05
+    page.evaluate("document.querySelector('#player').pause()")
     for key in page.locator("li.flag").evaluate_all("els => els.map(e => e.dataset.key)"):
         page.locator(f'li.flag[data-key="{key}"] button.confirm').click()
         page.wait_for_function("(k) => document.querySelector(`li.flag[data-key=\"${k}\"]`)"
