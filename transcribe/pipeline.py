@@ -37,7 +37,7 @@ ProgressHook = Callable[[str, int, int], None]
 @dataclass(frozen=True)
 class TranscribeParams:
     activity: ActivityParams = field(default_factory=ActivityParams)
-    mono_activity: ActivityParams = field(default_factory=lambda: ActivityParams(min_gap_s=1.5))
+    mono_activity: ActivityParams = field(default_factory=lambda: ActivityParams(min_gap_s=0.3))
     whisper: WhisperParams = field(default_factory=WhisperParams)
     diarization: DiarizationParams = field(default_factory=DiarizationParams)
     legs: LegParams = field(default_factory=LegParams)
