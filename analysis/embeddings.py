@@ -43,7 +43,10 @@ def encoder_path() -> Path:
 
 
 class SentenceEncoder:
-    def __init__(self, path: Path | str, device: str = "cpu", batch_size: int = 64) -> None:
+    def __init__(self, path: Path | str, device: str = "cpu", batch_size: int = 64,
+                 tuned_state: dict[str, np.ndarray] | None = None) -> None:
+        """tuned_state: weights by state-dict name that replace the packaged ones (the top
+        layers `analysis.encoder_tuning` trained)."""
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -54,7 +57,16 @@ class SentenceEncoder:
         self.device = device
         self.batch_size = batch_size
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        self.model = AutoModel.from_pretrained(str(path), local_files_only=True).to(device)
+        self.model = AutoModel.from_pretrained(str(path), local_files_only=True)
+        if tuned_state:
+            own = self.model.state_dict()
+            unknown = sorted(set(tuned_state) - set(own))
+            if unknown:
+                raise ValueError(f"tuned weights do not fit the encoder at {path}: "
+                                 f"{unknown[:3]}")
+            self.model.load_state_dict({k: torch.from_numpy(v) for k, v in tuned_state.items()},
+                                       strict=False)
+        self.model.to(device)
         self.model.eval()
         self.dim = int(self.model.config.hidden_size)
         self._torch = torch

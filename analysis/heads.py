@@ -23,12 +23,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from analysis.encoder_tuning import TuneOptions
 from analysis.normalize import has_cjk
 from core.config import check, schema_of
 from core.yamlio import read_yaml
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
+
+    from analysis.training import TrainProgress
 
 DEFAULT_TRAINING = Path(__file__).parent / "config" / "training.yaml"
 HEAD_META = "callqa_head.json"
@@ -59,12 +64,16 @@ class HeadOptions:
     sgd_alpha: float = 3e-6
     classifier: str = "logreg"  # or "svm": a linear SVM, scores through a softmax
     long_classifier: str = "svm"  # calibrated linear SVM (CalibratedSVM)
+    # The encoder's top layers fine-tuned before the head is fitted (embedding recipes).
+    tune: TuneOptions = field(default_factory=TuneOptions)
 
     @classmethod
     def load(cls, path: Path = DEFAULT_TRAINING, **overrides: Any) -> HeadOptions:
         raw = read_yaml(path) or {}
-        check(raw, schema_of(cls), path)  # unknown keys and wrong types refused
+        schema = schema_of(cls) | {"tune": schema_of(TuneOptions)}
+        check(raw, schema, path)  # unknown keys and wrong types refused
         known = dict(raw)
+        known["tune"] = TuneOptions(**(known.get("tune") or {}))
         for key in ("word_ngrams", "char_ngrams", "zh_char_ngrams", "long_word_ngrams"):
             if key in known:
                 known[key] = tuple(known[key])
@@ -98,6 +107,8 @@ class Features:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self.recipe = recipe
+        self.tuned_state: dict[str, np.ndarray] | None = None  # see encoder_tuning
+        self._encoder: Any = None
         self.embedding_weight = (options.long_embedding_weight if recipe == "long-text"
                                  else options.embedding_weight)
         # Long texts: every MAX_TOKENS window of a text is encoded, not only the first.
@@ -130,9 +141,7 @@ class Features:
 
         if self.uses_embeddings:
             if embeddings is None:
-                from analysis.embeddings import embed
-
-                embeddings = embed(texts, chunked=self.chunked)
+                embeddings = self.encoder().encode(list(texts), chunked=self.chunked)
             blocks = [sparse.csr_matrix(embeddings * self.embedding_weight), *blocks]
         return blocks[0] if len(blocks) == 1 else sparse.hstack(blocks, format="csr")
 
@@ -142,11 +151,23 @@ class Features:
     def transform(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> Any:
         return self._stack(texts, [v.transform(texts) for v in self.vectorizers], embeddings)
 
+    def encoder(self) -> Any:
+        """The packaged encoder, with this head's tuned top layers when it has them."""
+        from analysis.embeddings import SentenceEncoder, encoder_path, get_encoder
+
+        if self.tuned_state is None:
+            return get_encoder()
+        if self._encoder is None:
+            self._encoder = SentenceEncoder(encoder_path(), tuned_state=self.tuned_state)
+        return self._encoder
+
     def __getstate__(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "_encoder"}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update({"chunked": False} | state)  # heads saved before `chunked`
+        # Heads saved before `chunked` and `tuned_state` existed.
+        self.__dict__.update({"chunked": False, "tuned_state": None} | state)
+        self._encoder = None
 
 
 class CalibratedSVM:
@@ -203,6 +224,8 @@ class HeadMetrics:
     epoch_loss: list[float] = field(default_factory=list)  # TrainMetrics' shape
     epochs: int = 1
     device: str = "cpu"
+    tune: dict[str, Any] | None = None  # TuneOptions used, None when the encoder was frozen
+    tune_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -222,11 +245,14 @@ def _classifier(recipe: str, c: float, options: HeadOptions) -> Any:
 
 def fit_head(task: str, examples: Sequence[tuple[str, str]], out_dir: Path | str,
              options: HeadOptions | None = None,
-             embeddings: np.ndarray | None = None) -> HeadMetrics:
+             embeddings: np.ndarray | None = None,
+             progress: Callable[[TrainProgress], None] | None = None) -> HeadMetrics:
     """Fit features + logistic regression, choose C on a seeded part, refit on all, save.
 
-    `embeddings` (one row per example, optional) saves re-encoding when the caller has
-    them. The model is written to a temporary directory and moved into place whole."""
+    Embedding recipes first fine-tune the encoder's top layers (`options.tune`, reported
+    through `progress`) unless tune.layers is 0 or `embeddings` are given (one frozen row
+    per example: saves re-encoding when the caller has them). The model is written to a
+    temporary directory and moved into place whole."""
     import joblib
     import numpy as np
 
@@ -242,10 +268,22 @@ def fit_head(task: str, examples: Sequence[tuple[str, str]], out_dir: Path | str
     recipe = pick_recipe(texts, options)
     if recipe not in HEAD_RECIPES:
         raise ValueError(f"fit_head: recipe {recipe!r} is not a head recipe")
+    tuned_state = None
+    tune_seconds = 0.0
     if embeddings is None and Features(recipe, options).uses_embeddings:
-        from analysis.embeddings import embed
+        if options.tune.layers > 0 and recipe != "long-text":
+            from analysis.embeddings import SentenceEncoder, encoder_path
+            from analysis.encoder_tuning import tune_top_layers
 
-        embeddings = embed(texts, chunked=recipe == "long-text")
+            tuning = time.perf_counter()
+            tuned_state = tune_top_layers(texts, y.tolist(), len(labels), options.tune,
+                                          progress)
+            embeddings = SentenceEncoder(encoder_path(), tuned_state=tuned_state).encode(texts)
+            tune_seconds = round(time.perf_counter() - tuning, 2)
+        else:
+            from analysis.embeddings import embed
+
+            embeddings = embed(texts, chunked=recipe == "long-text")
 
     selection: dict[str, float] = {}
     grid = sorted(set([options.long_c] if recipe == "long-text" else options.c_grid))
@@ -263,6 +301,7 @@ def fit_head(task: str, examples: Sequence[tuple[str, str]], out_dir: Path | str
         fit_rows = [i for i in range(len(texts)) if i not in held_set]
         if held and len({int(y[i]) for i in fit_rows}) == len(labels):
             feats = Features(recipe, options)
+            feats.tuned_state = tuned_state
             emb = embeddings
             a = feats.fit_transform([texts[i] for i in fit_rows],
                                     None if emb is None else emb[fit_rows])
@@ -272,12 +311,15 @@ def fit_head(task: str, examples: Sequence[tuple[str, str]], out_dir: Path | str
                 selection[str(c)] = round(float((head.predict(b) == y[held]).mean()), 4)
             best_c = max(grid, key=lambda c: (selection[str(c)], -c))
     feats = Features(recipe, options)
+    feats.tuned_state = tuned_state
     x = feats.fit_transform(texts, embeddings)
     head = _classifier(recipe, best_c, options).fit(x, y)
     metrics = HeadMetrics(task=task, recipe=recipe, out_dir=str(out_dir), examples=len(texts),
                           labels=labels, c=best_c, selection=selection, seed=options.seed,
                           seconds=0.0,
-                          train_accuracy=round(float((head.predict(x) == y).mean()), 4))
+                          train_accuracy=round(float((head.predict(x) == y).mean()), 4),
+                          tune=options.tune.to_dict() if tuned_state else None,
+                          tune_seconds=tune_seconds)
     metrics.seconds = round(time.perf_counter() - started, 2)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -403,7 +403,9 @@ def check_training_examples(task: str, examples: Sequence[Example],
 
 def train_classifier(task: str, examples: Sequence[Example], out_dir: Path | str,
                      recipe: str | None = None, base_model_dir: Path | str | None = None,
-                     source: str = "data", **finetune: Any) -> Any:
+                     source: str = "data",
+                     progress: Callable[[TrainProgress], None] | None = None,
+                     **finetune: Any) -> Any:
     """`callqa train`: a scikit-learn head (analysis/heads.py, recipe from
     analysis/config/training.yaml, or `recipe`) or, with recipe "finetune", the whole
     encoder fine-tuned (`train`; `finetune` holds its keyword arguments). Returns the
@@ -418,7 +420,7 @@ def train_classifier(task: str, examples: Sequence[Example], out_dir: Path | str
                      **finetune)
     out = Path(out_dir).expanduser()
     _check_out_dir(out)
-    return fit_head(task, examples, out, options)
+    return fit_head(task, examples, out, options, progress=progress)
 
 
 # Evaluation ----------------------------------------------------------------------------

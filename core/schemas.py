@@ -51,6 +51,8 @@ class CallMetadata(BaseModel):
         None, description="Role of each channel in order, e.g. ['agent', 'customer']."
     )
     language: str | None = Field(None, max_length=16, description="Language hint: en or zh.")
+    speakers: int | None = Field(None, ge=1, le=8, description=(
+        "Known number of speakers (mono diarization; 1 for a voicemail or IVR prompt)."))
 
     @field_validator("agent_id", "team", "customer_id", "language")
     @classmethod

@@ -188,8 +188,8 @@ def register_file(path: Path, settings: Settings, store: ObjectStore, manifest: 
                 codec=info.codec, container=info.container, agent_id=meta.agent_id,
                 team=meta.team, customer_id=meta.customer_id, started_at=meta.started_at,
                 direction=meta.direction, channel_map=channel_map,
-                language=meta.language or settings.language, batch_id=batch_id,
-                stages=[StageRun(stage=STAGES[0], status=StageStatus.queued, attempts=0,
+                language=meta.language or settings.language, speakers=meta.speakers,
+                batch_id=batch_id, stages=[StageRun(stage=STAGES[0], status=StageStatus.queued, attempts=0,
                                  heartbeat_at=utcnow())] if queue else [],
             )
             call.sync_status()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -118,12 +119,16 @@ def train(
     if base_dir is None:
         err.print(f"training a {options.recipe} head for {task.value} on {len(examples)} "
                   f"example(s), {n_labels} label(s)")
-        try:
-            metrics = train_classifier(task.value, examples, out_dir, recipe=options.recipe,
-                                       source=source)
-        except (ExamplesError, TrainingError, ModelLoadError) as exc:
-            raise fail(str(exc)) from exc
-        out.print(f"{out_dir}: {task.value} model ({metrics.recipe}, C {metrics.c}), "
+        with progress_bar() as progress:
+            try:
+                metrics = train_classifier(task.value, examples, out_dir,
+                                           recipe=options.recipe, source=source,
+                                           progress=_epoch_reporter(progress, "tuning encoder"))
+            except (ExamplesError, TrainingError, ModelLoadError) as exc:
+                raise fail(str(exc)) from exc
+        tuned = (f", top {metrics.tune['layers']} encoder layers tuned in "
+                 f"{metrics.tune_seconds:.1f} s" if metrics.tune else "")
+        out.print(f"{out_dir}: {task.value} model ({metrics.recipe}, C {metrics.c}{tuned}), "
                   f"{len(metrics.labels)} labels, {metrics.examples} examples in "
                   f"{metrics.seconds:.1f} s; accuracy on its own training data "
                   f"{metrics.train_accuracy:.3f}")
@@ -135,28 +140,33 @@ def train(
               f"{variable}={out_dir}")
 
 
+def _epoch_reporter(progress: Any, title: str) -> Callable[[Any], None]:
+    """A TrainProgress hook: steps on the bar, one line per finished epoch."""
+    bar = progress.add_task(title, total=None, item="")
+
+    def report(p: Any) -> None:
+        progress.update(bar, total=p.total_steps, completed=p.step,
+                        item=f"epoch {p.epoch}/{p.epochs} loss {p.loss:.3f}")
+        if p.epoch_done:
+            progress.console.print(f"epoch {p.epoch}/{p.epochs}  loss {p.epoch_loss:.4f}  "
+                                   f"accuracy on training batches {p.epoch_accuracy:.3f}")
+
+    return report
+
+
 def _finetune(task: str, examples: list[tuple[str, str]], base_dir: Path, out_dir: Path,
               epochs: int, batch_size: int, lr: float, seed: int, device: str) -> Any:
     from analysis.classifiers import ModelLoadError
-    from analysis.training import ExamplesError, TrainingError, TrainProgress
+    from analysis.training import ExamplesError, TrainingError
     from analysis.training import train as train_model
 
     err.print(f"fine-tuning {base_dir} for {task} on {len(examples)} example(s), "
               f"{len({label for _, label in examples})} label(s)")
     with progress_bar() as progress:
-        bar = progress.add_task("training", total=None, item="")
-
-        def report(p: TrainProgress) -> None:
-            progress.update(bar, total=p.total_steps, completed=p.step,
-                            item=f"epoch {p.epoch}/{p.epochs} loss {p.loss:.3f}")
-            if p.epoch_done:
-                progress.console.print(f"epoch {p.epoch}/{p.epochs}  loss {p.epoch_loss:.4f}  "
-                                       f"accuracy on training batches {p.epoch_accuracy:.3f}")
-
         try:
             metrics = train_model(task, examples, base_dir, out_dir, epochs=epochs,
                                   batch_size=batch_size, lr=lr, seed=seed, device=device,
-                                  progress=report)
+                                  progress=_epoch_reporter(progress, "training"))
         except (ExamplesError, TrainingError, ModelLoadError) as exc:
             raise fail(str(exc)) from exc
     out.print(f"{out_dir}: {task} model, {len(metrics.labels)} labels, "

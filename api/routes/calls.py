@@ -107,12 +107,14 @@ def upload_call(
     channel_map: Annotated[str | None, Form(
         max_length=64, description="Role of each channel, e.g. 'agent,customer'.")] = None,
     language: Annotated[Literal["en", "zh"] | None, Form()] = None,
+    speakers: Annotated[int | None, Form(ge=1, le=8, description=(
+        "Known number of speakers on a mono recording (1: voicemail, IVR).")))] = None,
     batch_id: Annotated[str | None, Form(max_length=64)] = None,
     process: Annotated[bool, Form(description="Queue transcription and analysis now.")] = True,
 ) -> UploadResult:
     raw = {"call_id": call_id, "agent_id": agent_id, "team": team, "customer_id": customer_id,
            "started_at": started_at.isoformat() if started_at else None, "direction": direction,
-           "channel_map": channel_map, "language": language}
+           "channel_map": channel_map, "language": language, "speakers": speakers}
     try:
         meta = parse_metadata(raw, "form")
     except MetadataError as exc:

@@ -190,3 +190,54 @@ def test_cli_train_eval_and_plug_in(b77_slice: Split, tmp_path: Path,
     default = AnalysisModels.default().intents
     assert isinstance(default, EmbeddingIntentClassifier)
     assert isinstance(default.cues, CueIntentClassifier)
+
+
+# Top-layer tuning (analysis/encoder_tuning.py) ------------------------------------------
+
+
+@needs_data
+def test_tuned_head_trains_only_the_top_layers_and_reloads(b77_slice: Split,
+                                                          tmp_path: Path) -> None:
+    import numpy as np
+
+    from analysis.embeddings import embed
+    from analysis.encoder_tuning import TuneOptions
+    from analysis.training import TrainProgress
+
+    before = embed(["my card has not arrived yet"])
+    seen: list[TrainProgress] = []
+    options = HeadOptions.load(recipe="embedding+ngrams",
+                               tune=TuneOptions(layers=1, epochs=2, batch_size=16))
+    metrics = fit_head("intent", b77_slice.train, tmp_path / "m", options, progress=seen.append)
+    assert metrics.tune == options.tune.to_dict() and metrics.tune_seconds > 0
+    assert [p.epoch for p in seen if p.epoch_done] == [1, 2]
+    assert seen[-1].step == seen[-1].total_steps
+    # The process-wide frozen encoder is untouched by tuning.
+    assert np.allclose(embed(["my card has not arrived yet"]), before)
+
+    head = HeadClassifier(tmp_path / "m")
+    state = head.features.tuned_state
+    assert state and all(k.startswith("encoder.layer.5.") for k in state)
+    texts = [t for t, _ in b77_slice.test]
+    probs = head.probabilities(texts)
+    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+    right = sum(label == truth for (label, _), (_, truth) in zip(head.predict(texts),
+                                                                 b77_slice.test, strict=True))
+    assert right / len(texts) >= 0.75
+    # A second load predicts the same (the tuned weights travel inside head.joblib).
+    assert np.allclose(HeadClassifier(tmp_path / "m").probabilities(texts), probs, atol=1e-5)
+
+
+def test_tuning_options_are_checked(tmp_path: Path) -> None:
+    from analysis.encoder_tuning import TuneOptions
+    from analysis.training import TrainingError
+
+    rows = [("my card never came", "card_arrival"), ("where is my new card", "card_arrival"),
+            ("top up failed", "top_up_failed"), ("my top-up did not work", "top_up_failed")]
+    options = HeadOptions.load(recipe="embedding", tune=TuneOptions(layers=7))
+    with pytest.raises(TrainingError, match="tune.layers must be 1-6"):
+        fit_head("intent", rows, tmp_path / "m", options)
+    assert not (tmp_path / "m").exists()
+    frozen = fit_head("intent", rows, tmp_path / "f",
+                      HeadOptions.load(recipe="embedding", tune=TuneOptions(layers=0)))
+    assert frozen.tune is None and HeadClassifier(tmp_path / "f").features.tuned_state is None

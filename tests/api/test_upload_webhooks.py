@@ -135,6 +135,9 @@ def test_refused_uploads_store_nothing(fresh_world: World, tmp_path: Path,
              ({"file": ("ok.wav", small.read_bytes())}, {"channel_map": "agent,customer"},
               "bad_metadata"),
              ({"file": ("ok.wav", small.read_bytes())}, {"call_id": "../../etc"},
+              "validation_error"),
+             ({"file": ("ok.wav", small.read_bytes())}, {"speakers": "0"}, "validation_error"),
+             ({"file": ("ok.wav", small.read_bytes())}, {"speakers": "two"},
               "validation_error")]
     for files, data, code in cases:
         r = w.client.post("/calls", headers=qa, files=files, data=data)

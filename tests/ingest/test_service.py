@@ -262,6 +262,22 @@ def test_invalid_sidecar_value_is_bad_metadata(settings: Settings, tmp_path: Pat
     assert db_calls() == {}
 
 
+def test_sidecar_speaker_count_reaches_the_call(settings: Settings, tmp_path: Path) -> None:
+    """A known speaker count (a voicemail: 1) goes to the diarizer through calls.speakers;
+    a count out of range is bad metadata and registers nothing."""
+    one = tone(tmp_path / "voicemail.wav", 2.0, 300)
+    one.with_suffix(".json").write_text(json.dumps({"speakers": 1}), "utf-8")
+    bad = tone(tmp_path / "crowd.wav", 2.0, 350)
+    bad.with_suffix(".json").write_text(json.dumps({"speakers": 40}), "utf-8")
+    summary = ingest_paths([one, bad], process=False, settings=settings)
+    assert [(r.outcome, r.reason) for r in summary.results] == [
+        ("accepted", None), ("refused", "bad_metadata")]
+    assert "speakers" in (summary.results[1].message or "")
+    calls = db_calls()
+    assert list(calls) == [summary.results[0].call_id]
+    assert calls[summary.results[0].call_id].speakers == 1  # type: ignore[index]
+
+
 def test_gbk_sidecar_is_read(settings: Settings, tmp_path: Path) -> None:
     """Chinese exports are often GBK: decoded as GB18030, not refused."""
     path = tone(tmp_path / "gbk.wav", 2.0, 440)
