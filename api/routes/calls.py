@@ -108,7 +108,7 @@ def upload_call(
         max_length=64, description="Role of each channel, e.g. 'agent,customer'.")] = None,
     language: Annotated[Literal["en", "zh"] | None, Form()] = None,
     speakers: Annotated[int | None, Form(ge=1, le=8, description=(
-        "Known number of speakers on a mono recording (1: voicemail, IVR).")))] = None,
+        "Known number of speakers on a mono recording (1: voicemail, IVR)."))] = None,
     batch_id: Annotated[str | None, Form(max_length=64)] = None,
     process: Annotated[bool, Form(description="Queue transcription and analysis now.")] = True,
 ) -> UploadResult:
