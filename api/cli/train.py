@@ -117,7 +117,10 @@ def train(
         raise fail(str(exc)) from exc
     n_labels = len({label for _, label in examples})
     if base_dir is None:
-        err.print(f"training a {options.recipe} head for {task.value} on {len(examples)} "
+        from analysis.heads import pick_recipe
+
+        chosen = pick_recipe([t for t, _ in examples], options)
+        err.print(f"training a {chosen} head for {task.value} on {len(examples)} "
                   f"example(s), {n_labels} label(s)")
         with progress_bar() as progress:
             try:
