@@ -2,7 +2,7 @@
 faster-whisper on the same audio in the same run.
 
     python bench/asr.py [--data DIR] [--model base] [--language en|zh] [--noise-snr 20 10 5 0]
-                        [--json out.json]
+                        [--kind stereo|mono|both] [--limit N] [--json out.json]
 
 Every file is scored: by default the rendered English sample calls, each as a stereo
 file (agent and customer on separate channels) and as a mono mix; or every audio file

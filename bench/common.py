@@ -43,6 +43,8 @@ def arguments(description: str) -> argparse.Namespace:
         "Mix seeded pink noise (telephone band) into every file at each of these SNRs "
         "(speech level to noise, dB), e.g. 20 10 5 0; every level is scored in one run."))
     parser.add_argument("--limit", type=int, default=None, help="Only the first N calls.")
+    parser.add_argument("--kind", choices=("stereo", "mono", "both"), default="both", help=(
+        "Score only the stereo files or only the mono ones (default: both)."))
     return parser.parse_args()
 
 
@@ -77,8 +79,10 @@ def folder_items(folder: Path, language: str | None, limit: int | None) -> list[
 
 
 def items(args: argparse.Namespace) -> list[Item]:
-    return (folder_items(args.data, args.language, args.limit) if args.data
-            else sample_items(args.samples, args.limit))
+    found = (folder_items(args.data, args.language, args.limit) if args.data
+             else sample_items(args.samples, args.limit))
+    kind = getattr(args, "kind", "both")
+    return [i for i in found if kind == "both" or i.kind == kind]
 
 
 def speech_level_db(x: Any, rate: int) -> float:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,6 +32,7 @@ from transcribe.pipeline import (
     TranscribeOptions,
     assemble_transcript,
     call_signals,
+    decode_spans,
     finish_words,
     speech_activity,
     transcribe,
@@ -53,6 +54,7 @@ class _Prepared:
     prepared: PreparedAudio
     activity_s: float
     language: str | None = None
+    spans: list[list[Segment]] = field(default_factory=list)  # what is decoded (decode_spans)
 
 
 def _detect_language(engine: BatchedAsrEngine, item: _Prepared, rate: int) -> str | None:
@@ -73,8 +75,8 @@ def _decode_together(engine: BatchedAsrEngine, items: list[_Prepared], language:
     cursor = 0
     gap = np.zeros(int(GAP_S * rate), dtype=np.float32)
     for item in items:
-        for ch, (signal, segments) in enumerate(zip(item.signals, item.activity, strict=True)):
-            for start, end in whisper_clips(segments):
+        for ch, (signal, spans) in enumerate(zip(item.signals, item.spans, strict=True)):
+            for start, end in whisper_clips(spans):
                 piece = signal[int(start * rate): int(end * rate)]
                 if len(piece) == 0:
                     continue
@@ -128,7 +130,8 @@ def transcribe_many(audios: list[DecodedAudio | BaseException], engine: AsrEngin
             ready = prepare(audio, opts.params.legs)  # identical legs -> mono, gain
             activity = speech_activity(ready.audio, opts.params)
             item = _Prepared(i, ready.audio, opts, call_signals(ready.audio), activity, ready,
-                             time.perf_counter() - t0)
+                             time.perf_counter() - t0,
+                             spans=decode_spans(ready.audio, activity, opts.params))
             item.language = opts.language or _detect_language(engine, item, rate)
             prepared.append(item)
         except Exception as exc:
@@ -142,13 +145,13 @@ def transcribe_many(audios: list[DecodedAudio | BaseException], engine: AsrEngin
         t0 = time.perf_counter()
         words.update(_decode_together(engine, items, language, rate))  # errors: the caller's
         elapsed = time.perf_counter() - t0
-        speech = {it.index: sum(e - s for segs in it.activity for s, e in segs) for it in items}
+        speech = {it.index: sum(e - s for segs in it.spans for s, e in segs) for it in items}
         total = sum(speech.values()) or 1.0
         for it in items:  # the shared pass, split by each call's share of the speech
             asr_seconds[it.index] = elapsed * speech[it.index] / total
         log.info("calls decoded together", extra={"calls": len(items), "language": language,
                                                   "clips": sum(len(whisper_clips(s)) for it in items
-                                                               for s in it.activity),
+                                                               for s in it.spans),
                                                   "seconds": round(elapsed, 3)})
     for item in prepared:
         try:

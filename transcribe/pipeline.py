@@ -26,9 +26,18 @@ from transcribe.legs import LegParams, PreparedAudio, prepare
 from transcribe.progress import AudioProgress, SpeechProgress
 from transcribe.roles import assign_roles, roles_config
 from transcribe.text import normalize_chinese
-from transcribe.vad import ActivityParams, PackedAudio, Segment, channel_activity, overlaps, pack
+from transcribe.vad import (
+    ActivityParams,
+    PackedAudio,
+    Segment,
+    channel_activity,
+    joined,
+    overlaps,
+    pack,
+)
 
 DEFAULT_PARAMS = Path(__file__).parent / "config" / "default.yaml"
+MONO_DECODE_GAP_S = 2.0  # as transcribe/config/default.yaml: mono_activity.decode_gap_s
 
 # Pipeline hook, pyannote-style: hook(step_name, completed, total).
 ProgressHook = Callable[[str, int, int], None]
@@ -37,7 +46,8 @@ ProgressHook = Callable[[str, int, int], None]
 @dataclass(frozen=True)
 class TranscribeParams:
     activity: ActivityParams = field(default_factory=ActivityParams)
-    mono_activity: ActivityParams = field(default_factory=lambda: ActivityParams(min_gap_s=0.3))
+    mono_activity: ActivityParams = field(
+        default_factory=lambda: ActivityParams(min_gap_s=0.3, decode_gap_s=MONO_DECODE_GAP_S))
     whisper: WhisperParams = field(default_factory=WhisperParams)
     diarization: DiarizationParams = field(default_factory=DiarizationParams)
     legs: LegParams = field(default_factory=LegParams)
@@ -300,13 +310,18 @@ def _decode_packed(signal: np.ndarray, segments: list[Segment], engine: AsrEngin
     return words, result, packed
 
 
-def _window_of(packed: PackedAudio, windows: list[tuple[float, float, dict[str, float]]]
-               ) -> list[int | None]:
-    """The decoding window each packed segment lies in most (None: no window's words)."""
+def _window_of(packed: PackedAudio, windows: list[tuple[float, float, dict[str, float]]],
+               segments: list[Segment]) -> list[int | None]:
+    """The decoding window each speech segment (inside the packed stretches) lies in
+    most (None: no window's words)."""
     out: list[int | None] = []
-    for k, (a, b) in enumerate(packed.segments):
-        start = packed.packed_starts[k]
-        end = start + b - a
+    for a, b in segments:
+        k = next((i for i, (s, e) in enumerate(packed.segments) if s <= a < e), None)
+        if k is None:
+            out.append(None)
+            continue
+        start = packed.packed_starts[k] + a - packed.segments[k][0]
+        end = start + min(b, packed.segments[k][1]) - a
         cover = [min(end, we) - max(start, ws) for ws, we, _ in windows]
         best = int(np.argmax(cover)) if cover else -1
         out.append(best if best >= 0 and cover[best] > 0 else None)
@@ -316,21 +331,24 @@ def _window_of(packed: PackedAudio, windows: list[tuple[float, float, dict[str, 
 def _recognise(signal: np.ndarray, segments: list[Segment], engine: AsrEngine,
                language: str | None, params: TranscribeParams, rate: int,
                stretches: list[tuple[float, float, str]] | None = None,
-               guess: str | None = None) -> tuple[list[Word], str]:
-    """Words of one signal's speech segments. With no language given, the language of
-    every 30 s window decoded is read from its own encoder output; where a window is
-    not clearly the main language, its segments get a detection each and are
-    recognised again in their own language (`stretches` collects where). `guess` (the
-    other leg's language) is decoded first instead of detecting one."""
+               guess: str | None = None, decode_gap_s: float = 0.0) -> tuple[list[Word], str]:
+    """Words of one signal's speech segments. Segments closer than `decode_gap_s` are
+    decoded as one stretch, the audio between them included (mono calls). With no
+    language given, the language of every 30 s window decoded is read from its own
+    encoder output; where a window is not clearly the main language, its segments get
+    a detection each and are recognised again in their own language (`stretches`
+    collects where). `guess` (the other leg's language) is decoded first instead of
+    detecting one."""
+    spans = joined(segments, decode_gap_s)
     if is_batched(engine):
-        # GPU: every speech segment decoded on its own, in batches; no packing needed.
-        result = engine.transcribe_clips(signal, segments, language, params.whisper)
+        # GPU: every stretch decoded on its own, in batches; no packing needed.
+        result = engine.transcribe_clips(signal, spans, language, params.whisper)
         words = [w for seg in result.segments for w in seg.words]
         return finish_words(signal, segments, words, engine, language or result.language,
                             params, rate), result.language
     check = (language is None and params.whisper.stretch_language
              and getattr(engine, "multilingual", False) and hasattr(engine, "detect_language"))
-    words, result, packed = _decode_packed(signal, segments, engine, language or guess, params,
+    words, result, packed = _decode_packed(signal, spans, engine, language or guess, params,
                                            rate, windows=check)
     main = language or result.language
     if check and result.windows:
@@ -341,19 +359,22 @@ def _recognise(signal: np.ndarray, segments: list[Segment], engine: AsrEngine,
         heard = max(weight, key=lambda k: weight[k])
         if guess and heard != main and weight[heard] >= 2 * weight.get(main, 0.0):
             # The other leg's language was wrong for this one: decode in its own.
-            words, result, packed = _decode_packed(signal, segments, engine, heard, params,
+            words, result, packed = _decode_packed(signal, spans, engine, heard, params,
                                                    rate, windows=True)
             main = heard
-        of = _window_of(packed, result.windows)
+        of = _window_of(packed, result.windows, segments)
         doubtful = [seg for seg, w in zip(segments, of, strict=True)
                     if w is not None and _hesitant(result.windows[w][2], main, params.whisper)]
         found = stretch_languages(signal, doubtful, engine, params.whisper, rate, main)
         moved = [(seg, lang) for seg, lang in found if lang != main]
         for lang in sorted({lang for _, lang in moved}):
             part = [seg for seg, g_lang in moved if g_lang == lang]
+            # What is decoded again in this language: its segments, joined as above.
+            again = joined(part, decode_gap_s)
             words = [w for w in words
-                     if not any(a <= (w.start + w.end) / 2 <= b for a, b in part)]
-            words += _recognise(signal, part, engine, lang, params, rate)[0]
+                     if not any(a <= (w.start + w.end) / 2 <= b for a, b in again)]
+            words += _recognise(signal, part, engine, lang, params, rate,
+                                decode_gap_s=decode_gap_s)[0]
         if moved and stretches is not None:
             by_start = dict(moved)
             for seg in segments:  # runs of segments in one language
@@ -397,11 +418,24 @@ def call_signals(audio: DecodedAudio) -> list[np.ndarray]:
     return list(audio.samples) if audio.channels == 2 else [audio.mono()]
 
 
+def activity_params(audio: DecodedAudio, params: TranscribeParams) -> ActivityParams:
+    """The activity parameters of this call's layout: stereo legs or a mono signal."""
+    return params.activity if audio.channels == 2 else params.mono_activity
+
+
 def speech_activity(audio: DecodedAudio, params: TranscribeParams) -> list[list[Segment]]:
-    # Energy activity decides what the recogniser hears. Silero VAD was tried first:
-    # on 8 kHz G.711 legs it dropped whole speakers and fired on echo.
+    # Energy and Silero activity (transcribe/vad.py): Silero alone, tried first, dropped
+    # whole speakers on 8 kHz G.711 legs and fired on echo.
     return channel_activity(np.stack(call_signals(audio)), audio.sample_rate,
-                            params.activity if audio.channels == 2 else params.mono_activity)
+                            activity_params(audio, params))
+
+
+def decode_spans(audio: DecodedAudio, activity: list[list[Segment]],
+                 params: TranscribeParams) -> list[list[Segment]]:
+    """What the recogniser hears of each signal: its speech segments, those closer
+    than the layout's `decode_gap_s` joined into one stretch."""
+    gap = activity_params(audio, params).decode_gap_s
+    return [joined(segments, gap) for segments in activity]
 
 
 def finish_words(signal: np.ndarray, segments: list[Segment], words: list[Word],
@@ -443,7 +477,9 @@ def recognise(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOptions
     timings = {"activity": time.perf_counter() - t0}
 
     t0 = time.perf_counter()
-    watch = SpeechProgress(progress, [sum(b - a for a, b in segs) for segs in activity],
+    gap = activity_params(prepared.audio, params).decode_gap_s
+    heard = decode_spans(prepared.audio, activity, params)
+    watch = SpeechProgress(progress, [sum(b - a for a, b in spans) for spans in heard],
                            audio.duration)
     language = options.language
     per_channel: list[list[Word]] = []
@@ -458,7 +494,7 @@ def recognise(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOptions
         with watch.leg(i):
             words, detected = _recognise(signal, activity[i], engine, options.language,
                                          params, prepared.audio.sample_rate, spans,
-                                         guess=language)
+                                         guess=language, decode_gap_s=gap)
         stretches += [(i, a, b, lang) for a, b, lang in spans]
         language = language or detected  # the first leg decides for the call
         per_channel.append(words)

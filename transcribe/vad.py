@@ -45,6 +45,21 @@ class ActivityParams:
     # within glue_window_s of the later segment (PackedAudio.original_span).
     glue_margin_s: float = 0.3
     glue_window_s: float = 1.5
+    # What the recogniser hears: speech segments closer than this are decoded as one
+    # stretch, the audio between them included (0: each segment packed on its own). Mono
+    # calls decode all but long non-speech stretches (transcribe/config/default.yaml).
+    decode_gap_s: float = 0.0
+
+
+def joined(segments: list[Segment], gap_s: float) -> list[Segment]:
+    """Segments (in time order) whose gap is under `gap_s` joined into one stretch."""
+    out: list[Segment] = []
+    for start, end in segments:
+        if out and start - out[-1][1] < gap_s:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
 
 
 def frame_energy_db(x: np.ndarray, rate: int, frame_ms: float, hop_ms: float) -> np.ndarray:

@@ -75,6 +75,15 @@ def test_noise_alone_yields_no_words() -> None:
     assert transcript.utterances == []
 
 
+def test_noise_alone_on_a_mono_call_yields_no_words() -> None:
+    """Mono calls decode all but long non-speech stretches: line noise alone (which the
+    energy detector takes for speech after a silent head) must still give no words."""
+    rate = 16000
+    noise = pink_noise(20 * rate, rate, seed=5) * 0.05
+    noise[: 5 * rate] = 0
+    assert _run(DecodedAudio(noise[None, :])).utterances == []
+
+
 def test_identical_legs_are_transcribed_once(rendered_dir: Path) -> None:
     mono = decode_audio(rendered_dir / "mono" / f"{CALL}.wav").samples[0]
     # A mono call exported as stereo: the same audio, one leg 4 dB lower.

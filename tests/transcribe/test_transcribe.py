@@ -97,6 +97,11 @@ def test_mono_call_is_diarized_and_roles_found(call: str, rendered_dir: Path) ->
     assert role_accuracy(truth, transcript) >= 0.95
     assert diarization_error_rate(truth, transcript)["der"] <= 0.10
     assert _wer(truth, transcript) <= 0.22  # tiny.en; a mixed leg is harder than a clean one
+    # Mono calls decode all but long non-speech stretches: still nothing over hold music.
+    words = [w for u in transcript.utterances for w in u.words]
+    for start, end in truth["holds"]:
+        inside = [w.text for w in words if w.start > start + 0.5 and w.end < end - 0.5]
+        assert inside == [], f"{call}: invented text during hold music: {inside}"
 
 
 def test_stereo_without_channel_map_decides_roles_from_content(rendered_dir: Path) -> None:

@@ -194,3 +194,26 @@ def test_skipped_segments_are_retried_in_one_pass() -> None:
     # The first and third skipped segments come back on the call's clock; the second's
     # word was unsure, and the fourth was not skipped.
     assert [(w.text, w.start) for w in found] == [(" w0", 1.0), (" w2", 10.0)]
+
+
+def test_mono_decodes_all_but_long_non_speech_stretches() -> None:
+    """Mono calls: speech segments closer than decode_gap_s are decoded as one stretch
+    (the audio between them included); stereo legs keep their segments."""
+    from transcribe.audio import DecodedAudio
+    from transcribe.pipeline import _window_of, decode_spans
+    from transcribe.vad import joined
+
+    segments = [(1.0, 2.0), (2.5, 4.0), (3.5, 5.0), (9.0, 10.0)]
+    assert joined(segments, 2.0) == [(1.0, 5.0), (9.0, 10.0)]
+    assert joined(segments, 0.0) == [(1.0, 2.0), (2.5, 5.0), (9.0, 10.0)]  # overlaps only
+    params = TranscribeParams()
+    mono = DecodedAudio(np.zeros((1, 12 * RATE), np.float32))
+    stereo = DecodedAudio(np.zeros((2, 12 * RATE), np.float32))
+    assert params.mono_activity.decode_gap_s > 0 == params.activity.decode_gap_s
+    apart = [(1.0, 2.0), (2.5, 4.0), (9.0, 10.0)]
+    assert decode_spans(stereo, [apart, []], params) == [apart, []]
+    assert decode_spans(mono, [segments], params)[0][0] == (1.0, 5.0)
+    # A speech segment inside a stretch finds the decoding window it lies in.
+    packed = pack(np.zeros(12 * RATE, np.float32), [(1.0, 5.0), (9.0, 10.0)], RATE, 1.0)
+    windows = [(0.0, 3.0, {"en": 1.0}), (3.0, 6.0, {"es": 1.0})]  # packed times
+    assert _window_of(packed, windows, [(1.0, 2.0), (4.5, 5.0), (9.0, 10.0)]) == [0, 1, 1]
