@@ -45,8 +45,11 @@ def _windows(clause: str) -> list[str]:
     for n in _WINDOW_CHARS if cjk else _WINDOW_WORDS:
         if len(units) > n + 2:
             step = max(2, n // 3)
+            # A window that starts just after a negation has cut it away from the words it
+            # governs ("never | get in touch with your employer"): it says the opposite.
             out += [("" if cjk else " ").join(units[i:i + n])
-                    for i in range(0, len(units) - n + step, step)]
+                    for i in range(0, len(units) - n + step, step)
+                    if not negated(("" if cjk else " ").join(units[max(0, i - 2):i]))]
     return out
 
 
