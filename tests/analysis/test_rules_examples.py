@@ -269,3 +269,13 @@ def test_a_monthly_rate_is_no_annual_rate() -> None:
     rules = load_rules()
     assert "rate_disclosure_missing" in {f.rule_id for f in evaluate(rules, monthly)}
     assert "rate_disclosure_missing" not in {f.rule_id for f in evaluate(rules, annual)}
+
+
+@pytest.mark.parametrize(("spoken", "digits"), [
+    ("还差一千二", "还差1200"), ("用了两万八", "用了28000"), ("三百五", "350"), ("三万五千八", "35800"),
+    ("一千零二", "1002"), ("一万二千", "12000"), ("十二", "12"), ("一千二百六十元", "1260元")])
+def test_amounts_said_the_short_way_read_as_people_mean_them(spoken: str, digits: str) -> None:
+    """一千二 is how people say 1200 (not 1002): the amount regexes see the real figure."""
+    from analysis.normalize import normalize
+
+    assert normalize(spoken) == digits
