@@ -11,7 +11,9 @@ people rarely say them in the pack's words, and recognisers garble a word or two
   recogniser writes, 路音 for 录音, still count) found in the segment, as a share of the
   example's; plus a fuzzy character alignment. No Chinese sentence encoder ships on
   PyPI as a wheel with its weights, and on the evaluation set this measure held up on
-  ASR slips where a generic multilingual encoder is no better.
+  ASR slips where a generic multilingual encoder is no better. Synonym folding and
+  jieba word overlap were measured too (docs/rules.md): a few more paraphrases, and
+  false alarms, so not used.
 
 An utterance is scored by its best segment: each sentence, each clause and each pair
 of adjacent clauses, so one long turn does not dilute a short threat in it.
