@@ -1,6 +1,7 @@
 """Fit each rule's example threshold, per language, on a folder of labelled dialogues.
 
-    python bench/fit_rule_thresholds.py --data bench/eval/rules/dev --data bench/eval/rules/dev2 [--write] [--json out.json]
+    python bench/fit_rule_thresholds.py --data bench/eval/rules/dev --data bench/eval/rules/dev2 \
+        [--write] [--json out.json]
 
 For every rule with `examples:` and each language the folder has, tries thresholds from
 0.40 to 0.95 (step 0.025) and moves to the one with the fewest call-level errors (misses
