@@ -96,16 +96,21 @@ def english_numbers_to_digits(text: str) -> str:
 
 
 def _spoken_value(text: str) -> int:
-    total, section, digit = 0, 0, 0
+    """A last digit right after 百/千/万 is that unit's next place, as people say amounts:
+    一千二 is 1200, 两万八 is 28000, 三百五 is 350; after 零 it is ones (一千零二 is 1002)."""
+    total, section, digit, unit, zero = 0, 0, 0, 0, False
     for ch in text:
         if ch in _DIGITS:
             digit = _DIGITS[ch]
+            zero = zero or digit == 0
         elif ch in _UNITS:
             section += (digit or 1) * _UNITS[ch]
-            digit = 0
+            digit, unit, zero = 0, _UNITS[ch], False
         else:  # 万 / 亿
             total += (section + digit) * _BIG[ch]
-            section, digit = 0, 0
+            section, digit, unit, zero = 0, 0, _BIG[ch], False
+    if digit and unit >= 100 and not zero:
+        digit *= unit // 10
     return total + section + digit
 
 

@@ -11,7 +11,9 @@ people rarely say them in the pack's words, and recognisers garble a word or two
   recogniser writes, 路音 for 录音, still count) found in the segment, as a share of the
   example's; plus a fuzzy character alignment. No Chinese sentence encoder ships on
   PyPI as a wheel with its weights, and on the evaluation set this measure held up on
-  ASR slips where a generic multilingual encoder is no better.
+  ASR slips where a generic multilingual encoder is no better. Synonym folding and
+  jieba word overlap were measured too (docs/rules.md): a few more paraphrases, and
+  false alarms, so not used.
 
 An utterance is scored by its best segment: each sentence, each clause and each pair
 of adjacent clauses, so one long turn does not dilute a short threat in it.
@@ -45,8 +47,11 @@ def _windows(clause: str) -> list[str]:
     for n in _WINDOW_CHARS if cjk else _WINDOW_WORDS:
         if len(units) > n + 2:
             step = max(2, n // 3)
+            # A window that starts just after a negation has cut it away from the words it
+            # governs ("never | get in touch with your employer"): it says the opposite.
             out += [("" if cjk else " ").join(units[i:i + n])
-                    for i in range(0, len(units) - n + step, step)]
+                    for i in range(0, len(units) - n + step, step)
+                    if not negated(("" if cjk else " ").join(units[max(0, i - 2):i]))]
     return out
 
 

@@ -1,6 +1,7 @@
 """Fit each rule's example threshold, per language, on a folder of labelled dialogues.
 
-    python bench/fit_rule_thresholds.py --data bench/eval/rules/dev [--write] [--json out.json]
+    python bench/fit_rule_thresholds.py --data bench/eval/rules/dev --data bench/eval/rules/dev2 \
+        [--write] [--json out.json]
 
 For every rule with `examples:` and each language the folder has, tries thresholds from
 0.40 to 0.95 (step 0.025) and moves to the one with the fewest call-level errors (misses
@@ -11,8 +12,10 @@ flat stretch of equal errors says nothing about where in it the threshold belong
 earlier version took the middle of the stretch, and lost recall on both held-out parts).
 Scores do not depend on thresholds, so each utterance is scored once (cached) and
 every try only re-counts. `--write` puts the fitted values into the rule file in place
-(the `threshold:` line of each rule; versions are the analyst's to bump). Fit on the dev
-part only: the held-out parts (`test/`, `holdout/`) are for checking, never fitting.
+(the `threshold:` line of each rule; versions are the analyst's to bump). `--data` may be
+given several times: the folders are fitted together (more errors to learn from than in
+either). Fit on the fitting parts only (`dev/`, `dev2/`): the held-out parts (`test/`,
+`holdout/`) are for checking, never fitting.
 """
 
 from __future__ import annotations
@@ -120,7 +123,8 @@ def write_thresholds(path: Path, fitted: dict[str, dict[str, float]], current: A
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, required=True, help="Folder of dialogue YAML files.")
+    parser.add_argument("--data", type=Path, required=True, action="append",
+                        help="Folder of dialogue YAML files (repeat for several).")
     parser.add_argument("--rules", type=Path, help="Rule file to fit (default: the packaged pack).")
     parser.add_argument("--write", action="store_true", help="Write the fitted values into it.")
     parser.add_argument("--json", type=Path, help="Also write the figures to this JSON file.")
@@ -131,7 +135,7 @@ def main() -> None:
 
     path = args.rules or DEFAULT_RULES / "default.yaml"
     ruleset = load_rules(path)
-    dialogues = load_dialogues([args.data])
+    dialogues = load_dialogues(args.data)
     calls = [(d, scripted_transcript(d)) for d in dialogues]
     languages: list[str] = sorted({d.language for d in dialogues})
     _cache_scores()
@@ -139,7 +143,8 @@ def main() -> None:
     current = {r.id: {lang: r.threshold_for(lang) for lang in ("en", "zh")} for r in ruleset.rules}
     fitted = fit(ruleset, calls, languages)
     after, after_rules = errors(ruleset, calls)
-    figures: dict[str, Any] = {"calls": len(calls), "errors_before": before,
+    figures: dict[str, Any] = {"data": ", ".join(str(d) for d in args.data), "calls": len(calls),
+                               "errors_before": before,
                                "errors_after": after}
     for rule_id, values in sorted(fitted.items()):
         was = current[rule_id]

@@ -206,3 +206,76 @@ def test_identity_outcome_in_any_words_counts_as_verification(language: str, out
                       language=language)
     assert "account_details_before_verification" not in {
         f.rule_id for f in evaluate(load_rules(), call)}
+
+
+def test_a_contact_detail_question_is_no_identity_check() -> None:
+    """The demo's en-22 as faster-whisper (base) heard it: "the mail address on your account"
+    scored 0.604 against a postcode question, so the identity marker fired before the amount
+    and the card digits, and the details-before-verification flag was lost."""
+    call = transcript([
+        ("agent", 1.3, 10.1, "Good morning, Evergreen Finance, this is Priya, the skull may be "
+                             "recorded for training and quality. How can I help you?"),
+        ("customer", 10.7, 17.6, "Hi, I got an email saying my direct debit failed."),
+        ("agent", 18.5, 22.8, "Let me have a look. What's the mail address on your account?"),
+        ("customer", 23.5, 25.8, "It's ben.ortisatmail.com."),
+        ("agent", 26.4, 36.5, "Got it. So the payment of $310 due on the 21st was returned and it "
+                              "was trying to take it from the card. Enderman 6.682."),
+        ("agent", 43.1, 49.1, "I see. Before I change anything, can I confirm your full name and "
+                              "take up birth?"),
+        ("agent", 54.4, 63.3, "Thank you Benjamin, you were verified."),
+        ("agent", 64.0, 68.6, "My pleasure. Thanks for calling Evergreen for NANDs and goodbye.")])
+    flags = {f.rule_id: f for f in evaluate(load_rules(), call)}
+    assert set(flags) == {"account_details_before_verification"}
+    assert flags["account_details_before_verification"].evidence[0].utterance == 4
+
+
+@pytest.mark.parametrize(("language", "said", "rule_id"), [
+    # Indirect threats, in words none of the pack's phrases use.
+    ("en", "Maybe your husband would like to hear what you owe us.", "threat_or_abuse"),
+    ("en", "We'll be knocking on your neighbours' doors if this carries on.", "threat_or_abuse"),
+    ("en", "Keep ignoring us and it's only going to get nastier for you.", "threat_or_abuse"),
+    ("zh", "您单位的人事电话我们这里都有，要不要帮您问问？", "threat_or_abuse"),
+    ("zh", "你再拖着不还，我们就去你们小区找物业聊聊。", "threat_or_abuse"),
+    ("zh", "这事越拖越麻烦，到时候别怪我没提醒你。", "threat_or_abuse"),
+    # Approval promised in other words.
+    ("en", "Honestly, with a salary like yours this will sail through.", "guaranteed_approval"),
+    ("zh", "您放心，就是走个流程，没有批不下来的。", "guaranteed_approval"),
+])
+def test_default_pack_flags_paraphrases_it_was_not_written_from(language: str, said: str,
+                                                                rule_id: str) -> None:
+    call = transcript([("agent", 0.5, 4.0, said)], language=language)
+    assert rule_id in {f.rule_id for f in evaluate(load_rules(), call)}
+
+
+@pytest.mark.parametrize(("language", "said"), [
+    ("en", "If nothing is agreed, a default may be registered and the debt could be sold on."),
+    ("en", "We would never get in touch with your employer about your account."),
+    ("en", "If you think it's fraud, please report it to the police and we'll freeze the card."),
+    ("zh", "逾期会影响您的征信记录，我们不会联系您的家人。"),
+    ("zh", "具体能不能批下来，要以审批结果为准，我没法给您保证。"),
+])
+def test_default_pack_leaves_lawful_near_misses_alone(language: str, said: str) -> None:
+    call = transcript([("agent", 0.5, 4.0, said)], language=language)
+    flags = {f.rule_id for f in evaluate(load_rules(), call)}
+    assert not flags & {"threat_or_abuse", "guaranteed_approval"}
+
+
+def test_a_monthly_rate_is_no_annual_rate() -> None:
+    offer = "您的额度最高可以提升到五万元。"
+    monthly = transcript([("agent", 0.5, 3.0, offer), ("agent", 3.5, 6.0, "月利率只要百分之零点七。")],
+                         language="zh")
+    annual = transcript([("agent", 0.5, 3.0, offer), ("agent", 3.5, 6.0, "折算年化利率是百分之八点四。")],
+                        language="zh")
+    rules = load_rules()
+    assert "rate_disclosure_missing" in {f.rule_id for f in evaluate(rules, monthly)}
+    assert "rate_disclosure_missing" not in {f.rule_id for f in evaluate(rules, annual)}
+
+
+@pytest.mark.parametrize(("spoken", "digits"), [
+    ("还差一千二", "还差1200"), ("用了两万八", "用了28000"), ("三百五", "350"), ("三万五千八", "35800"),
+    ("一千零二", "1002"), ("一万二千", "12000"), ("十二", "12"), ("一千二百六十元", "1260元")])
+def test_amounts_said_the_short_way_read_as_people_mean_them(spoken: str, digits: str) -> None:
+    """一千二 is how people say 1200 (not 1002): the amount regexes see the real figure."""
+    from analysis.normalize import normalize
+
+    assert normalize(spoken) == digits

@@ -74,14 +74,17 @@ def test_pipeline_bench(tmp_path: Path) -> None:
 def test_fit_rule_thresholds_writes_fitted_values(tmp_path: Path) -> None:
     import shutil
 
-    data = tmp_path / "dev"
-    data.mkdir()
-    for name in ("ev-en-d02-collector-workplace-hint", "ev-zh-d01-id-tail-six-verified"):
+    folders = []
+    for part, name in (("dev", "ev-en-d02-collector-workplace-hint"),
+                       ("dev2", "ev-zh-e01-hr-phone-hint")):  # several --data folders, fitted together
+        data = tmp_path / part
+        data.mkdir()
         lang = name[3:5]
-        shutil.copy(ROOT / "bench" / "eval" / "rules" / "dev" / lang / f"{name}.yaml", data)
+        shutil.copy(ROOT / "bench" / "eval" / "rules" / part / lang / f"{name}.yaml", data)
+        folders += ["--data", str(data)]
     rules = tmp_path / "rules.yaml"
     shutil.copy(ROOT / "analysis" / "config" / "rules" / "default.yaml", rules)
-    figures = _run("fit_rule_thresholds", "--data", str(data), "--rules", str(rules), "--write",
+    figures = _run("fit_rule_thresholds", *folders, "--rules", str(rules), "--write",
                    tmp_path=tmp_path)
     assert figures["calls"] == 2
     assert figures["errors_after"] <= figures["errors_before"]  # type: ignore[operator]
