@@ -235,7 +235,7 @@ def test_tuning_options_are_checked(tmp_path: Path) -> None:
     rows = [("my card never came", "card_arrival"), ("where is my new card", "card_arrival"),
             ("top up failed", "top_up_failed"), ("my top-up did not work", "top_up_failed")]
     options = HeadOptions.load(recipe="embedding", tune=TuneOptions(layers=7))
-    with pytest.raises(TrainingError, match="tune.layers must be 1-6"):
+    with pytest.raises(TrainingError, match=r"tune\.layers must be 1-6"):
         fit_head("intent", rows, tmp_path / "m", options)
     assert not (tmp_path / "m").exists()
     frozen = fit_head("intent", rows, tmp_path / "f",
