@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 class TuneOptions:
     """training.yaml's `tune:` block. layers 0 keeps the encoder frozen."""
 
-    layers: int = 2  # top transformer layers trained (all-MiniLM-L6-v2 has 6)
+    layers: int = 3  # top transformer layers trained (all-MiniLM-L6-v2 has 6)
     epochs: int = 3
     lr: float = 1e-4  # the tuned layers' peak learning rate
     head_lr: float = 5e-3  # the cosine head's (initialised at the class centroids)
