@@ -103,11 +103,12 @@ def pick_recipe(texts: Sequence[str], options: HeadOptions) -> str:
 class Features:
     """Texts -> one feature matrix: embeddings and/or TF-IDF blocks, per the recipe."""
 
-    def __init__(self, recipe: str, options: HeadOptions) -> None:
+    def __init__(self, recipe: str, options: HeadOptions,
+                 tuned_state: dict[str, np.ndarray] | None = None) -> None:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self.recipe = recipe
-        self.tuned_state: dict[str, np.ndarray] | None = None  # see encoder_tuning
+        self.tuned_state = tuned_state  # the encoder's tuned top layers (encoder_tuning)
         self._encoder: Any = None
         self.embedding_weight = (options.long_embedding_weight if recipe == "long-text"
                                  else options.embedding_weight)
@@ -300,8 +301,7 @@ def fit_head(task: str, examples: Sequence[tuple[str, str]], out_dir: Path | str
         held_set = set(held)
         fit_rows = [i for i in range(len(texts)) if i not in held_set]
         if held and len({int(y[i]) for i in fit_rows}) == len(labels):
-            feats = Features(recipe, options)
-            feats.tuned_state = tuned_state
+            feats = Features(recipe, options, tuned_state)
             emb = embeddings
             a = feats.fit_transform([texts[i] for i in fit_rows],
                                     None if emb is None else emb[fit_rows])
@@ -310,8 +310,7 @@ def fit_head(task: str, examples: Sequence[tuple[str, str]], out_dir: Path | str
                 head = _classifier(recipe, c, options).fit(a, y[fit_rows])
                 selection[str(c)] = round(float((head.predict(b) == y[held]).mean()), 4)
             best_c = max(grid, key=lambda c: (selection[str(c)], -c))
-    feats = Features(recipe, options)
-    feats.tuned_state = tuned_state
+    feats = Features(recipe, options, tuned_state)
     x = feats.fit_transform(texts, embeddings)
     head = _classifier(recipe, best_c, options).fit(x, y)
     metrics = HeadMetrics(task=task, recipe=recipe, out_dir=str(out_dir), examples=len(texts),

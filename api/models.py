@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from core.schemas import Analysis, Severity, Transcript, to_utc
+from core.schemas import MAX_SPEAKERS, Analysis, Severity, Transcript, to_utc
 from core.status import CallStatus
 from core.status import Stage as Stage
 from core.status import StageStatus as StageState
@@ -178,7 +178,7 @@ class ReprocessRequest(BaseModel):
                                  description="New language hint (en, zh, ...).")
     channel_map: list[Literal["agent", "customer"]] | None = Field(
         None, description="New role of each channel, e.g. ['customer', 'agent'].")
-    speakers: int | None = Field(None, ge=1, le=8, description=(
+    speakers: int | None = Field(None, ge=1, le=MAX_SPEAKERS, description=(
         "Known number of speakers: mono diarization (and a stereo file processed as mono) "
         "uses it instead of deciding one or two itself."))
 

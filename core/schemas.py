@@ -38,6 +38,10 @@ def to_utc(value: datetime) -> datetime:
     return moment
 
 
+# One bound for a known speaker count: sidecar and manifest, upload form, reprocess.
+MAX_SPEAKERS = 8
+
+
 class CallMetadata(BaseModel):
     """What the switch or the CRM knows about a call before anyone listens to it."""
 
@@ -51,7 +55,7 @@ class CallMetadata(BaseModel):
         None, description="Role of each channel in order, e.g. ['agent', 'customer']."
     )
     language: str | None = Field(None, max_length=16, description="Language hint: en or zh.")
-    speakers: int | None = Field(None, ge=1, le=8, description=(
+    speakers: int | None = Field(None, ge=1, le=MAX_SPEAKERS, description=(
         "Known number of speakers (mono diarization; 1 for a voicemail or IVR prompt)."))
 
     @field_validator("agent_id", "team", "customer_id", "language")

@@ -37,7 +37,6 @@ from transcribe.vad import (
 )
 
 DEFAULT_PARAMS = Path(__file__).parent / "config" / "default.yaml"
-MONO_DECODE_GAP_S = 2.0  # as transcribe/config/default.yaml: mono_activity.decode_gap_s
 
 # Pipeline hook, pyannote-style: hook(step_name, completed, total).
 ProgressHook = Callable[[str, int, int], None]
@@ -47,7 +46,7 @@ ProgressHook = Callable[[str, int, int], None]
 class TranscribeParams:
     activity: ActivityParams = field(default_factory=ActivityParams)
     mono_activity: ActivityParams = field(
-        default_factory=lambda: ActivityParams(min_gap_s=0.3, decode_gap_s=MONO_DECODE_GAP_S))
+        default_factory=lambda: ActivityParams(min_gap_s=0.3, decode_gap_s=2.0))
     whisper: WhisperParams = field(default_factory=WhisperParams)
     diarization: DiarizationParams = field(default_factory=DiarizationParams)
     legs: LegParams = field(default_factory=LegParams)

@@ -75,14 +75,8 @@ def frame_energy_db(x: np.ndarray, rate: int, frame_ms: float, hop_ms: float) ->
 def _segments(active: np.ndarray, hop_s: float, p: ActivityParams, total_s: float) -> list[Segment]:
     edges = np.flatnonzero(np.diff(np.concatenate([[0], active.astype(np.int8), [0]])))
     raw = [(s * hop_s, e * hop_s) for s, e in zip(edges[::2], edges[1::2], strict=True)]
-    merged: list[list[float]] = []
-    for start, end in raw:
-        if merged and start - merged[-1][1] < p.min_gap_s:
-            merged[-1][1] = end
-        else:
-            merged.append([start, end])
     return [(max(0.0, s - p.pad_s), min(total_s, e + p.pad_s))
-            for s, e in merged if e - s >= p.min_speech_s]
+            for s, e in joined(raw, p.min_gap_s) if e - s >= p.min_speech_s]
 
 
 @lru_cache(maxsize=1)

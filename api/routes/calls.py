@@ -44,7 +44,7 @@ from api.views import (
 )
 from core.db import Call, latest_reviews
 from core.pipeline import enqueue, queue_from
-from core.schemas import CALL_ID_PATTERN, Transcript
+from core.schemas import CALL_ID_PATTERN, MAX_SPEAKERS, Transcript
 from core.settings import get_settings
 from core.status import CallStatus, previous_stage
 from core.storage import ObjectStore
@@ -107,7 +107,7 @@ def upload_call(
     channel_map: Annotated[str | None, Form(
         max_length=64, description="Role of each channel, e.g. 'agent,customer'.")] = None,
     language: Annotated[Literal["en", "zh"] | None, Form()] = None,
-    speakers: Annotated[int | None, Form(ge=1, le=8, description=(
+    speakers: Annotated[int | None, Form(ge=1, le=MAX_SPEAKERS, description=(
         "Known number of speakers on a mono recording (1: voicemail, IVR)."))] = None,
     batch_id: Annotated[str | None, Form(max_length=64)] = None,
     process: Annotated[bool, Form(description="Queue transcription and analysis now.")] = True,
