@@ -45,14 +45,17 @@ START = datetime(2026, 5, 1, tzinfo=UTC)
 DAYS = 180
 
 
-def base_documents() -> list[dict[str, Any]]:
+def base_documents(per_language: int | None = None) -> list[dict[str, Any]]:
+    """The sample dialogues analysed, each as a call document (`per_language`: only the
+    first that many of each language)."""
     from analysis import AnalysisModels, analyze, load_rules
     from samples.dialogue import load_dialogues, scripted_transcript
     from search.documents import build_document
 
     rules, models = load_rules(), AnalysisModels.default()
     out: list[dict[str, Any]] = []  # varied() edits copies freely
-    for d in load_dialogues():
+    for d in [d for language in ("en", "zh")
+              for d in load_dialogues(language=language)[:per_language]]:
         transcript = scripted_transcript(d)
         metadata = d.metadata(["agent", "customer"]) | {"started_at": d.started_at}
         out.append(dict(build_document(metadata, transcript, analyze(transcript, rules, models))))
@@ -103,6 +106,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500, help="Documents per index() call.")
     parser.add_argument("--dir", type=Path, default=None,
                         help="Embedded index directory (default: a temporary one).")
+    parser.add_argument("--dialogues", type=int, default=None,
+                        help="Sample dialogues per language the calls are varied from "
+                             "(default: all 22 of each).")
     parser.add_argument("--json", type=Path, help="Also write the figures to this JSON file.")
     args = parser.parse_args()
 
@@ -122,7 +128,7 @@ def main() -> None:
         backend = EmbeddedBackend(args.dir or Path(tempfile.mkdtemp(prefix="callqa-bench-")))
         backend.clear()
 
-    base = base_documents()
+    base = base_documents(args.dialogues)
     print(f"building and indexing {args.calls} calls into {backend.name} ...", file=sys.stderr)
     indexing = 0.0
     batch: list[dict[str, Any]] = []

@@ -42,6 +42,7 @@ class WhisperParams:
     stretch_min_s: float = 2.0          # a stretch shorter than this keeps the call's language
     stretch_min_probability: float = 0.4  # ... and so does one detected less surely than this
     stretch_min_ratio: float = 2.0      # ... or not this many times likelier than the main one
+    stretch_window_min_probability: float = 0.1  # a window checked stretch by stretch
 
 
 @dataclass

@@ -269,7 +269,7 @@ def _hesitant(probs: dict[str, float], main: str, params: WhisperParams) -> bool
     """A window whose language is not clearly the call's main one."""
     top = max(probs, key=lambda k: probs[k]) if probs else main
     others = max((p for lang, p in probs.items() if lang != main), default=0.0)
-    return top != main or others >= params.stretch_min_probability / 2
+    return top != main or others >= params.stretch_window_min_probability
 
 
 def stretch_languages(signal: np.ndarray, segments: list[Segment], engine: AsrEngine,
