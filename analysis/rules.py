@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
 from rapidfuzz import fuzz
 
 from analysis.normalize import CJK, has_cjk, normalize
@@ -36,7 +36,10 @@ from core.schemas import Evidence, Flag, Severity, Transcript, Utterance
 from core.yamlio import load_yaml
 
 DEFAULT_RULES = Path(__file__).parent / "config" / "rules"
+# Labelled utterances for the default pack's classifiers (bench/fit_rule_classifiers.py).
+DEFAULT_TRAINING = Path(__file__).parent / "config" / "rule_training.yaml"
 DEFAULT_THRESHOLD = {"en": 0.6, "zh": 0.65}
+DEFAULT_CLASSIFIER_THRESHOLD = {"en": 0.85, "zh": 0.75}
 
 
 REGEX_MAX_LEN = 2000
@@ -133,8 +136,21 @@ class Rule(BaseModel):
     negation_guard: bool = Field(
         True, description="must_not_say: ignore a match right after a negation ('cannot "
         "guarantee approval', '不会上门').")
+    classifier: bool = Field(
+        True, description="examples: also score with a classifier fitted on the examples "
+        "against the counter-examples and the other rules' examples (analysis.semantic."
+        "RuleClassifier); false: closeness to the nearest example alone.")
+    classifier_threshold: float | dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_CLASSIFIER_THRESHOLD),
+        description="The classifier's probability that counts as a match (one number or one "
+        "per language); an utterance matches when its closeness reaches `threshold` or its "
+        "probability reaches this.")
     line: int = Field(0, exclude=True)
     source: str = Field("", exclude=True)
+    # The other rules' examples per language (set by load_rules): the classifier's negatives.
+    _others: dict[str, list[str]] = PrivateAttr(default_factory=dict)
+    # Labelled utterances per language (load_rules, from the training file): (positives, negatives).
+    _training: dict[str, tuple[list[str], list[str]]] = PrivateAttr(default_factory=dict)
 
     @property
     def where(self) -> str:
@@ -155,9 +171,10 @@ class Rule(BaseModel):
                                  f"{', '.join(sorted(METRIC_NAMES))}")
         elif not self.phrases and not self.regex and not self.examples:
             raise ValueError(f"{self.type} rules need phrases, regex or examples")
-        limits = self.threshold.values() if isinstance(self.threshold, dict) else [self.threshold]
-        if any(not 0 < t <= 1 for t in limits):
-            raise ValueError("threshold: every value must be in (0, 1]")
+        for name in ("threshold", "classifier_threshold"):
+            value = getattr(self, name)
+            if any(not 0 < t <= 1 for t in (value.values() if isinstance(value, dict) else [value])):
+                raise ValueError(f"{name}: every value must be in (0, 1]")
         for lang, patterns in self.regex.items():
             for pattern in patterns:
                 try:
@@ -173,11 +190,33 @@ class Rule(BaseModel):
                 "any", DEFAULT_THRESHOLD.get(language, DEFAULT_THRESHOLD["en"])))
         return self.threshold
 
+    def classifier_threshold_for(self, language: str) -> float:
+        value = self.classifier_threshold
+        if isinstance(value, dict):
+            return value.get(language, value.get("any", DEFAULT_CLASSIFIER_THRESHOLD.get(
+                language, DEFAULT_CLASSIFIER_THRESHOLD["en"])))
+        return value
+
     def examples_for(self, language: str) -> list[str]:
         return self.examples.get(language, []) + self.examples.get("any", [])
 
     def counter_examples_for(self, language: str) -> list[str]:
         return self.counter_examples.get(language, []) + self.counter_examples.get("any", [])
+
+    def classifier_data(self, language: str) -> tuple[list[str], list[str]] | None:
+        """What the rule's classifier learns from: positives (its examples and the labelled
+        utterances that break it) and negatives (its counter-examples, the other rules'
+        examples, labelled utterances that do not break it); None: the classifier is off."""
+        if not self.classifier:
+            return None
+        positives, negatives = self._training.get(language, ([], []))
+        if not positives or not negatives:
+            return None  # examples alone are too few to learn a direction from
+        own = set(self.examples_for(language)) | set(positives)
+        others = self._others.get(language, []) + self._others.get("any", [])
+        negatives = self.counter_examples_for(language) + [e for e in others if e not in own] + [
+            n for n in negatives if n not in own]
+        return (self.examples_for(language) + positives, negatives) if negatives else None
 
     @cached_property
     def compiled(self) -> dict[str, list[Any]]:
@@ -248,8 +287,39 @@ def load_rules(path: Path | None = None) -> RuleSet:
         for ref in (rule.before, rule.after, rule.applies_if, rule.excused_by):
             if ref and ref not in first:
                 raise RuleError(f"{rule.where}: rule {rule.id!r} refers to unknown rule {ref!r}")
+    for rule in rules:
+        rule._others = {lang: [e for other in rules if other is not rule
+                               for e in other.examples.get(lang, [])]
+                        for lang in {lang for r in rules for lang in r.examples}}
+    training = _training_file(path)
+    if training is not None:
+        for rule in rules:
+            for lang, data in (training.get(rule.id) or {}).items():
+                rule._training[lang] = (list(data.get("positives") or []),
+                                        list(data.get("negatives") or []))
     version = "+".join(f"{r.id}@{r.version}" for r in rules)
     return RuleSet(rules, hashlib.sha256(version.encode()).hexdigest()[:12])
+
+
+def _training_file(rules_path: Path) -> dict[str, Any] | None:
+    """The labelled utterances for a pack: `CALLQA_RULE_TRAINING` (a YAML file, or `none`),
+    else the default pack's own file (only for the default pack: another pack's rules are
+    not those utterances' rules)."""
+    import os
+
+    chosen = os.environ.get("CALLQA_RULE_TRAINING")
+    if chosen:
+        path = None if chosen.lower() == "none" else Path(chosen)
+    else:
+        default = rules_path.resolve() in (DEFAULT_RULES.resolve(),
+                                           (DEFAULT_RULES / "default.yaml").resolve())
+        path = DEFAULT_TRAINING if default and DEFAULT_TRAINING.is_file() else None
+    if path is None:
+        return None
+    data = load_yaml(path.read_text("utf-8"))
+    if not isinstance(data, dict) or not isinstance(data.get("rules"), dict):
+        raise RuleError(f"{path}:1: a training file is a mapping with a 'rules' mapping")
+    return data["rules"]
 
 
 def localized(title: str | dict[str, str], language: str) -> str:
@@ -271,6 +341,7 @@ class Match:
     role: str
     example: str | None = None
     score: float | None = None
+    by: str | None = None  # "classifier" when the rule's classifier matched it
 
 
 NEGATIONS = {
@@ -371,7 +442,7 @@ def _closest(rule: Rule, transcript: Transcript, indexes: list[int]) -> dict[int
             continue
         lang = "zh" if language.startswith("zh") else "en"
         found = best_matches(examples, [transcript.utterances[i].text for i in part], lang,
-                             polarity=rule.polarity)
+                             polarity=rule.polarity, classifier=rule.classifier_data(language))
         out.update((i, s) for i, s in zip(part, found, strict=True) if s is not None)
     return out
 
@@ -411,7 +482,8 @@ def find_matches(rule: Rule, transcript: Transcript,
             out.append(Match(i, utt.start, utt.end, utt.text, utt.role))
         else:
             rest.append(i)
-    close = {i: sim for i, sim in _closest(rule, transcript, rest).items()
+    closest = _closest(rule, transcript, rest)
+    close = {i: sim for i, sim in closest.items()
              if sim.score >= rule.threshold_for(transcript.pack_of(transcript.utterances[i]))}
     by_pack: dict[str, list[int]] = {}
     for i in close:
@@ -425,6 +497,15 @@ def find_matches(rule: Rule, transcript: Transcript,
             utt = transcript.utterances[i]
             out.append(Match(i, utt.start, utt.end, utt.text, utt.role, similar.example,
                              similar.score))
+    # The classifier (fitted on the counter-examples too, so no second check): an utterance
+    # none of whose segments is close enough to one example may still be the rule's kind.
+    matched = {m.utterance for m in out}
+    for i, sim in closest.items():
+        limit = rule.classifier_threshold_for(transcript.pack_of(transcript.utterances[i]))
+        if i not in matched and sim.probability is not None and sim.probability >= limit:
+            utt = transcript.utterances[i]
+            out.append(Match(i, utt.start, utt.end, utt.text, utt.role, sim.probable_example,
+                             sim.probability, by="classifier"))
     return sorted(out, key=lambda m: m.utterance)
 
 
@@ -436,6 +517,7 @@ class NearMiss:
     example: str
     score: float
     threshold: float
+    by: str | None = None  # "classifier": `score` is its probability, `threshold` its own
 
 
 def near_misses(rule: Rule, transcript: Transcript, margin: float = 0.1) -> list[NearMiss]:
@@ -447,8 +529,14 @@ def near_misses(rule: Rule, transcript: Transcript, margin: float = 0.1) -> list
     out = []
     for i, s in _closest(rule, transcript, rest).items():
         limit = rule.threshold_for(transcript.pack_of(utts[i]))
+        above = rule.classifier_threshold_for(transcript.pack_of(utts[i]))
+        if s.probability is not None and s.probability >= above:
+            continue  # the classifier matches it
         if limit - margin <= s.score < limit:
             out.append(NearMiss(rule.id, i, utts[i].text, s.example, s.score, limit))
+        elif s.probability is not None and above - margin <= s.probability < above:
+            out.append(NearMiss(rule.id, i, utts[i].text, s.probable_example or s.example,
+                                s.probability, above, by="classifier"))
     return out
 
 
@@ -462,7 +550,8 @@ def _in_window(window: Window | None, utt: Utterance, duration: float) -> bool:
 
 def _evidence(m: Match) -> Evidence:
     return Evidence(utterance=m.utterance, start=m.start, end=m.end, quote=m.quote,
-                    speaker_role=m.role, matched=m.example, score=m.score)
+                    speaker_role=m.role, matched=m.example, score=m.score,
+                    matched_by=m.by)
 
 
 # A pause written into the text ("[pause 12s]", "(silence: 15 seconds)", "（静音12秒）"):

@@ -92,6 +92,11 @@ class Similar:
     example: str
     segment: str
     score: float
+    # The rule's classifier (when it has one): its highest probability over the text's
+    # segments, that segment and the example closest to it.
+    probability: float | None = None
+    probable_segment: str | None = None
+    probable_example: str | None = None
 
 
 # English: MiniLM ---------------------------------------------------------------------
@@ -183,6 +188,68 @@ def _fuzzy_score(example: str, segment: str) -> float:
     return fuzz.token_set_ratio(example, segment) / 100
 
 
+# A rule's classifier -----------------------------------------------------------------
+
+
+def _chinese_units(text: str) -> list[str]:
+    """Folded syllables and their bigrams: the Chinese classifier's features."""
+    units = _syllables(text)
+    return list(units) + [a + "_" + b for a, b in pairwise(units)]
+
+
+class RuleClassifier:
+    """Logistic regression that tells a rule's positives (its examples and labelled
+    utterances that break it) from its negatives (counter-examples, the other rules'
+    examples, labelled utterances that do not): a direction of meaning learnt from every
+    example at once, where the closest example alone is one point. English on the MiniLM
+    embeddings, Chinese on folded-syllable unigrams and bigrams (tf-idf); both with one
+    more feature, whether the text is negated (the encoder barely sees "not": "we'd never
+    contact your employer" embeds beside "we'll contact your employer")."""
+
+    def __init__(self, positives: list[str], negatives: list[str], chinese: bool) -> None:
+        from sklearn.linear_model import LogisticRegression
+
+        self.chinese = chinese
+        texts = positives + negatives
+        labels = np.array([1] * len(positives) + [0] * len(negatives))
+        if chinese:
+            from sklearn.feature_extraction.text import TfidfVectorizer
+
+            self.vectorizer = TfidfVectorizer(analyzer=_chinese_units, sublinear_tf=True)
+            self.vectorizer.fit(texts)
+        self.model = LogisticRegression(C=CLASSIFIER_C, class_weight="balanced", max_iter=2000)
+        self.model.fit(self._features(texts, texts), labels)
+
+    def _features(self, texts: list[str], scopes: list[str]) -> Any:
+        flags = np.array([[1.0 if negated(s) else 0.0] for s in scopes], dtype=np.float32)
+        if self.chinese:
+            from scipy.sparse import csr_matrix, hstack
+
+            return hstack([self.vectorizer.transform(texts), csr_matrix(flags)]).tocsr()
+        encoder = english_encoder()
+        assert encoder is not None
+        return np.hstack([encoder.encode(texts), flags])
+
+    def probabilities(self, segments: list[str], scopes: list[str] | None = None) -> np.ndarray:
+        """P(the rule's kind) per segment, its negation read in its scope (default itself)."""
+        features = self._features(segments, scopes if scopes is not None else segments)
+        return self.model.predict_proba(features)[:, 1].astype(np.float32)
+
+
+CLASSIFIER_C = 4.0
+
+
+@lru_cache(maxsize=256)
+def rule_classifier(positives: tuple[str, ...], negatives: tuple[str, ...],
+                    chinese: bool) -> RuleClassifier | None:
+    """The classifier of one rule and language, fitted once per process (None without
+    negatives, or English without the encoder)."""
+    negatives = tuple(n for n in dict.fromkeys(negatives) if n not in set(positives))
+    if not positives or not negatives or (not chinese and english_encoder() is None):
+        return None
+    return RuleClassifier(list(positives), list(negatives), chinese)
+
+
 # Both ---------------------------------------------------------------------------------
 
 
@@ -195,13 +262,16 @@ def negated(text: str) -> bool:
 
 
 def best_matches(examples: list[str], texts: list[str], language: str,
-                 polarity: bool = False, whole: bool = False) -> list[Similar | None]:
+                 polarity: bool = False, whole: bool = False,
+                 classifier: tuple[list[str], list[str]] | None = None) -> list[Similar | None]:
     """For each text (an utterance), the closest example and its segment; None when
     there are no examples or no segments. `polarity`: a segment and an example only
     compare when both or neither are negated, the negation read in the segment's scope
     (sentence encoders barely see "not": "I can't promise approval" is close to
     "approval is guaranteed"). `whole`: score each text as one segment (a segment
-    that already matched, checked against counter-examples)."""
+    that already matched, checked against counter-examples). `classifier`: (positives,
+    negatives) to fit the rule's RuleClassifier on; each Similar then also carries the
+    classifier's highest probability over the text's segments."""
     if not examples or not texts:
         return [None] * len(texts)
     norm_examples = [normalize(e) for e in examples]
@@ -223,6 +293,14 @@ def best_matches(examples: list[str], texts: list[str], language: str,
         seg_neg = np.array([negated(x) for x in scopes])
         ex_neg = np.array([negated(x) for x in norm_examples])
         sims = np.where(seg_neg[:, None] == ex_neg[None, :], sims, 0.0)
+    model = (rule_classifier(tuple(normalize(p) for p in classifier[0]),
+                             tuple(normalize(n) for n in classifier[1]), chinese)
+             if classifier else None)
+    prob = None
+    if model is not None:
+        prob = model.probabilities(flat, scopes)
+        if polarity:  # a denial only scores where some example is a denial too
+            prob = np.where((seg_neg[:, None] == ex_neg[None, :]).any(axis=1), prob, 0.0)
     out: list[Similar | None] = []
     row = 0
     for segs in per_text:
@@ -231,6 +309,11 @@ def best_matches(examples: list[str], texts: list[str], language: str,
             continue
         block = sims[row:row + len(segs)]
         i, j = np.unravel_index(int(np.argmax(block)), block.shape)
-        out.append(Similar(examples[j], segs[i], round(float(block[i, j]), 3)))
+        extra: dict[str, Any] = {}
+        if prob is not None:
+            k = int(np.argmax(prob[row:row + len(segs)]))
+            extra = {"probability": round(float(prob[row + k]), 3), "probable_segment": segs[k],
+                     "probable_example": examples[int(np.argmax(block[k]))]}
+        out.append(Similar(examples[j], segs[i], round(float(block[i, j]), 3), **extra))
         row += len(segs)
     return out

@@ -76,30 +76,39 @@ def _cache_scores() -> None:
 
 
 def fit(ruleset: Any, calls: list[tuple[Any, Any]], languages: list[str]) -> dict[str, dict[str, float]]:
+    """Fitted values by key: a rule's id for its `threshold`, `<id>.classifier` for its
+    `classifier_threshold` (rules with a classifier in that language)."""
     fitted: dict[str, dict[str, float]] = {}
     tunable = [r for r in ruleset.rules if r.examples]
     for rule in tunable:
         rule.threshold = {lang: rule.threshold_for(lang) for lang in ("en", "zh")}
+        rule.classifier_threshold = {lang: rule.classifier_threshold_for(lang)
+                                     for lang in ("en", "zh")}
     for _ in range(2):
         for rule in tunable:
             for lang in languages:
                 subset = [c for c in calls if c[0].language == lang]
                 if not subset or not rule.examples_for(lang):
                     continue
-                now = rule.threshold[lang]
-                scores = {}
-                for value in sorted({*GRID, now}):
-                    rule.threshold[lang] = value
-                    scores[value] = errors(ruleset, subset)[0]
-                best = min(scores.values())
-                # Move only on evidence: keep the current value while it is among the best,
-                # else take the best value nearest to it (a flat stretch of a small dev set
-                # says nothing about where in it the threshold belongs).
-                if scores[now] > best:
-                    now = min((v for v, e in scores.items() if e == best),
-                              key=lambda v: (abs(v - now), v))
-                rule.threshold[lang] = now
-                fitted.setdefault(rule.id, {})[lang] = rule.threshold[lang]
+                params = [("threshold", rule.id)]
+                if rule.classifier_data(lang) is not None:
+                    params.append(("classifier_threshold", f"{rule.id}.classifier"))
+                for attr, key in params:
+                    values = getattr(rule, attr)
+                    now = values[lang]
+                    scores = {}
+                    for value in sorted({*GRID, now}):
+                        values[lang] = value
+                        scores[value] = errors(ruleset, subset)[0]
+                    best = min(scores.values())
+                    # Move only on evidence: keep the current value while it is among the
+                    # best, else take the best value nearest to it (a flat stretch of a small
+                    # dev set says nothing about where in it the threshold belongs).
+                    if scores[now] > best:
+                        now = min((v for v, e in scores.items() if e == best),
+                                  key=lambda v: (abs(v - now), v))
+                    values[lang] = now
+                    fitted.setdefault(key, {})[lang] = now
     return fitted
 
 
@@ -111,12 +120,14 @@ def write_thresholds(path: Path, fitted: dict[str, dict[str, float]], current: A
         found = re.match(r"^\s*- id: ([a-z0-9_]+)", line)
         if found:
             rule_id = found.group(1)
-        elif rule_id in fitted and re.match(r"^\s+threshold:", line):
-            values = {**{k: v for k, v in current[rule_id].items()}, **fitted[rule_id]}
-            indent = line[:len(line) - len(line.lstrip())]
-            body = ", ".join(f"{lang}: {values[lang]:g}" for lang in sorted(values))
-            lines[i] = f"{indent}threshold: {{{body}}}  # fitted: bench/fit_rule_thresholds.py\n"
-            rule_id = None
+        elif rule_id is not None and (found := re.match(r"^(\s+)(threshold|classifier_threshold):",
+                                                         line)):
+            key = rule_id if found.group(2) == "threshold" else f"{rule_id}.classifier"
+            if key in fitted:
+                values = {**current[key], **fitted[key]}
+                body = ", ".join(f"{lang}: {values[lang]:g}" for lang in sorted(values))
+                lines[i] = (f"{found.group(1)}{found.group(2)}: {{{body}}}  "
+                            "# fitted: bench/fit_rule_thresholds.py\n")
     path.write_text("".join(lines), "utf-8")
 
 
@@ -141,6 +152,8 @@ def main() -> None:
     _cache_scores()
     before, _ = errors(ruleset, calls)
     current = {r.id: {lang: r.threshold_for(lang) for lang in ("en", "zh")} for r in ruleset.rules}
+    current |= {f"{r.id}.classifier": {lang: r.classifier_threshold_for(lang) for lang in ("en", "zh")}
+                for r in ruleset.rules}
     fitted = fit(ruleset, calls, languages)
     after, after_rules = errors(ruleset, calls)
     figures: dict[str, Any] = {"data": ", ".join(str(d) for d in args.data), "calls": len(calls),

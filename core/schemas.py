@@ -141,7 +141,11 @@ class Evidence(BaseModel):
     quote: str
     speaker_role: Role | None = None
     matched: str | None = Field(None, description="The rule example the quote is close to.")
-    score: float | None = Field(None, description="How close (cosine for English, 0-1).")
+    score: float | None = Field(None, description="How close (cosine for English, 0-1), or the "
+                                "rule classifier's probability when matched_by is classifier.")
+    matched_by: Literal["classifier"] | None = Field(
+        None, description="classifier: the rule's classifier matched the quote (`matched` is "
+        "the example nearest to it); none: a phrase, a regex or closeness to `matched`.")
 
 
 Severity = Literal["low", "medium", "high", "critical"]

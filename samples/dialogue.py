@@ -35,6 +35,10 @@ class Turn(BaseModel):
     pause_before: float = Field(0.0, ge=0, le=120)
     hold_before: float = Field(0.0, ge=0, le=600)
     overlap: float = Field(0.0, ge=0, le=3)
+    violations: list[str] = Field(
+        default_factory=list, description="Rule-quality sets: the rules this turn breaks (the "
+        "call's `expected.violations` stay the truth; bench/fit_rule_classifiers.py learns "
+        "from the turns).")
 
 
 class Dialogue(BaseModel):

@@ -78,7 +78,8 @@ def rules_test(
              "examples": [{"call_id": c, "evidence": [e.model_dump() for e in f.evidence]}
                           for c, f in o.examples],
              "near_misses": [{"call_id": c, "utterance": n.utterance, "quote": n.quote,
-                              "example": n.example, "score": n.score, "threshold": n.threshold}
+                              "example": n.example, "score": n.score, "threshold": n.threshold,
+                              "by": n.by or "example"}
                              for c, n in o.near_misses]} for o in outcomes.values()]})
         return
     table = Table("rule", "calls flagged", "new", "no longer", "example")
@@ -92,11 +93,11 @@ def rules_test(
     out.print(table)
     near = [(o.rule_id, c, n) for o in outcomes.values() for c, n in o.near_misses]
     if near:
-        misses = Table("rule", "call", "score / threshold", "closest example", "utterance",
-                       title="Near misses: just under the example threshold")
+        misses = Table("rule", "call", "score / threshold", "by", "closest example", "utterance",
+                       title="Near misses: just under the example (or classifier) threshold")
         for rule_id, call_id, n in near:
-            misses.add_row(rule_id, call_id, f"{n.score:.2f} / {n.threshold:.2f}", n.example,
-                           n.quote[:80])
+            misses.add_row(rule_id, call_id, f"{n.score:.2f} / {n.threshold:.2f}",
+                           n.by or "example", n.example, n.quote[:80])
         out.print(misses)
     out.print(f"{len(stored)} stored call(s) checked; nothing was changed")
 
