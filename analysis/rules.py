@@ -497,12 +497,31 @@ def find_matches(rule: Rule, transcript: Transcript,
             utt = transcript.utterances[i]
             out.append(Match(i, utt.start, utt.end, utt.text, utt.role, similar.example,
                              similar.score))
-    # The classifier (fitted on the counter-examples too, so no second check): an utterance
-    # none of whose segments is close enough to one example may still be the rule's kind.
+    # The classifier: an utterance none of whose segments is close enough to one example
+    # may still be the rule's kind. It gets a near-miss check too: a sentence that is close
+    # to a counter-example (by the rule's threshold) and nearer it than any example is not
+    # the rule's kind whatever the classifier says (it had read "report it to the police
+    # and we'll freeze the card" as a threat, 0.92).
     matched = {m.utterance for m in out}
+    probable: dict[str, list[int]] = {}
     for i, sim in closest.items():
-        limit = rule.classifier_threshold_for(transcript.pack_of(transcript.utterances[i]))
-        if i not in matched and sim.probability is not None and sim.probability >= limit:
+        pack = transcript.pack_of(transcript.utterances[i])
+        if (i not in matched and sim.probability is not None
+                and sim.probability >= rule.classifier_threshold_for(pack)):
+            probable.setdefault(pack, []).append(i)
+    for pack, part in probable.items():
+        # Whole utterances: the classifier reads every segment, not the closest one.
+        texts = [transcript.utterances[i].text for i in part]
+        from analysis.semantic import best_matches
+
+        lang = "zh" if pack.startswith("zh") else "en"
+        near = best_matches(rule.examples_for(pack), texts, lang, polarity=rule.polarity,
+                            whole=True)
+        counter = _counter_scores(rule, pack, texts)
+        for i, against, example in zip(part, counter, near, strict=True):
+            sim = closest[i]
+            if against >= max(rule.threshold_for(pack), example.score if example else 0.0):
+                continue  # as close to a named near miss as a match would be to an example
             utt = transcript.utterances[i]
             out.append(Match(i, utt.start, utt.end, utt.text, utt.role, sim.probable_example,
                              sim.probability, by="classifier"))
