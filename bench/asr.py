@@ -11,7 +11,17 @@ file unless `--language` is given (to the pipeline and to bare alike); the metri
 follows the language scored: WER for English (Whisper's English normaliser), CER for
 Chinese (traditional -> simplified, Chinese numerals as digits, punctuation and spaces
 dropped). "Bare" is faster-whisper as it comes: `model.transcribe(audio)` (beam 5, no
-VAD; a stereo file mixed down to mono, as faster-whisper does with a file).
+VAD; a stereo file mixed down to mono, as faster-whisper does with a file), on a model
+instance of its own.
+
+Whisper samples when it falls back to higher temperatures, so unseeded runs differ (bare
+moved 5 points of WER between two runs at 10 dB). `--seed` (0) is CTranslate2's seed
+(`ctranslate2.set_random_seed`). CTranslate2 4.x draws from one generator per model
+thread, seeded from it when first used and never again (setting the seed again does not
+restart it), so both sides get freshly loaded models (about a second each, not timed)
+for every file and level: each file's figures are the same in every run, whatever was
+decoded before it, and a change to the pipeline does not move bare's. The seed is in the
+JSON.
 
 `--noise-snr`: seeded pink noise (telephone band, independent per channel) is mixed into
 every file at each level (speech level to noise, dB); pipeline and bare hear the same
@@ -81,6 +91,10 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def main() -> None:
     args = arguments(__doc__ or "")
+    import ctranslate2
+    from faster_whisper import WhisperModel
+
+    ctranslate2.set_random_seed(args.seed)  # each model's generator starts from it
     from core.settings import get_settings
     from samples.truth import pooled_error_rate
     from transcribe import TranscribeOptions, TranscribeParams, decode_audio, transcribe
@@ -94,11 +108,20 @@ def main() -> None:
     model_path = str(resolve_whisper_model(args.model or settings.asr_model, settings.model_dir))
     t0 = time.perf_counter()
     engine: Any = load_engine("faster-whisper", model_path)
+
+    def fresh(cls: Any = WhisperModel) -> Any:
+        """A newly loaded model: a sampler seeded afresh (see the docstring)."""
+        return cls(model_path, device=engine.device, compute_type=engine.compute_type,
+                   local_files_only=True)
+
+    bare_model = fresh()
     params = TranscribeParams.from_yaml(settings.transcribe_params or DEFAULT_PARAMS)
     corpus = [i for i in items(args) if i.reference_text]
     if not corpus:
         raise SystemExit("no audio file with a .txt transcript to score")
-    engine.model.transcribe(decode_audio(corpus[0].audio).mono()[:16000])  # load, warm up
+    warm = decode_audio(corpus[0].audio).mono()[:16000]
+    for model in (engine.model, bare_model):  # load, warm up (segments decode as read)
+        list(model.transcribe(warm)[0])
     warm_up_diarizer()
     warmup_s = time.perf_counter() - t0
     levels: list[float | None] = list(args.noise_snr) if args.noise_snr else [None]
@@ -109,14 +132,15 @@ def main() -> None:
             audio = clean if snr is None else DecodedAudio(add_noise(
                 clean.samples, clean.sample_rate, snr,
                 zlib.crc32(f"{item.audio.stem}:{snr}".encode())), clean.sample_rate)
+            engine.model, bare_model = fresh(type(engine.model)), fresh()
             ours, bare = Timer(), Timer()
             with ours:
                 transcript = transcribe(audio, engine, TranscribeOptions(
                     item.audio.stem, ["agent", "customer"] if audio.channels == 2 else None,
                     args.language, params))
             with bare:
-                found, info = engine.model.transcribe(audio.mono(), language=args.language,
-                                                      beam_size=5)
+                found, info = bare_model.transcribe(audio.mono(), language=args.language,
+                                                    beam_size=5)
                 bare_text = " ".join(s.text for s in found)
             # Scored in the language given, else the one the truth names, else detected.
             language = args.language or (item.truth or {}).get("language") \
@@ -152,6 +176,7 @@ def main() -> None:
         "model": model_path,
         "language": args.language or "detected",
         "warmup_s": round(warmup_s, 2),
+        "seed": args.seed,  # CTranslate2's, each file's models loaded afresh
         "machine": machine(),
     }
     if len(per_level) > 1:

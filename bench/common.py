@@ -43,6 +43,9 @@ def arguments(description: str) -> argparse.Namespace:
         "Mix seeded pink noise (telephone band) into every file at each of these SNRs "
         "(speech level to noise, dB), e.g. 20 10 5 0; every level is scored in one run."))
     parser.add_argument("--limit", type=int, default=None, help="Only the first N calls.")
+    parser.add_argument("--seed", type=int, default=0, help=(
+        "Seed of CTranslate2's sampler (Whisper samples when it falls back to higher "
+        "temperatures), set before the models load: a run is repeatable (default: 0)."))
     parser.add_argument("--kind", choices=("stereo", "mono", "both"), default="both", help=(
         "Score only the stereo files or only the mono ones (default: both)."))
     return parser.parse_args()

@@ -51,6 +51,7 @@ def test_asr_and_diarization_benches(tmp_path: Path) -> None:
     for key in ("wer", "wer_bare", "rtf", "rtf_bare", "rtf_asr"):
         assert isinstance(asr[key], float), key
     assert 0 <= asr["wer"] < 0.2 and asr["calls"] == 1  # type: ignore[operator]
+    assert asr["seed"] == 0  # the sampler's seed, recorded
     dia = _run("diarization", "--model", "tiny.en", "--limit", "1", "--samples", str(samples),
                tmp_path=tmp_path)
     for key in ("der_stereo", "der_mono", "role_acc_stereo", "role_acc_mono"):
