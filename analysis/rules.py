@@ -305,9 +305,9 @@ def _training_file(rules_path: Path) -> dict[str, Any] | None:
     """The labelled utterances for a pack: `CALLQA_RULE_TRAINING` (a YAML file, or `none`),
     else the default pack's own file (only for the default pack: another pack's rules are
     not those utterances' rules)."""
-    import os
+    from core.settings import get_settings
 
-    chosen = os.environ.get("CALLQA_RULE_TRAINING")
+    chosen = get_settings().rule_training
     if chosen:
         path = None if chosen.lower() == "none" else Path(chosen)
     else:

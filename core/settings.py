@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     # Analysis
     rules_path: Path | None = Field(None, description="Rule file or folder; default packaged pack.")
     intents_path: Path | None = Field(None, description="Intent taxonomy YAML; default packaged.")
+    rule_training: str | None = Field(
+        None, description="Labelled utterances the rule classifiers learn from (a YAML file, "
+        "or 'none'); default: the packaged file, for the packaged pack only.")
     forms_path: Path | None = Field(
         None, description="Evaluation form file or folder (QA scorecards); default packaged.")
     intent_model: Path | None = Field(

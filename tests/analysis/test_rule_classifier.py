@@ -15,6 +15,7 @@ from analysis.dry_run import dry_run
 from analysis.rules import RuleError, evaluate, load_rules, near_misses
 from analysis.semantic import RuleClassifier, best_matches
 from core.schemas import Transcript, Utterance
+from core.settings import reset_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV3 = ROOT / "bench" / "eval" / "rules" / "dev3"
@@ -60,13 +61,24 @@ def transcript(texts: list[str], language: str = "en") -> Transcript:
                       diarization="none")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> object:
+    yield
+    reset_settings()  # monkeypatch has put CALLQA_RULE_TRAINING back: forget what was read
+
+
+def _use_training(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("CALLQA_RULE_TRAINING", value)
+    reset_settings()
+
+
 @pytest.fixture
 def pack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> object:
     rules = tmp_path / "rules.yaml"
     rules.write_text(PACK, "utf-8")
     training = tmp_path / "training.yaml"
     training.write_text(yaml.safe_dump(TRAINING, allow_unicode=True), "utf-8")
-    monkeypatch.setenv("CALLQA_RULE_TRAINING", str(training))
+    _use_training(monkeypatch, str(training))
     return load_rules(rules)
 
 
@@ -94,7 +106,7 @@ def test_without_labelled_utterances_only_closeness_counts(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text(PACK, "utf-8")
-    monkeypatch.setenv("CALLQA_RULE_TRAINING", "none")
+    _use_training(monkeypatch, "none")
     ruleset = load_rules(rules)
     assert ruleset.by_id("veiled_threat").classifier_data("en") is None
     assert evaluate(ruleset, transcript(["Hello, this is Sam.", SAID])) == []
@@ -138,7 +150,7 @@ def test_a_training_file_that_is_not_a_mapping_is_refused(
     rules.write_text(PACK, "utf-8")
     bad = tmp_path / "training.yaml"
     bad.write_text("- just a list\n", "utf-8")
-    monkeypatch.setenv("CALLQA_RULE_TRAINING", str(bad))
+    _use_training(monkeypatch, str(bad))
     with pytest.raises(RuleError, match="training file"):
         load_rules(rules)
 
