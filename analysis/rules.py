@@ -151,6 +151,8 @@ class Rule(BaseModel):
     _others: dict[str, list[str]] = PrivateAttr(default_factory=dict)
     # Labelled utterances per language (load_rules, from the training file): (positives, negatives).
     _training: dict[str, tuple[list[str], list[str]]] = PrivateAttr(default_factory=dict)
+    # classifier_data per language, built on first use (after load_rules set the above).
+    _classifier_data: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @property
     def where(self) -> str:
@@ -209,6 +211,11 @@ class Rule(BaseModel):
         examples, labelled utterances that do not break it); None: the classifier is off."""
         if not self.classifier:
             return None
+        if language not in self._classifier_data:
+            self._classifier_data[language] = self._build_classifier_data(language)
+        return self._classifier_data[language]
+
+    def _build_classifier_data(self, language: str) -> tuple[list[str], list[str]] | None:
         positives, negatives = self._training.get(language, ([], []))
         if not positives or not negatives:
             return None  # examples alone are too few to learn a direction from
@@ -389,6 +396,34 @@ def pinyin_find(phrase: str, text: str) -> int:
     return -1 if at < 0 else offsets[spoken.count(" ", 0, at)]
 
 
+_WORD = re.compile(r"[\w']+")
+
+
+def fuzzy_word_find(phrase: str, norm: str, cutoff: int) -> int:
+    """Offset in `norm` where `phrase` is heard word for word, or -1. Each word of the
+    phrase must be as close as `cutoff` to the word in its place, so a slip inside a
+    long word still matches ("guarantee" / "guaranteed") while a short phrase cannot
+    match across other words ("you will regret" is not "you will get a"). A phrase
+    word the recogniser split in two, or two it joined, also matches ("any thing")."""
+    if len(phrase) > len(norm) + 2 or fuzz.partial_ratio(phrase, norm) < cutoff:
+        return -1  # the cheap character-level bound: most utterances stop here
+    want = _WORD.findall(phrase)
+    if not want:
+        return -1
+    words = list(_WORD.finditer(norm))
+    n, joined = len(want), "".join(want)
+    for i in range(len(words)):
+        window = words[i:i + n]
+        if len(window) == n and all(fuzz.ratio(w, got.group()) >= cutoff
+                                    for w, got in zip(want, window, strict=True)):
+            return words[i].start()
+        for size in (n - 1, n + 1):
+            span = words[i:i + size]
+            if size > 0 and len(span) == size and "".join(w.group() for w in span) == joined:
+                return words[i].start()
+    return -1
+
+
 def _phrase_hits(rule: Rule, lang: str, text: str) -> list[str]:
     norm = normalize(text)
     guard = rule.type == "must_not_say" and rule.negation_guard
@@ -401,11 +436,8 @@ def _phrase_hits(rule: Rule, lang: str, text: str) -> list[str]:
                 at = pinyin_find(phrase, norm)
         elif rule.fuzzy >= 100:
             at = norm.find(phrase)
-        elif len(phrase) <= len(norm) + 2:
-            aligned = fuzz.partial_ratio_alignment(phrase, norm, score_cutoff=rule.fuzzy)
-            at = aligned.dest_start if aligned is not None else -1
         else:
-            at = -1
+            at = fuzzy_word_find(phrase, norm, rule.fuzzy)
         if at >= 0 and not (guard and _negated(norm, at, lang)):
             hits.append(phrase)
         elif rule.match == "all":
@@ -467,6 +499,39 @@ def _counter_scores(rule: Rule, language: str, matched: list[str]) -> list[float
     return scores
 
 
+def _vetoed(rule: Rule, pack: str, texts: list[str], bars: list[float]) -> list[bool]:
+    """Which texts are at least as close to one of the rule's counter-examples (named near
+    misses) as their bar: a match whose words are nearer a near miss is not a match."""
+    counter = _counter_scores(rule, pack, texts)
+    return [against >= bar for against, bar in zip(counter, bars, strict=True)]
+
+
+def _classifier_vetoed(rule: Rule, pack: str, texts: list[str]) -> list[bool]:
+    """The near-miss check for classifier matches, on whole utterances (the classifier
+    reads every segment, not the closest one): vetoed when as close to a counter-example
+    as a match would be to an example, and nearer it than to any example. Without it the
+    classifier read "report it to the police and we'll freeze the card" as a threat."""
+    from analysis.semantic import best_matches
+
+    lang = "zh" if pack.startswith("zh") else "en"
+    near = best_matches(rule.examples_for(pack), texts, lang, polarity=rule.polarity,
+                        whole=True)
+    bars = [max(rule.threshold_for(pack), e.score if e else 0.0) for e in near]
+    return _vetoed(rule, pack, texts, bars)
+
+
+def _by_pack(transcript: Transcript, indexes: Any) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for i in indexes:
+        out.setdefault(transcript.pack_of(transcript.utterances[i]), []).append(i)
+    return out
+
+
+def _classifier_says(rule: Rule, transcript: Transcript, i: int, sim: Any) -> bool:
+    pack = transcript.pack_of(transcript.utterances[i])
+    return sim.probability is not None and sim.probability >= rule.classifier_threshold_for(pack)
+
+
 def find_matches(rule: Rule, transcript: Transcript,
                  span: tuple[float, float] = (float("-inf"), float("inf"))) -> list[Match]:
     """Every utterance that matches; only those starting inside `span` (before or after
@@ -485,46 +550,26 @@ def find_matches(rule: Rule, transcript: Transcript,
     closest = _closest(rule, transcript, rest)
     close = {i: sim for i, sim in closest.items()
              if sim.score >= rule.threshold_for(transcript.pack_of(transcript.utterances[i]))}
-    by_pack: dict[str, list[int]] = {}
-    for i in close:
-        by_pack.setdefault(transcript.pack_of(transcript.utterances[i]), []).append(i)
-    for pack, part in by_pack.items():
-        counter = _counter_scores(rule, pack, [close[i].segment for i in part])
-        for i, against in zip(part, counter, strict=True):
-            similar = close[i]
-            if against >= similar.score:
-                continue  # the matched words are nearer a near miss the rule names
-            utt = transcript.utterances[i]
-            out.append(Match(i, utt.start, utt.end, utt.text, utt.role, similar.example,
-                             similar.score))
+    for pack, part in _by_pack(transcript, close).items():
+        vetoed = _vetoed(rule, pack, [close[i].segment for i in part],
+                         [close[i].score for i in part])
+        for i, veto in zip(part, vetoed, strict=True):
+            if not veto:
+                utt, similar = transcript.utterances[i], close[i]
+                out.append(Match(i, utt.start, utt.end, utt.text, utt.role, similar.example,
+                                 similar.score))
     # The classifier: an utterance none of whose segments is close enough to one example
-    # may still be the rule's kind. It gets a near-miss check too: a sentence that is close
-    # to a counter-example (by the rule's threshold) and nearer it than any example is not
-    # the rule's kind whatever the classifier says (it had read "report it to the police
-    # and we'll freeze the card" as a threat, 0.92).
+    # may still be the rule's kind, unless it is a named near miss (_classifier_vetoed).
     matched = {m.utterance for m in out}
-    probable: dict[str, list[int]] = {}
-    for i, sim in closest.items():
-        pack = transcript.pack_of(transcript.utterances[i])
-        if (i not in matched and sim.probability is not None
-                and sim.probability >= rule.classifier_threshold_for(pack)):
-            probable.setdefault(pack, []).append(i)
-    for pack, part in probable.items():
-        # Whole utterances: the classifier reads every segment, not the closest one.
-        texts = [transcript.utterances[i].text for i in part]
-        from analysis.semantic import best_matches
-
-        lang = "zh" if pack.startswith("zh") else "en"
-        near = best_matches(rule.examples_for(pack), texts, lang, polarity=rule.polarity,
-                            whole=True)
-        counter = _counter_scores(rule, pack, texts)
-        for i, against, example in zip(part, counter, near, strict=True):
-            sim = closest[i]
-            if against >= max(rule.threshold_for(pack), example.score if example else 0.0):
-                continue  # as close to a named near miss as a match would be to an example
-            utt = transcript.utterances[i]
-            out.append(Match(i, utt.start, utt.end, utt.text, utt.role, sim.probable_example,
-                             sim.probability, by="classifier"))
+    probable = [i for i, sim in closest.items() if i not in matched
+                and _classifier_says(rule, transcript, i, sim)]
+    for pack, part in _by_pack(transcript, probable).items():
+        vetoed = _classifier_vetoed(rule, pack, [transcript.utterances[i].text for i in part])
+        for i, veto in zip(part, vetoed, strict=True):
+            if not veto:
+                utt, sim = transcript.utterances[i], closest[i]
+                out.append(Match(i, utt.start, utt.end, utt.text, utt.role,
+                                 sim.probable_example, sim.probability, by="classifier"))
     return sorted(out, key=lambda m: m.utterance)
 
 
@@ -536,22 +581,35 @@ class NearMiss:
     example: str
     score: float
     threshold: float
-    by: str | None = None  # "classifier": `score` is its probability, `threshold` its own
+    # "classifier": `score` is its probability, `threshold` its own; "vetoed": the
+    # classifier matched but a counter-example was as close (find_matches drops it).
+    by: str | None = None
 
 
 def near_misses(rule: Rule, transcript: Transcript, margin: float = 0.1) -> list[NearMiss]:
     """Utterances just under the rule's threshold (within `margin`) that no phrase or
-    regex matched: what a slightly lower threshold would add."""
+    regex matched: what a slightly lower threshold would add. An utterance the classifier
+    matches but a counter-example vetoes is listed too, with by "vetoed": what removing
+    or narrowing that counter-example would add."""
     utts = transcript.utterances
     rest = [i for i in _candidates(rule, transcript)
             if not _phrase_hits(rule, transcript.language_of(utts[i]), utts[i].text)]
+    closest = _closest(rule, transcript, rest)
+    vetoed: set[int] = set()
+    for pack, part in _by_pack(transcript, [i for i, s in closest.items()
+                                           if _classifier_says(rule, transcript, i, s)]).items():
+        vetoes = _classifier_vetoed(rule, pack, [utts[i].text for i in part])
+        vetoed |= {i for i, veto in zip(part, vetoes, strict=True) if veto}
     out = []
-    for i, s in _closest(rule, transcript, rest).items():
+    for i, s in closest.items():
         limit = rule.threshold_for(transcript.pack_of(utts[i]))
         above = rule.classifier_threshold_for(transcript.pack_of(utts[i]))
-        if s.probability is not None and s.probability >= above:
+        if i in vetoed:
+            out.append(NearMiss(rule.id, i, utts[i].text, s.probable_example or s.example,
+                                float(s.probability or 0.0), above, by="vetoed"))
+        elif _classifier_says(rule, transcript, i, s):
             continue  # the classifier matches it
-        if limit - margin <= s.score < limit:
+        elif limit - margin <= s.score < limit:
             out.append(NearMiss(rule.id, i, utts[i].text, s.example, s.score, limit))
         elif s.probability is not None and above - margin <= s.probability < above:
             out.append(NearMiss(rule.id, i, utts[i].text, s.probable_example or s.example,

@@ -474,6 +474,25 @@ def test_fuzzy_english_phrases(default_rules: RuleSet) -> None:
     assert "guaranteed_approval" in flagged(default_rules, t)
 
 
+def test_fuzzy_phrases_match_word_for_word(default_rules: RuleSet) -> None:
+    """Slips inside a word match; a short phrase never matches across other words (the
+    demo's "you will get a letter" once matched the threat phrase "you will regret")."""
+    from analysis.rules import fuzzy_word_find
+
+    assert fuzzy_word_find("you will regret", "you will get a letter and an email", 88) < 0
+    assert fuzzy_word_find("call the police", "please recall the policy", 88) < 0
+    assert fuzzy_word_find("you will regret", "pay now or you will regrett it", 88) == 11
+    assert fuzzy_word_find("anything else", "is there any thing else", 88) == 9
+    assert fuzzy_word_find("any thing else", "anything else today", 88) == 0
+    en06 = transcript([
+        ("agent", 0.5, 4.0, "This call is recorded. How can I help?"),
+        ("agent", 4.5, 12.0, "you will get a letter and an email confirm of the plan and the "
+                             "first payment of one hundred dollars is due on the 15th of "
+                             "November is there anything else I can help you with"),
+    ])
+    assert "threat_or_abuse" not in flagged(default_rules, en06)
+
+
 # Dead air ------------------------------------------------------------------------------
 
 

@@ -251,6 +251,7 @@ def test_default_pack_flags_paraphrases_it_was_not_written_from(language: str, s
     ("en", "If nothing is agreed, a default may be registered and the debt could be sold on."),
     ("en", "We would never get in touch with your employer about your account."),
     ("en", "If you think it's fraud, please report it to the police and we'll freeze the card."),
+    ("en", "If the card was taken in a robbery, please call the police and then ring us back."),
     ("zh", "逾期会影响您的征信记录，我们不会联系您的家人。"),
     ("zh", "具体能不能批下来，要以审批结果为准，我没法给您保证。"),
 ])
@@ -258,6 +259,17 @@ def test_default_pack_leaves_lawful_near_misses_alone(language: str, said: str) 
     call = transcript([("agent", 0.5, 4.0, said)], language=language)
     flags = {f.rule_id for f in evaluate(load_rules(), call)}
     assert not flags & {"threat_or_abuse", "guaranteed_approval"}
+
+
+def test_a_vetoed_classifier_match_is_shown_as_a_near_miss() -> None:
+    """`callqa rules test` lists what a counter-example vetoed, so an analyst sees it."""
+    from analysis.rules import near_misses
+
+    said = "If you think it's fraud, please report it to the police and we'll freeze the card."
+    rule = load_rules().by_id("threat_or_abuse")
+    misses = near_misses(rule, transcript([("agent", 0.5, 4.0, said)], language="en"))
+    assert [(m.utterance, m.by) for m in misses] == [(0, "vetoed")]
+    assert misses[0].score >= misses[0].threshold == rule.classifier_threshold_for("en")
 
 
 def test_a_monthly_rate_is_no_annual_rate() -> None:

@@ -10,7 +10,7 @@ from tests.bench.test_bench_scripts import _run
 
 def test_api_bench(tmp_path: Path) -> None:
     figures = _run("api", "--clients", "1,2", "--uploads", "4", "--searches", "12",
-                   "--docs", "30", "--seconds", "2", tmp_path=tmp_path)
+                   "--docs", "6", "--seconds", "2", tmp_path=tmp_path)
     for key in ("upload_per_s", "upload_per_s_c1", "upload_per_s_c2", "search_p95_ms_c1",
                 "search_p95_ms_c2", "search_p50_ms_c2"):
         assert isinstance(figures[key], float) and figures[key] > 0, key  # type: ignore[operator]

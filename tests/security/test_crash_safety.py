@@ -93,7 +93,8 @@ def test_a_lost_analyze_message_is_sent_again(broker: redis.Redis, tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_a_redis_restart_and_a_cpu_worker_kill_lose_nothing(tmp_path: Path) -> None:
+def test_a_redis_restart_and_a_cpu_worker_kill_lose_nothing(rendered_dir: Path,
+                                                            tmp_path: Path) -> None:
     """One trial each of bench/crash_trials.py with real workers (the bench runs 20)."""
     import os
     import subprocess
@@ -104,7 +105,7 @@ def test_a_redis_restart_and_a_cpu_worker_kill_lose_nothing(tmp_path: Path) -> N
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLQA_")}
     result = subprocess.run(
         [sys.executable, str(root / "bench" / "crash_trials.py"), "--trials", "1", "--kinds",
-         "redis,cpu", "--samples", str(tmp_path / "samples"), "--json", str(out)],
+         "redis,cpu", "--samples", str(rendered_dir), "--json", str(out)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads(out.read_text())
