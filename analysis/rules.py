@@ -397,25 +397,30 @@ def pinyin_find(phrase: str, text: str) -> int:
 
 
 _WORD = re.compile(r"[\w']+")
+# Each word of a fuzzy phrase must be at least this close to the word heard in its place:
+# a slip such as coal/call (75) or recorder/recorded (87.5) passes, a different short word
+# such as get/regret (67) does not.
+WORD_FLOOR = 70
 
 
 def fuzzy_word_find(phrase: str, norm: str, cutoff: int) -> int:
-    """Offset in `norm` where `phrase` is heard word for word, or -1. Each word of the
-    phrase must be as close as `cutoff` to the word in its place, so a slip inside a
-    long word still matches ("guarantee" / "guaranteed") while a short phrase cannot
-    match across other words ("you will regret" is not "you will get a"). A phrase
-    word the recogniser split in two, or two it joined, also matches ("any thing")."""
+    """Offset in `norm` where `phrase` is heard word for word, or -1: the same number of
+    words, as close as `cutoff` together and each word at least WORD_FLOOR. A slip inside
+    a word still matches ("this coal may be recorder") while a short phrase cannot match
+    across other words ("you will regret" is not "you will get a"). A phrase word the
+    recogniser split in two, or two it joined, also matches ("any thing else")."""
     if len(phrase) > len(norm) + 2 or fuzz.partial_ratio(phrase, norm) < cutoff:
         return -1  # the cheap character-level bound: most utterances stop here
     want = _WORD.findall(phrase)
     if not want:
         return -1
     words = list(_WORD.finditer(norm))
-    n, joined = len(want), "".join(want)
+    n, said, joined = len(want), " ".join(want), "".join(want)
     for i in range(len(words)):
-        window = words[i:i + n]
-        if len(window) == n and all(fuzz.ratio(w, got.group()) >= cutoff
-                                    for w, got in zip(want, window, strict=True)):
+        window = [w.group() for w in words[i:i + n]]
+        if (len(window) == n and fuzz.ratio(said, " ".join(window)) >= cutoff
+                and all(fuzz.ratio(w, got) >= WORD_FLOOR
+                        for w, got in zip(want, window, strict=True))):
             return words[i].start()
         for size in (n - 1, n + 1):
             span = words[i:i + size]
