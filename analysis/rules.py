@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -152,7 +153,8 @@ class Rule(BaseModel):
     # Labelled utterances per language (load_rules, from the training file): (positives, negatives).
     _training: dict[str, tuple[list[str], list[str]]] = PrivateAttr(default_factory=dict)
     # classifier_data per language, built on first use (after load_rules set the above).
-    _classifier_data: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _classifier_data: dict[str, tuple[list[str], list[str]] | None] = PrivateAttr(
+        default_factory=dict)
 
     @property
     def where(self) -> str:
@@ -525,7 +527,8 @@ def _classifier_vetoed(rule: Rule, pack: str, texts: list[str]) -> list[bool]:
     return _vetoed(rule, pack, texts, bars)
 
 
-def _by_pack(transcript: Transcript, indexes: Any) -> dict[str, list[int]]:
+def _by_pack(transcript: Transcript, indexes: Iterable[int]) -> dict[str, list[int]]:
+    """Utterance indexes grouped by the rule pack language each utterance is checked in."""
     out: dict[str, list[int]] = {}
     for i in indexes:
         out.setdefault(transcript.pack_of(transcript.utterances[i]), []).append(i)
