@@ -43,6 +43,13 @@ class WhisperParams:
     stretch_min_probability: float = 0.4  # ... and so does one detected less surely than this
     stretch_min_ratio: float = 2.0      # ... or not this many times likelier than the main one
     stretch_window_min_probability: float = 0.1  # a window checked stretch by stretch
+    # faster-whisper with word timestamps moves its 30 s window to the last word's end;
+    # False moves it by the timestamp tokens, as it does without word timestamps (bare
+    # faster-whisper), the words keeping their times. openai-whisper ignores it.
+    seek_to_last_word: bool = True
+    # Decode again at temperatures 0.2 ... 1.0 (sampling, best of 5) when a window's text
+    # fails the thresholds above; off: temperature 0 only.
+    temperature_fallback: bool = True
 
 
 @dataclass
@@ -123,8 +130,34 @@ def _load_faster_whisper(path: str, device: str, compute_type: str, cpu_threads:
                 kept.append(out)
             return out
 
+        def add_word_timestamps(self, segments: list[Any], *args: Any, **kwargs: Any) -> Any:
+            """With `seek_to_last_word` off: the segments keep their timestamp-token times
+            and their words are invisible to faster-whisper's `get_end`, so the next window
+            starts where the timestamp tokens say (what bare faster-whisper does)."""
+            if getattr(_capture, "seek_to_last_word", True):
+                return super().add_word_timestamps(segments, *args, **kwargs)
+            times = [[(sub["start"], sub["end"]) for sub in segment] for segment in segments]
+            last = super().add_word_timestamps(segments, *args, **kwargs)
+            for segment, kept in zip(segments, times, strict=True):
+                for sub, (start, end) in zip(segment, kept, strict=True):
+                    sub["start"], sub["end"] = start, end
+                    sub["words"] = _HiddenFromSeek(sub["words"])
+            return last
+
     return Model(path, device=device, compute_type=compute_type, cpu_threads=cpu_threads,
                  local_files_only=True)
+
+
+def _temperatures(params: WhisperParams) -> tuple[float, ...]:
+    """Whisper's temperature schedule (both engines' default), or greedy/beam alone."""
+    return (0.0, 0.2, 0.4, 0.6, 0.8, 1.0) if params.temperature_fallback else (0.0,)
+
+
+class _HiddenFromSeek(list[Any]):
+    """Words that faster-whisper's `get_end` (which reads them reversed) does not see."""
+
+    def __reversed__(self) -> Any:
+        return iter(())
 
 
 def _norm(token: str) -> str:
@@ -181,6 +214,14 @@ class FasterWhisperEngine:
         if not self.multilingual:
             language = "en"
             window_languages = False
+        _capture.seek_to_last_word = params.seek_to_last_word
+        try:
+            return self._transcribe(audio, language, params, window_languages)
+        finally:
+            _capture.seek_to_last_word = True
+
+    def _transcribe(self, audio: np.ndarray, language: str | None, params: WhisperParams,
+                    window_languages: bool) -> AsrResult:
         segments, info = self.model.transcribe(
             audio,
             language=language,
@@ -193,6 +234,7 @@ class FasterWhisperEngine:
             log_prob_threshold=params.log_prob_threshold,
             compression_ratio_threshold=params.compression_ratio_threshold,
             language_detection_segments=params.language_detection_segments,
+            temperature=_temperatures(params),
             # An initial prompt is echoed into the output on silence; never send one.
             initial_prompt=None,
         )
@@ -333,6 +375,7 @@ class OpenAIWhisperEngine:
             task="transcribe",
             beam_size=params.beam_size,
             best_of=5,  # faster-whisper's default for the temperature fallback
+            temperature=_temperatures(params),
             fp16=self.fp16,
             word_timestamps=True,
             condition_on_previous_text=params.condition_on_previous_text,

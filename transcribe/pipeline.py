@@ -31,7 +31,8 @@ from transcribe.vad import (
     PackedAudio,
     Segment,
     channel_activity,
-    joined,
+    decode_stretches,
+    intersection,
     overlaps,
     pack,
 )
@@ -46,8 +47,10 @@ ProgressHook = Callable[[str, int, int], None]
 class TranscribeParams:
     activity: ActivityParams = field(default_factory=ActivityParams)
     mono_activity: ActivityParams = field(
-        default_factory=lambda: ActivityParams(min_gap_s=0.3, decode_gap_s=2.0))
+        default_factory=lambda: ActivityParams(min_gap_s=0.3, decode_gap_s=60.0))
     whisper: WhisperParams = field(default_factory=WhisperParams)
+    mono_whisper: WhisperParams = field(default_factory=lambda: WhisperParams(
+        condition_on_previous_text=True, seek_to_last_word=False))
     diarization: DiarizationParams = field(default_factory=DiarizationParams)
     legs: LegParams = field(default_factory=LegParams)
     split_gap_s: float = 1.0
@@ -60,10 +63,12 @@ class TranscribeParams:
         """transcribe/config/default.yaml (the defaults), with `path` merged over it."""
         raw = load_config(DEFAULT_PARAMS, PARAMS_SCHEMA, path)
         activity = ActivityParams(**raw["activity"])
+        whisper = WhisperParams(**raw["whisper"])
         return cls(
             activity=activity,
             mono_activity=replace(activity, **raw["mono_activity"]),
-            whisper=WhisperParams(**raw["whisper"]),
+            whisper=whisper,
+            mono_whisper=replace(whisper, **raw["mono_whisper"]),
             diarization=DiarizationParams(**raw["diarization"]),
             legs=LegParams(**raw["legs"]),
             **raw["utterances"],
@@ -76,6 +81,7 @@ PARAMS_SCHEMA: dict[str, Any] = {
     "activity": schema_of(ActivityParams),
     "mono_activity": schema_of(ActivityParams),
     "whisper": schema_of(WhisperParams),
+    "mono_whisper": schema_of(WhisperParams),
     "diarization": schema_of(DiarizationParams),
     "legs": schema_of(LegParams),
     "utterances": {"split_gap_s": float, "max_wordless_s": float, "change_gap_s": float,
@@ -327,6 +333,24 @@ def _window_of(packed: PackedAudio, windows: list[tuple[float, float, dict[str, 
     return out
 
 
+def _language_runs(segments: list[Segment], language_of: dict[Segment, str], main: str,
+                   max_gap_s: float) -> dict[str, list[Segment]]:
+    """Per language other than `main`: runs of consecutive segments in it (no segment of
+    another language between them, no pause of `max_gap_s` or more), each as one span."""
+    runs: dict[str, list[Segment]] = {}
+    last: str | None = None
+    for seg in segments:
+        lang = language_of.get(seg, main)
+        spans = runs.setdefault(lang, [])
+        if lang == last and spans and seg[0] - spans[-1][1] < max_gap_s:
+            spans[-1] = (spans[-1][0], seg[1])
+        else:
+            spans.append(seg)
+        last = lang
+    runs.pop(main, None)
+    return dict(sorted(runs.items()))
+
+
 def _recognise(signal: np.ndarray, segments: list[Segment], engine: AsrEngine,
                language: str | None, params: TranscribeParams, rate: int,
                stretches: list[tuple[float, float, str]] | None = None,
@@ -338,7 +362,7 @@ def _recognise(signal: np.ndarray, segments: list[Segment], engine: AsrEngine,
     a detection each and are recognised again in their own language (`stretches`
     collects where). `guess` (the other leg's language) is decoded first instead of
     detecting one."""
-    spans = joined(segments, decode_gap_s)
+    spans = decode_stretches(segments, decode_gap_s, len(signal) / rate)
     if is_batched(engine):
         # GPU: every stretch decoded on its own, in batches; no packing needed.
         result = engine.transcribe_clips(signal, spans, language, params.whisper)
@@ -366,14 +390,12 @@ def _recognise(signal: np.ndarray, segments: list[Segment], engine: AsrEngine,
                     if w is not None and _hesitant(result.windows[w][2], main, params.whisper)]
         found = stretch_languages(signal, doubtful, engine, params.whisper, rate, main)
         moved = [(seg, lang) for seg, lang in found if lang != main]
-        for lang in sorted({lang for _, lang in moved}):
-            part = [seg for seg, g_lang in moved if g_lang == lang]
-            # What is decoded again in this language: its segments, joined as above.
-            again = joined(part, decode_gap_s)
+        for lang, again in _language_runs(segments, dict(moved), main, decode_gap_s).items():
+            # What is decoded again in this language: its runs of segments, each on its own
+            # (a run ends where speech in another language starts).
             words = [w for w in words
                      if not any(a <= (w.start + w.end) / 2 <= b for a, b in again)]
-            words += _recognise(signal, part, engine, lang, params, rate,
-                                decode_gap_s=decode_gap_s)[0]
+            words += _recognise(signal, again, engine, lang, params, rate)[0]
         if moved and stretches is not None:
             by_start = dict(moved)
             for seg in segments:  # runs of segments in one language
@@ -397,7 +419,10 @@ def _retry_skipped(signal: np.ndarray, segments: list[Segment], words: list[Word
     # One packed pass over all of them: a pass each cost a 30 s encoder window per
     # segment, and noisy lines have many (the words' confidence still decides per segment).
     packed = pack(signal, skipped, rate, 1.0)
-    result = engine.transcribe(packed.audio, language, params)
+    # Temperature 0 only: a fallback's sampled text would need the confidence below anyway,
+    # and on a 0 dB line the fallbacks made the retry 2.7x bare's whole decoding time.
+    result = engine.transcribe(packed.audio, language,
+                               replace(params, temperature_fallback=False))
     raw = [w for seg in result.segments for w in seg.words]
     per_segment: dict[int, list[Word]] = {}
     for k, w in enumerate(raw):
@@ -422,6 +447,12 @@ def activity_params(audio: DecodedAudio, params: TranscribeParams) -> ActivityPa
     return params.activity if audio.channels == 2 else params.mono_activity
 
 
+def layout_params(audio: DecodedAudio, params: TranscribeParams) -> TranscribeParams:
+    """`params` with the Whisper settings of this call's layout (mono_whisper for a mono
+    signal), so every decode of the call uses them."""
+    return params if audio.channels == 2 else replace(params, whisper=params.mono_whisper)
+
+
 def speech_activity(audio: DecodedAudio, params: TranscribeParams) -> list[list[Segment]]:
     # Energy and Silero activity (transcribe/vad.py): Silero alone, tried first, dropped
     # whole speakers on 8 kHz G.711 legs and fired on echo.
@@ -434,7 +465,7 @@ def decode_spans(audio: DecodedAudio, activity: list[list[Segment]],
     """What the recogniser hears of each signal: its speech segments, those closer
     than the layout's `decode_gap_s` joined into one stretch."""
     gap = activity_params(audio, params).decode_gap_s
-    return [joined(segments, gap) for segments in activity]
+    return [decode_stretches(segments, gap, audio.duration) for segments in activity]
 
 
 def finish_words(signal: np.ndarray, segments: list[Segment], words: list[Word],
@@ -468,9 +499,9 @@ def recognise(audio: DecodedAudio, engine: AsrEngine, options: TranscribeOptions
     """Legs, speech activity and words of one call. `progress(seconds_done,
     seconds_total)`: seconds of the call's audio transcribed, reported as the engine
     decodes each segment (transcribe/progress.py)."""
-    params = options.params
     t0 = time.perf_counter()
-    prepared = prepare(audio, params.legs)
+    prepared = prepare(audio, options.params.legs)
+    params = layout_params(prepared.audio, options.params)
     signals = call_signals(prepared.audio)
     activity = speech_activity(prepared.audio, params)
     timings = {"activity": time.perf_counter() - t0}
@@ -530,7 +561,11 @@ def assemble_transcript(recognised: Recognised, engine: AsrEngine, options: Tran
                                      dparams.num_speakers)
             diarization = "pyannote"
         else:
-            found = diarize_mono(signals[0], audio.sample_rate, _word_regions(per_channel[0]),
+            # Where words were heard and the detector heard speech: a mono call is decoded
+            # whole, and Whisper's word times run over the pauses around them (one voice
+            # alone then looked like two: silence embeds apart from speech).
+            found = diarize_mono(signals[0], audio.sample_rate,
+                                 intersection(_word_regions(per_channel[0]), activity[0]),
                                  dparams)
         mono_turns = _bridge([SpeakerTurn(speaker=f"S{t.speaker}", role="unknown", start=t.start,
                                           end=t.end) for t in found], params.split_gap_s)

@@ -122,3 +122,28 @@ def test_decode_gives_16k_float_per_channel(rendered_dir: Path) -> None:
     assert audio.samples.dtype.name == "float32"
     assert abs(audio.duration - truth["duration"]) < 0.05
     assert 0.01 < float(abs(audio.samples).max()) <= 1.0
+
+
+def test_seek_by_timestamps_decodes_windows_as_bare_faster_whisper(rendered_dir: Path) -> None:
+    """seek_to_last_word off (mono_whisper): word timestamps no longer move Whisper's 30 s
+    windows, so the segments (times, text) are those of faster-whisper without word
+    timestamps, and the words still come with times inside their segments."""
+    from dataclasses import replace
+
+    from transcribe.asr import FasterWhisperEngine
+
+    engine = tiny_engine()
+    assert isinstance(engine, FasterWhisperEngine)
+    audio = decode_audio(rendered_dir / "mono" / f"{RENDERED[0]}.wav").mono()[:16000 * 75]
+    params = replace(TranscribeParams().mono_whisper, beam_size=1)
+    assert params.seek_to_last_word is False
+    ours = engine.transcribe(audio, "en", params)
+    bare, _ = engine.model.transcribe(audio, language="en", beam_size=1, temperature=0.0,
+                                      condition_on_previous_text=True)
+    # The cut at 75 s ends mid-word: that last fragment may fall back to sampling.
+    bare_segments = [(s.start, s.end, s.text) for s in bare][:-1]
+    assert len(bare_segments) >= 4 and bare_segments[-1][1] > 60  # three windows
+    assert [(s.start, s.end, s.text) for s in ours.segments][:-1] == bare_segments
+    for seg in ours.segments:
+        assert seg.words and all(seg.start - 1 <= w.start <= w.end <= seg.end + 1
+                                 for w in seg.words)

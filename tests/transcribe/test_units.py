@@ -48,7 +48,7 @@ def test_activity_keeps_overtalk_on_both_legs() -> None:
 def test_pack_maps_times_back() -> None:
     signal = np.arange(10 * RATE, dtype=np.float32)
     packed = pack(signal, [(1.0, 2.0), (5.0, 6.5)], RATE, gap_s=0.3)
-    assert abs(len(packed.audio) - (1.0 + 0.3 + 1.5 + 0.3) * RATE) <= 1
+    assert abs(len(packed.audio) - (1.0 + 0.3 + 1.5) * RATE) <= 1  # no gap after the last
     assert packed.audio[0] == RATE  # first packed sample is original sample at 1.0 s
     assert packed.original_span(0.5, 0.8) == (1.5, 1.8)
     assert packed.original_span(0.2, 1.6, next_start=1.7) == (1.2, 2.0)  # well inside: stays
@@ -95,7 +95,7 @@ def test_yaml_is_complete_and_the_dataclass_defaults_equal_it() -> None:
 
     raw = read_yaml(DEFAULT_PARAMS)
     for section, schema in PARAMS_SCHEMA.items():
-        if section != "mono_activity":  # only what differs from activity
+        if section not in ("mono_activity", "mono_whisper"):  # only what differs
             assert set(raw[section]) == set(schema), section
     assert TranscribeParams.from_yaml() == TranscribeParams()
     assert [f.name for f in fields(TranscribeParams)][-len(raw["utterances"]):] == list(raw["utterances"])
@@ -201,7 +201,7 @@ def test_mono_decodes_all_but_long_non_speech_stretches() -> None:
     (the audio between them included); stereo legs keep their segments."""
     from transcribe.audio import DecodedAudio
     from transcribe.pipeline import _window_of, decode_spans
-    from transcribe.vad import joined
+    from transcribe.vad import decode_stretches, joined
 
     segments = [(1.0, 2.0), (2.5, 4.0), (3.5, 5.0), (9.0, 10.0)]
     assert joined(segments, 2.0) == [(1.0, 5.0), (9.0, 10.0)]
@@ -212,8 +212,34 @@ def test_mono_decodes_all_but_long_non_speech_stretches() -> None:
     assert params.mono_activity.decode_gap_s > 0 == params.activity.decode_gap_s
     apart = [(1.0, 2.0), (2.5, 4.0), (9.0, 10.0)]
     assert decode_spans(stereo, [apart, []], params) == [apart, []]
-    assert decode_spans(mono, [segments], params)[0][0] == (1.0, 5.0)
+    # A mono call is decoded whole unless it has a non-speech stretch of decode_gap_s.
+    assert decode_spans(mono, [segments], params) == [[(0.0, 12.0)]]
+    assert decode_stretches(segments, 2.0, 11.5) == [(0.0, 5.0), (9.0, 11.5)]
+    assert decode_stretches(segments, 2.0, 12.0) == [(0.0, 5.0), (9.0, 10.0)]
+    assert decode_stretches([(2.5, 4.0)], 2.0, 12.0) == [(2.5, 4.0)]
     # A speech segment inside a stretch finds the decoding window it lies in.
     packed = pack(np.zeros(12 * RATE, np.float32), [(1.0, 5.0), (9.0, 10.0)], RATE, 1.0)
     windows = [(0.0, 3.0, {"en": 1.0}), (3.0, 6.0, {"es": 1.0})]  # packed times
     assert _window_of(packed, windows, [(1.0, 2.0), (4.5, 5.0), (9.0, 10.0)]) == [0, 1, 1]
+
+
+def test_language_runs_end_where_another_language_speaks() -> None:
+    """Segments moved to another language are decoded again in runs: a run never spans
+    speech in the main language, nor a pause of the decode gap."""
+    from transcribe.pipeline import _language_runs
+
+    segments = [(0.0, 2.0), (2.5, 4.0), (4.5, 6.0), (6.5, 8.0), (30.0, 31.0), (31.5, 33.0)]
+    moved = {(2.5, 4.0): "es", (4.5, 6.0): "es", (30.0, 31.0): "es", (31.5, 33.0): "fr"}
+    assert _language_runs(segments, moved, "en", 20.0) == {
+        "es": [(2.5, 6.0), (30.0, 31.0)], "fr": [(31.5, 33.0)]}
+    assert _language_runs(segments, moved, "en", 0.4) == {
+        "es": [(2.5, 4.0), (4.5, 6.0), (30.0, 31.0)], "fr": [(31.5, 33.0)]}
+
+
+def test_intersection_of_segment_lists() -> None:
+    from transcribe.vad import intersection
+
+    words = [(0.6, 1.8), (2.1, 4.2), (11.4, 14.1)]
+    speech = [(0.7, 13.1), (19.0, 26.8)]
+    assert intersection(words, speech) == [(0.7, 1.8), (2.1, 4.2), (11.4, 13.1)]
+    assert intersection(words, []) == [] == intersection([], speech)
