@@ -41,7 +41,8 @@ def dry_run(ruleset: RuleSet, calls: Iterable[tuple[Transcript, set[str] | None]
     models = models or AnalysisModels.default()
     outcomes = {r.id: RuleOutcome(r.id, localized(r.title, "en")) for r in ruleset.rules
                 if r.type != "marker" or r.examples}
-    with_examples = [r for r in ruleset.rules if r.examples and near_miss_margin > 0]
+    with_examples = [r for r in ruleset.rules if (r.examples or r.reply_to)
+                     and near_miss_margin > 0]
     for transcript, current in calls:
         for rule in with_examples:
             found = [(transcript.call_id, n) for n in near_misses(rule, transcript,

@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_valid
 from rapidfuzz import fuzz
 
 from analysis.normalize import CJK, has_cjk, normalize
-from core.schemas import Evidence, Flag, Severity, Transcript, Utterance
+from core.schemas import Evidence, EvidenceContext, Flag, Severity, Transcript, Utterance
 from core.yamlio import load_yaml
 
 DEFAULT_RULES = Path(__file__).parent / "config" / "rules"
@@ -100,6 +100,72 @@ class Condition(BaseModel):
                 "<=": measured <= limit}[self.op]
 
 
+# Bounds on a rule's `reply_to` (uploaded packs go through the same loader): every cue
+# and reply is encoded per call, so their number and length stay small.
+REPLY_TURNS_MAX = 4
+REPLY_LIST_MAX = 100
+REPLY_TEXT_MAX = 300
+
+
+def _bounded_lists(name: str, lists: dict[str, list[str]]) -> None:
+    if len(lists) > 8:
+        raise ValueError(f"{name}: at most 8 languages")
+    for lang, items in lists.items():
+        if len(items) > REPLY_LIST_MAX:
+            raise ValueError(f"{name}.{lang}: at most {REPLY_LIST_MAX} entries")
+        if any(not item.strip() or len(item) > REPLY_TEXT_MAX for item in items):
+            raise ValueError(f"{name}.{lang}: every entry is 1 to {REPLY_TEXT_MAX} characters")
+
+
+class ReplyTo(BaseModel):
+    """An utterance read with the other party's turn just before it: it matches when
+    that turn is close to one of `cues` (a customer doubting approval) and the utterance
+    to one of `replies` (an assurance that names no approval: "you've got the money")."""
+
+    model_config = {"extra": "forbid"}
+
+    turns: int = Field(2, ge=1, le=REPLY_TURNS_MAX, description="How many utterances back "
+                       "the other party's turn may be.")
+    cues: dict[str, list[str]] = Field(description="Per language: what the other party says "
+                                       "(closeness as for `examples`).")
+    cue_threshold: float | dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_THRESHOLD))
+    replies: dict[str, list[str]] = Field(description="Per language: what the rule's speaker "
+                                          "answers to it.")
+    threshold: float | dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_THRESHOLD))
+
+    @model_validator(mode="after")
+    def _bounded(self) -> ReplyTo:
+        _bounded_lists("cues", self.cues)
+        _bounded_lists("replies", self.replies)
+        if not any(self.cues.values()) or not any(self.replies.values()):
+            raise ValueError("reply_to needs cues and replies")
+        for name in ("cue_threshold", "threshold"):
+            value = getattr(self, name)
+            if any(not 0 < t <= 1 for t in (value.values() if isinstance(value, dict) else [value])):
+                raise ValueError(f"{name}: every value must be in (0, 1]")
+        return self
+
+    def cues_for(self, language: str) -> list[str]:
+        return self.cues.get(language, []) + self.cues.get("any", [])
+
+    def replies_for(self, language: str) -> list[str]:
+        return self.replies.get(language, []) + self.replies.get("any", [])
+
+    def cue_threshold_for(self, pack: str) -> float:
+        return _per_language(self.cue_threshold, pack, DEFAULT_THRESHOLD)
+
+    def threshold_for(self, pack: str) -> float:
+        return _per_language(self.threshold, pack, DEFAULT_THRESHOLD)
+
+
+def _per_language(value: float | dict[str, float], pack: str, default: dict[str, float]
+                  ) -> float:
+    if isinstance(value, dict):
+        return value.get(pack, value.get("any", default.get(pack, default["en"])))
+    return value
+
+
 class Rule(BaseModel):
     model_config = {"extra": "forbid"}
 
@@ -146,6 +212,9 @@ class Rule(BaseModel):
         description="The classifier's probability that counts as a match (one number or one "
         "per language); an utterance matches when its closeness reaches `threshold` or its "
         "probability reaches this.")
+    reply_to: ReplyTo | None = Field(
+        None, description="must_not_say: an utterance that answers the other party's cue "
+        "(the turn just before it) with one of these replies also matches.")
     line: int = Field(0, exclude=True)
     source: str = Field("", exclude=True)
     # The other rules' examples per language (set by load_rules): the classifier's negatives.
@@ -173,12 +242,14 @@ class Rule(BaseModel):
             if self.condition.metric not in METRIC_NAMES:
                 raise ValueError(f"condition.metric {self.condition.metric!r} is not one of "
                                  f"{', '.join(sorted(METRIC_NAMES))}")
-        elif not self.phrases and not self.regex and not self.examples:
+        elif not self.phrases and not self.regex and not self.examples and not self.reply_to:
             raise ValueError(f"{self.type} rules need phrases, regex or examples")
         for name in ("threshold", "classifier_threshold"):
             value = getattr(self, name)
             if any(not 0 < t <= 1 for t in (value.values() if isinstance(value, dict) else [value])):
                 raise ValueError(f"{name}: every value must be in (0, 1]")
+        if self.reply_to is not None and (self.type != "must_not_say" or self.who == "any"):
+            raise ValueError("reply_to is for must_not_say rules of the agent or the customer")
         for lang, patterns in self.regex.items():
             for pattern in patterns:
                 try:
@@ -350,7 +421,8 @@ class Match:
     role: str
     example: str | None = None
     score: float | None = None
-    by: str | None = None  # "classifier" when the rule's classifier matched it
+    by: str | None = None  # "classifier" when the rule's classifier matched it, "reply"
+    context: Match | None = None  # by "reply": the other party's turn it answers
 
 
 NEGATIONS = {
@@ -527,6 +599,88 @@ def _classifier_vetoed(rule: Rule, pack: str, texts: list[str]) -> list[bool]:
     return _vetoed(rule, pack, texts, bars)
 
 
+@dataclass
+class _Reply:
+    """An utterance scored as a reply (ReplyTo): the other party's turn before it and
+    its closest cue, the utterance's closest reply, and whether a hedge vetoes it."""
+
+    utterance: int
+    context: int
+    cue: Any  # analysis.semantic.Similar
+    reply: Any
+    threshold: float  # the reply's own, in the utterance's language
+    vetoed: bool
+
+
+def _replies(rule: Rule, transcript: Transcript, indexes: list[int]) -> list[_Reply]:
+    """The utterances of `indexes` that follow, within `reply_to.turns`, an utterance of
+    the other party at least `cue_threshold` close to a cue, with their closest reply.
+    Only those are scored as replies, so the cue gates where the encoder runs on a call.
+    A reply is vetoed when its closest segment is nearer a counter-example than to the
+    reply, or any of its segments is as close to a counter-example as the rule's own
+    threshold (a hedge by the rule's measure): an assurance with "I can't promise" in the
+    same turn is no promise."""
+    reply_to = rule.reply_to
+    utts = transcript.utterances
+    if reply_to is None or not indexes:
+        return []
+    from analysis.semantic import best_matches, segments
+
+    other = "customer" if rule.who == "agent" else "agent"
+    before = {i: [j for j in range(max(0, i - reply_to.turns), i) if utts[j].role == other]
+              for i in indexes}
+    cues: dict[int, Any] = {}
+    for language, part in _by_language(transcript, sorted(set().union(*before.values()))).items():
+        lang = "zh" if language.startswith("zh") else "en"
+        found = best_matches(reply_to.cues_for(language), [utts[j].text for j in part], lang)
+        cues.update((j, c) for j, c in zip(part, found, strict=True) if c is not None
+                    and c.score >= reply_to.cue_threshold_for(transcript.pack_of(utts[j])))
+    # Each utterance answers the closest cue among the turns just before it.
+    asked_at = {i: max((j for j in js if j in cues), key=lambda j: cues[j].score)
+                for i, js in before.items() if any(j in cues for j in js)}
+    out = []
+    for language, part in _by_language(transcript, asked_at).items():
+        lang = "zh" if language.startswith("zh") else "en"
+        found = best_matches(reply_to.replies_for(language), [utts[i].text for i in part], lang,
+                             polarity=rule.polarity)
+        pack = transcript.pack_of(utts[part[0]])
+        bar = rule.threshold_for(pack)
+        for i, reply in zip(part, found, strict=True):
+            if reply is None:
+                continue
+            hedges = _counter_scores(rule, pack, [reply.segment, *segments(utts[i].text)])
+            vetoed = hedges[0] >= reply.score or max(hedges[1:], default=0.0) >= bar
+            out.append(_Reply(i, asked_at[i], cues[asked_at[i]], reply,
+                              reply_to.threshold_for(pack), vetoed))
+    return out
+
+
+def _reply_matches(rule: Rule, transcript: Transcript, indexes: list[int]) -> list[Match]:
+    out = []
+    for r in _replies(rule, transcript, indexes):
+        if not r.vetoed and r.reply.score >= r.threshold:
+            heard = transcript.utterances[r.utterance]
+            out.append(Match(r.utterance, heard.start, heard.end, heard.text, heard.role,
+                             r.reply.example, r.reply.score, by="reply",
+                             context=_cue_match(transcript, r)))
+    return out
+
+
+def _cue_match(transcript: Transcript, r: _Reply) -> Match:
+    """The other party's turn a reply answers, with its closest cue."""
+    said = transcript.utterances[r.context]
+    return Match(r.context, said.start, said.end, said.text, said.role, r.cue.example,
+                 r.cue.score)
+
+
+def _by_language(transcript: Transcript, indexes: Iterable[int]) -> dict[str, list[int]]:
+    """Utterance indexes grouped by the language each was spoken in."""
+    out: dict[str, list[int]] = {}
+    for i in indexes:
+        out.setdefault(transcript.language_of(transcript.utterances[i]), []).append(i)
+    return out
+
+
 def _by_pack(transcript: Transcript, indexes: Iterable[int]) -> dict[str, list[int]]:
     """Utterance indexes grouped by the rule pack language each utterance is checked in."""
     out: dict[str, list[int]] = {}
@@ -578,6 +732,9 @@ def find_matches(rule: Rule, transcript: Transcript,
                 utt, sim = transcript.utterances[i], closest[i]
                 out.append(Match(i, utt.start, utt.end, utt.text, utt.role,
                                  sim.probable_example, sim.probability, by="classifier"))
+    # A reply to the other party's cue (reply_to): what the turn means in its context.
+    matched = {m.utterance for m in out}
+    out += _reply_matches(rule, transcript, [i for i in rest if i not in matched])
     return sorted(out, key=lambda m: m.utterance)
 
 
@@ -590,8 +747,10 @@ class NearMiss:
     score: float
     threshold: float
     # "classifier": `score` is its probability, `threshold` its own; "vetoed": the
-    # classifier matched but a counter-example was as close (find_matches drops it).
+    # classifier matched but a counter-example was as close (find_matches drops it);
+    # "reply": a reply_to reply just under its threshold, answering `context`.
     by: str | None = None
+    context: Match | None = None
 
 
 def near_misses(rule: Rule, transcript: Transcript, margin: float = 0.1) -> list[NearMiss]:
@@ -622,6 +781,15 @@ def near_misses(rule: Rule, transcript: Transcript, margin: float = 0.1) -> list
         elif s.probability is not None and above - margin <= s.probability < above:
             out.append(NearMiss(rule.id, i, utts[i].text, s.probable_example or s.example,
                                 s.probability, above, by="classifier"))
+    # Replies to a cue (reply_to) just under the reply threshold, among the utterances
+    # nothing above matches; the cue's turn comes with them.
+    taken = {i for i, s in closest.items() if _classifier_says(rule, transcript, i, s)
+             or s.score >= rule.threshold_for(transcript.pack_of(utts[i]))} - vetoed
+    for r in _replies(rule, transcript, [i for i in rest if i not in taken]):
+        if not r.vetoed and r.threshold - margin <= r.reply.score < r.threshold:
+            out.append(NearMiss(rule.id, r.utterance, utts[r.utterance].text, r.reply.example,
+                                r.reply.score, r.threshold, by="reply",
+                                context=_cue_match(transcript, r)))
     return out
 
 
@@ -636,7 +804,11 @@ def _in_window(window: Window | None, utt: Utterance, duration: float) -> bool:
 def _evidence(m: Match) -> Evidence:
     return Evidence(utterance=m.utterance, start=m.start, end=m.end, quote=m.quote,
                     speaker_role=m.role, matched=m.example, score=m.score,
-                    matched_by=m.by)
+                    matched_by=m.by, context=None if m.context is None else EvidenceContext(
+                        utterance=m.context.utterance, start=m.context.start,
+                        end=m.context.end, quote=m.context.quote,
+                        speaker_role=m.context.role, matched=m.context.example or "",
+                        score=m.context.score or 0.0))
 
 
 # A pause written into the text ("[pause 12s]", "(silence: 15 seconds)", "（静音12秒）"):

@@ -3,6 +3,8 @@ and transcripts and analyses redacted for keys that may not see personal data.""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -10,7 +12,7 @@ from analysis.pii import redact_text
 from api.errors import not_found
 from api.models import CallSummary, FlagView, ReviewOut, StageStatus
 from core.db import Call, Review
-from core.schemas import Analysis, Transcript
+from core.schemas import Analysis, Evidence, Transcript
 from core.status import STAGES
 from core.status import StageStatus as StageState
 from core.storage import ObjectStore
@@ -90,6 +92,18 @@ def call_review_status(analysis: Analysis | None, reviews: dict[str, Review]) ->
                          {k: r.decision for k, r in reviews.items()})
 
 
+def _redacted_evidence(e: Evidence, texts: list[str]) -> Evidence:
+    """The quote, and the quote of the turn it answers (a reply_to match), redacted."""
+    update: dict[str, Any] = {}
+    if e.utterance is not None and 0 <= e.utterance < len(texts):
+        update["quote"] = texts[e.utterance]
+    if e.context is not None:  # another turn's words: shown only where they can be masked
+        i = e.context.utterance
+        update["context"] = (e.context.model_copy(update={"quote": texts[i]})
+                             if 0 <= i < len(texts) else None)
+    return e.model_copy(update=update) if update else e
+
+
 def redact(transcript: Transcript | None, analysis: Analysis | None
            ) -> tuple[Transcript | None, Analysis | None]:
     """Texts with personal data masked, word lists dropped (they carry the raw words) and
@@ -104,9 +118,7 @@ def redact(transcript: Transcript | None, analysis: Analysis | None
                   for u, text in zip(transcript.utterances, texts, strict=True)]
     flags = []
     for flag in analysis.flags:
-        evidence = [e.model_copy(update={"quote": texts[e.utterance]})
-                    if e.utterance is not None and 0 <= e.utterance < len(texts) else e
-                    for e in flag.evidence]
+        evidence = [_redacted_evidence(e, texts) for e in flag.evidence]
         flags.append(flag.model_copy(update={"evidence": evidence}))
     intents = [i.model_copy(update={"evidence": [
         e.model_copy(update={"quote": texts[e.utterance]})

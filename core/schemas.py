@@ -134,6 +134,18 @@ class Transcript(BaseModel):
         return [self.language, *sorted(x for x in others if x)]
 
 
+class EvidenceContext(BaseModel):
+    """The other party's turn a `reply_to` match answers (a customer doubting approval)."""
+
+    utterance: int = Field(description="Index into transcript.utterances.")
+    start: float
+    end: float
+    quote: str
+    speaker_role: Role | None = None
+    matched: str = Field(description="The rule's `reply_to` cue the quote is close to.")
+    score: float = Field(description="How close (cosine for English, 0-1).")
+
+
 class Evidence(BaseModel):
     utterance: int | None = Field(None, description="Index into transcript.utterances.")
     start: float
@@ -143,9 +155,14 @@ class Evidence(BaseModel):
     matched: str | None = Field(None, description="The rule example the quote is close to.")
     score: float | None = Field(None, description="How close (cosine for English, 0-1), or the "
                                 "rule classifier's probability when matched_by is classifier.")
-    matched_by: Literal["classifier"] | None = Field(
+    matched_by: Literal["classifier", "reply"] | None = Field(
         None, description="classifier: the rule's classifier matched the quote (`matched` is "
-        "the example nearest to it); none: a phrase, a regex or closeness to `matched`.")
+        "the example nearest to it); reply: the quote is close to `matched`, one of the rule's "
+        "`reply_to` replies, and answers `context`; none: a phrase, a regex or closeness to "
+        "`matched`.")
+    context: EvidenceContext | None = Field(
+        None, description="matched_by reply: the other party's turn the quote answers, with "
+        "the `reply_to` cue it is close to (`matched`) and how close (`score`).")
 
 
 Severity = Literal["low", "medium", "high", "critical"]

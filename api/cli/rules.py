@@ -79,7 +79,11 @@ def rules_test(
                           for c, f in o.examples],
              "near_misses": [{"call_id": c, "utterance": n.utterance, "quote": n.quote,
                               "example": n.example, "score": n.score, "threshold": n.threshold,
-                              "by": n.by or "example"}
+                              "by": n.by or "example",
+                              # by reply: the other party's turn it answers, and its cue
+                              "context": None if n.context is None else {
+                                  "utterance": n.context.utterance, "quote": n.context.quote,
+                                  "cue": n.context.example, "score": n.context.score}}
                              for c, n in o.near_misses]} for o in outcomes.values()]})
         return
     table = Table("rule", "calls flagged", "new", "no longer", "example")
@@ -96,8 +100,12 @@ def rules_test(
         misses = Table("rule", "call", "score / threshold", "by", "closest example", "utterance",
                        title="Near misses: just under the example (or classifier) threshold")
         for rule_id, call_id, n in near:
+            quote = n.quote[:80]
+            if n.context is not None:  # a reply: the turn it answers, and how close its cue
+                quote = (f"{n.context.quote[:60]} ({n.context.score:.2f} ~ "
+                         f"{n.context.example}) → {quote}")
             misses.add_row(rule_id, call_id, f"{n.score:.2f} / {n.threshold:.2f}",
-                           n.by or "example", n.example, n.quote[:80])
+                           n.by or "example", n.example, quote)
         out.print(misses)
     out.print(f"{len(stored)} stored call(s) checked; nothing was changed")
 

@@ -156,3 +156,32 @@ def test_the_walk_would_see_a_leak(outputs: dict[str, Any]) -> None:
     """The stored analysis keeps the raw quotes for qa: the same check finds them there."""
     for language in ("en", "zh"):
         assert leaks(outputs[language]["raw_analysis"].model_dump())
+
+
+def test_the_turn_a_reply_answers_is_masked_too() -> None:
+    """A reply_to flag quotes the customer's turn as well (evidence.context): redacted like
+    the quote, and dropped where there is no redacted text for it."""
+    from core.schemas import Analysis, Evidence, EvidenceContext, Flag
+
+    t = call([("customer", f"My card is {CARD} and my credit is bad, will I get it?"),
+              ("agent", "Don't worry, the money is yours.")], "en", "reply-call")
+    masked = ["My card is [CARD] and my credit is bad, will I get it?",
+              "Don't worry, the money is yours."]
+
+    def analysis(context_utterance: int) -> Analysis:
+        context = EvidenceContext(utterance=context_utterance, start=0.5, end=3.5,
+                                  quote=t.utterances[0].text, matched="my credit is bad",
+                                  score=0.8)
+        flag = Flag(rule_id="guaranteed_approval", rule_version=1, title="t", severity="high",
+                    evidence=[Evidence(utterance=1, start=4.0, end=7.0, quote=t.utterances[1].text,
+                                       matched_by="reply", context=context)])
+        return Analysis(call_id="reply-call", language="en", version="1", rules_version="1",
+                        flags=[flag], primary_intent=None, intents=[], customer_sentiment="neutral",
+                        sentiment_score=0.0, metrics={}, summary="", redacted_utterances=masked)
+
+    _, shown = redact(t, analysis(0))
+    assert shown is not None and shown.flags[0].evidence[0].context is not None
+    assert shown.flags[0].evidence[0].context.quote == masked[0]
+    assert leaks(shown.model_dump()) == []
+    _, shown = redact(t, analysis(7))
+    assert shown is not None and shown.flags[0].evidence[0].context is None

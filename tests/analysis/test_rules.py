@@ -600,3 +600,95 @@ def test_rules_match_each_utterance_in_its_own_language(default_rules: RuleSet) 
     assert "recording_disclosure_missing" in flagged(default_rules, t)
     t.utterances[1].language = "en"
     assert "recording_disclosure_missing" not in flagged(default_rules, t)
+
+
+# reply_to: an agent turn read with the customer turn before it ------------------------
+
+
+def call(turns: list[tuple[str, str]], language: str) -> Transcript:
+    return transcript([(role, i * 5.0, i * 5.0 + 4, text) for i, (role, text) in enumerate(turns)],
+                      language)
+
+
+@pytest.mark.parametrize(("language", "doubt", "reply"), [
+    ("en", "I'm not sure I'd pass, my credit rating is pretty poor.",
+     "Honestly, the cash will be sitting in your account by Friday."),
+    ("zh", "我信用记录不太好，能办下来吗？", "您放心，这钱明天就打到您卡上。"),
+])
+def test_an_assurance_answering_a_doubt_about_approval_flags(default_rules: RuleSet, language: str,
+                                                             doubt: str, reply: str) -> None:
+    t = call([("agent", "Thanks." if language == "en" else "您好。"), ("customer", doubt),
+              ("agent", reply)], language)
+    evidence = flagged(default_rules, t)["guaranteed_approval"][0]
+    # The flagged moment is the agent's turn; the customer's turn it answers comes with it.
+    assert (evidence.utterance, evidence.start, evidence.quote) == (2, 10.0, reply)
+    assert evidence.matched_by == "reply" and evidence.matched
+    rule = default_rules.by_id("guaranteed_approval")
+    assert rule is not None and rule.reply_to is not None
+    assert evidence.score is not None and evidence.score >= rule.reply_to.threshold_for(language)
+    assert evidence.context is not None
+    assert (evidence.context.utterance, evidence.context.quote) == (1, doubt)
+    assert evidence.context.score >= rule.reply_to.cue_threshold_for(language)
+    assert evidence.context.matched in rule.reply_to.cues_for(language)
+
+
+@pytest.mark.parametrize(("language", "doubt", "reply"), [
+    # A hedge in the same turn: close to a reply, vetoed by the counter-examples.
+    ("en", "I'm not sure I'd pass, my credit rating is pretty poor.",
+     "I'd love to say the cash is yours, but I can't promise that, it depends on the credit check."),
+    ("zh", "我信用记录不太好，能办下来吗？", "这个没法跟您保证，要看审批结果。"),
+    # The same assurance without a doubt before it: a question about timing.
+    ("en", "How soon would the money arrive?", "The cash will be sitting in your account by Friday."),
+    ("zh", "钱多久能到账？", "审批通过以后，钱第二天就打到您卡上。"),
+])
+def test_a_hedged_reply_or_one_to_no_doubt_does_not_flag(default_rules: RuleSet, language: str,
+                                                         doubt: str, reply: str) -> None:
+    t = call([("agent", "Thanks." if language == "en" else "您好。"), ("customer", doubt),
+              ("agent", reply)], language)
+    assert "guaranteed_approval" not in flagged(default_rules, t)
+
+
+REPLY_PACK = """
+rules:
+  - id: promise
+    title: Promise
+    type: must_not_say
+    polarity: true
+    reply_to:
+      turns: 2
+      cues: {en: ["will I get approved with my bad credit"]}
+      cue_threshold: 0.5
+      replies: {en: ["don't worry, the money is yours"]}
+      threshold: THRESHOLD
+"""
+
+
+def test_a_reply_just_under_its_threshold_is_a_near_miss_with_the_turn_it_answers() -> None:
+    from analysis.rules import find_matches, near_misses
+
+    t = call([("customer", "Would they approve me? My credit is awful."),
+              ("agent", "Don't worry, you'll get the cash by Friday.")], "en")
+    rule = parse_rules(REPLY_PACK.replace("THRESHOLD", "0.99"))[0]
+    assert find_matches(rule, t) == []
+    near = near_misses(rule, t, margin=0.9)
+    assert [(n.utterance, n.by) for n in near] == [(1, "reply")]
+    assert near[0].context is not None and near[0].context.utterance == 0
+    assert near[0].context.quote == "Would they approve me? My credit is awful."
+    low = parse_rules(REPLY_PACK.replace("THRESHOLD", "0.3"))[0]
+    assert [m.utterance for m in find_matches(low, t)] == [1]
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    ("turns: 2", "turns: 9"),
+    ('cues: {en: ["will I get approved with my bad credit"]}',
+     "cues: {en: [" + ", ".join(['"doubt"'] * 101) + "]}"),
+    ('replies: {en: ["don\'t worry, the money is yours"]}', 'replies: {en: ["' + "x" * 301 + '"]}'),
+    ("cue_threshold: 0.5", "cue_threshold: 1.5"),
+    ("cue_threshold: 0.5", "cue_threshold: 0.5\n      extra: 1"),
+    ("type: must_not_say", "type: must_say"),
+])
+def test_reply_to_is_validated_and_bounded(change: str, problem: str) -> None:
+    text = REPLY_PACK.replace("THRESHOLD", "0.6")
+    assert change in text
+    with pytest.raises(RuleError, match="promise"):
+        parse_rules(text.replace(change, problem, 1))
