@@ -210,7 +210,9 @@ class PackedAudio:
 def pack(signal: np.ndarray, segments: list[Segment], rate: int, gap_s: float = 1.0,
          glue_margin_s: float = 0.3, glue_window_s: float = 1.5) -> PackedAudio:
     """Keep only speech, so the recogniser spends no time (and invents nothing) on silence."""
-    pieces, starts, cursor = [], [], 0.0
+    pieces: list[np.ndarray] = []
+    starts: list[float] = []
+    cursor = 0.0
     gap = np.zeros(int(gap_s * rate), dtype=signal.dtype)
     for k, (start, end) in enumerate(segments):
         piece = signal[int(start * rate): int(end * rate)]
