@@ -141,9 +141,7 @@ class ReplyTo(BaseModel):
         if not any(self.cues.values()) or not any(self.replies.values()):
             raise ValueError("reply_to needs cues and replies")
         for name in ("cue_threshold", "threshold"):
-            value = getattr(self, name)
-            if any(not 0 < t <= 1 for t in (value.values() if isinstance(value, dict) else [value])):
-                raise ValueError(f"{name}: every value must be in (0, 1]")
+            _check_unit_interval(name, getattr(self, name))
         return self
 
     def cues_for(self, language: str) -> list[str]:
@@ -157,6 +155,12 @@ class ReplyTo(BaseModel):
 
     def threshold_for(self, pack: str) -> float:
         return _per_language(self.threshold, pack, DEFAULT_THRESHOLD)
+
+
+def _check_unit_interval(name: str, value: float | dict[str, float]) -> None:
+    """A threshold (one number or one per language) must lie in (0, 1]."""
+    if any(not 0 < t <= 1 for t in (value.values() if isinstance(value, dict) else [value])):
+        raise ValueError(f"{name}: every value must be in (0, 1]")
 
 
 def _per_language(value: float | dict[str, float], pack: str, default: dict[str, float]
@@ -245,9 +249,7 @@ class Rule(BaseModel):
         elif not self.phrases and not self.regex and not self.examples and not self.reply_to:
             raise ValueError(f"{self.type} rules need phrases, regex or examples")
         for name in ("threshold", "classifier_threshold"):
-            value = getattr(self, name)
-            if any(not 0 < t <= 1 for t in (value.values() if isinstance(value, dict) else [value])):
-                raise ValueError(f"{name}: every value must be in (0, 1]")
+            _check_unit_interval(name, getattr(self, name))
         if self.reply_to is not None and (self.type != "must_not_say" or self.who == "any"):
             raise ValueError("reply_to is for must_not_say rules of the agent or the customer")
         for lang, patterns in self.regex.items():
@@ -260,17 +262,10 @@ class Rule(BaseModel):
         return self
 
     def threshold_for(self, language: str) -> float:
-        if isinstance(self.threshold, dict):
-            return self.threshold.get(language, self.threshold.get(
-                "any", DEFAULT_THRESHOLD.get(language, DEFAULT_THRESHOLD["en"])))
-        return self.threshold
+        return _per_language(self.threshold, language, DEFAULT_THRESHOLD)
 
     def classifier_threshold_for(self, language: str) -> float:
-        value = self.classifier_threshold
-        if isinstance(value, dict):
-            return value.get(language, value.get("any", DEFAULT_CLASSIFIER_THRESHOLD.get(
-                language, DEFAULT_CLASSIFIER_THRESHOLD["en"])))
-        return value
+        return _per_language(self.classifier_threshold, language, DEFAULT_CLASSIFIER_THRESHOLD)
 
     def examples_for(self, language: str) -> list[str]:
         return self.examples.get(language, []) + self.examples.get("any", [])

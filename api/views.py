@@ -120,10 +120,9 @@ def redact(transcript: Transcript | None, analysis: Analysis | None
     for flag in analysis.flags:
         evidence = [_redacted_evidence(e, texts) for e in flag.evidence]
         flags.append(flag.model_copy(update={"evidence": evidence}))
-    intents = [i.model_copy(update={"evidence": [
-        e.model_copy(update={"quote": texts[e.utterance]})
-        if e.utterance is not None and 0 <= e.utterance < len(texts) else e
-        for e in i.evidence]}) for i in analysis.intents]
+    intents = [i.model_copy(update={"evidence": [_redacted_evidence(e, texts)
+                                                 for e in i.evidence]})
+               for i in analysis.intents]
     summary = redact_text(analysis.summary, analysis.language)
     return (transcript.model_copy(update={"utterances": utterances}),
             analysis.model_copy(update={"flags": flags, "intents": intents, "summary": summary}))

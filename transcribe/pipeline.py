@@ -389,17 +389,16 @@ def _recognise(signal: np.ndarray, segments: list[Segment], engine: AsrEngine,
         doubtful = [seg for seg, w in zip(segments, of, strict=True)
                     if w is not None and _hesitant(result.windows[w][2], main, params.whisper)]
         found = stretch_languages(signal, doubtful, engine, params.whisper, rate, main)
-        moved = [(seg, lang) for seg, lang in found if lang != main]
-        for lang, again in _language_runs(segments, dict(moved), main, decode_gap_s).items():
+        moved = {seg: lang for seg, lang in found if lang != main}
+        for lang, again in _language_runs(segments, moved, main, decode_gap_s).items():
             # What is decoded again in this language: its runs of segments, each on its own
             # (a run ends where speech in another language starts).
             words = [w for w in words
                      if not any(a <= (w.start + w.end) / 2 <= b for a, b in again)]
             words += _recognise(signal, again, engine, lang, params, rate)[0]
         if moved and stretches is not None:
-            by_start = dict(moved)
             for seg in segments:  # runs of segments in one language
-                lang = by_start.get(seg, main)
+                lang = moved.get(seg, main)
                 if stretches and stretches[-1][2] == lang:
                     stretches[-1] = (stretches[-1][0], seg[1], lang)
                 else:
@@ -462,8 +461,9 @@ def speech_activity(audio: DecodedAudio, params: TranscribeParams) -> list[list[
 
 def decode_spans(audio: DecodedAudio, activity: list[list[Segment]],
                  params: TranscribeParams) -> list[list[Segment]]:
-    """What the recogniser hears of each signal: its speech segments, those closer
-    than the layout's `decode_gap_s` joined into one stretch."""
+    """What the recogniser hears of each signal (`vad.decode_stretches` with the layout's
+    `decode_gap_s`): stereo legs their speech segments, a mono call all of it but
+    non-speech stretches of at least that length."""
     gap = activity_params(audio, params).decode_gap_s
     return [decode_stretches(segments, gap, audio.duration) for segments in activity]
 
