@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +60,10 @@ class HeadOptions:
     long_word_ngrams: tuple[int, int] = (1, 2)
     long_c: float = 1.0
     long_embedding_weight: float = 0.0  # 0: long-text uses no embeddings (no encoding)
+    # long-text: p = (1 - w) * SVM(n-grams) + w * LR(tuned window embeddings); 0 = SVM only.
+    long_fusion_weight: float = 0.0
+    long_tune_epochs: int = 4  # the encoder tuning long-text does for fusion
+    long_tune_max_length: int = 256
     solver: str = "logreg"  # or "sgd": logistic loss by SGD, seconds on large corpora
     sgd_alpha: float = 3e-6
     classifier: str = "logreg"  # or "svm": a linear SVM, scores through a softmax
@@ -83,7 +87,17 @@ class HeadOptions:
         for key in ("classifier", "long_classifier"):
             if known.get(key, "logreg") not in CLASSIFIERS:
                 raise ValueError(f"unknown {key} {known[key]!r}: {', '.join(CLASSIFIERS)}")
+        fusion = float(known.get("long_fusion_weight", 0.0))
+        if not 0.0 <= fusion <= 1.0:
+            raise ValueError(f"long_fusion_weight {fusion} is not between 0 and 1")
+        if fusion > 0 and float(known.get("long_embedding_weight", 0.0)) > 0:
+            raise ValueError("long_fusion_weight and long_embedding_weight: set one of them")
         return cls(**known)
+
+    def long_tune(self) -> TuneOptions:
+        """The encoder tuning for long-text fusion: `tune` with long texts' length, epochs."""
+        return replace(self.tune, epochs=self.long_tune_epochs,
+                       max_length=self.long_tune_max_length)
 
 
 def pick_recipe(texts: Sequence[str], options: HeadOptions) -> str:
@@ -110,8 +124,10 @@ class Features:
         self.recipe = recipe
         self.tuned_state = tuned_state  # the encoder's tuned top layers (encoder_tuning)
         self._encoder: Any = None
-        self.embedding_weight = (options.long_embedding_weight if recipe == "long-text"
-                                 else options.embedding_weight)
+        # Fusion keeps the embedding block apart (first, unweighted) for its own head.
+        self.fused = recipe == "long-text" and options.long_fusion_weight > 0
+        self.embedding_weight = (1.0 if self.fused else options.long_embedding_weight
+                                 if recipe == "long-text" else options.embedding_weight)
         # Long texts: every MAX_TOKENS window of a text is encoded, not only the first.
         self.chunked = recipe == "long-text"
         self.vectorizers: list[Any] = []
@@ -166,8 +182,8 @@ class Features:
         return {k: v for k, v in self.__dict__.items() if k != "_encoder"}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        # Heads saved before `chunked` and `tuned_state` existed.
-        self.__dict__.update({"chunked": False, "tuned_state": None} | state)
+        # Heads saved before `chunked`, `tuned_state` and `fused` existed.
+        self.__dict__.update({"chunked": False, "tuned_state": None, "fused": False} | state)
         self._encoder = None
 
 
@@ -210,6 +226,41 @@ class CalibratedSVM:
         return scores / scores.sum(axis=1, keepdims=True)
 
 
+class LateFusion:
+    """Two heads over one stacked matrix, their probabilities mixed: logistic regression on
+    the first `dim` columns (the tuned encoder's window embeddings) and `text_head` on the
+    rest (n-gram TF-IDF). On CFPB the mix scored above either head alone (docs/analysis.md)."""
+
+    def __init__(self, dim: int, text_head: Any, c: float, weight: float,
+                 max_iter: int) -> None:
+        self.dim = dim
+        self.text_head = text_head
+        self.weight = weight
+        self.c = c
+        self.max_iter = max_iter
+        self.embedding_head: Any = None
+
+    def fit(self, x: Any, y: Any) -> LateFusion:
+        from sklearn.linear_model import LogisticRegression
+
+        x = x.tocsc()
+        self.text_head.fit(x[:, self.dim:].tocsr(), y)
+        self.embedding_head = LogisticRegression(C=self.c, max_iter=self.max_iter).fit(
+            x[:, :self.dim].toarray(), y)
+        return self
+
+    def predict_proba(self, x: Any) -> np.ndarray:
+        import numpy as np
+
+        x = x.tocsc()
+        text = np.asarray(self.text_head.predict_proba(x[:, self.dim:].tocsr()))
+        emb = np.asarray(self.embedding_head.predict_proba(x[:, :self.dim].toarray()))
+        return (1.0 - self.weight) * text + self.weight * emb
+
+    def predict(self, x: Any) -> Any:
+        return self.predict_proba(x).argmax(axis=1)
+
+
 @dataclass
 class HeadMetrics:
     task: str
@@ -232,16 +283,25 @@ class HeadMetrics:
         return asdict(self)
 
 
-def _classifier(recipe: str, c: float, options: HeadOptions) -> Any:
+def _classifier(recipe: str, c: float, options: HeadOptions, dim: int = 0) -> Any:
+    """The head for `recipe`; `dim`: the embedding columns a long-text fusion head splits off."""
     from sklearn.linear_model import LogisticRegression, SGDClassifier
 
     kind = options.long_classifier if recipe == "long-text" else options.classifier
+    if recipe == "long-text" and options.long_fusion_weight > 0:
+        text_options = replace(options, long_fusion_weight=0.0)
+        return LateFusion(dim, _classifier(recipe, c, text_options), options.c_grid[-1],
+                          options.long_fusion_weight, options.max_iter)
     if kind == "svm":
         return CalibratedSVM(c, options.seed)
     if options.solver == "sgd":
         return SGDClassifier(loss="log_loss", alpha=options.sgd_alpha,
                              random_state=options.seed, max_iter=50, tol=1e-4)
     return LogisticRegression(C=c, max_iter=options.max_iter)
+
+
+def _dim(embeddings: np.ndarray | None) -> int:
+    return 0 if embeddings is None else int(embeddings.shape[1])
 
 
 def fit_head(task: str, examples: Sequence[tuple[str, str]], out_dir: Path | str,
@@ -271,15 +331,17 @@ def fit_head(task: str, examples: Sequence[tuple[str, str]], out_dir: Path | str
         raise ValueError(f"fit_head: recipe {recipe!r} is not a head recipe")
     tuned_state = None
     tune_seconds = 0.0
-    if embeddings is None and Features(recipe, options).uses_embeddings:
-        if options.tune.layers > 0 and recipe != "long-text":
+    probe = Features(recipe, options)
+    tune = options.long_tune() if probe.fused else options.tune
+    if embeddings is None and probe.uses_embeddings:
+        if tune.layers > 0 and (recipe != "long-text" or probe.fused):
             from analysis.embeddings import SentenceEncoder, encoder_path
             from analysis.encoder_tuning import tune_top_layers
 
             tuning = time.perf_counter()
-            tuned_state = tune_top_layers(texts, y.tolist(), len(labels), options.tune,
-                                          progress)
-            embeddings = SentenceEncoder(encoder_path(), tuned_state=tuned_state).encode(texts)
+            tuned_state = tune_top_layers(texts, y.tolist(), len(labels), tune, progress)
+            embeddings = SentenceEncoder(encoder_path(), tuned_state=tuned_state).encode(
+                texts, chunked=probe.chunked)
             tune_seconds = round(time.perf_counter() - tuning, 2)
         else:
             from analysis.embeddings import embed
@@ -307,17 +369,17 @@ def fit_head(task: str, examples: Sequence[tuple[str, str]], out_dir: Path | str
                                     None if emb is None else emb[fit_rows])
             b = feats.transform([texts[i] for i in held], None if emb is None else emb[held])
             for c in grid:
-                head = _classifier(recipe, c, options).fit(a, y[fit_rows])
+                head = _classifier(recipe, c, options, _dim(emb)).fit(a, y[fit_rows])
                 selection[str(c)] = round(float((head.predict(b) == y[held]).mean()), 4)
             best_c = max(grid, key=lambda c: (selection[str(c)], -c))
     feats = Features(recipe, options, tuned_state)
     x = feats.fit_transform(texts, embeddings)
-    head = _classifier(recipe, best_c, options).fit(x, y)
+    head = _classifier(recipe, best_c, options, _dim(embeddings)).fit(x, y)
     metrics = HeadMetrics(task=task, recipe=recipe, out_dir=str(out_dir), examples=len(texts),
                           labels=labels, c=best_c, selection=selection, seed=options.seed,
                           seconds=0.0,
                           train_accuracy=round(float((head.predict(x) == y).mean()), 4),
-                          tune=options.tune.to_dict() if tuned_state else None,
+                          tune=tune.to_dict() if tuned_state else None,
                           tune_seconds=tune_seconds)
     metrics.seconds = round(time.perf_counter() - started, 2)
 

@@ -56,6 +56,7 @@ def check_task(task: str) -> Task:
 def _row(path: Path, line: int, row: Any) -> Example:
     if not isinstance(row, dict):
         raise ExamplesError(f"{path}:{line}: expected an object with 'text' and 'label'")
+    row = _renamed(row, list(row))
     for column in ("text", "label"):
         if column not in row or row[column] is None:
             raise ExamplesError(f"{path}:{line}: missing column {column!r}")
@@ -71,8 +72,20 @@ def _row(path: Path, line: int, row: Any) -> Example:
     return text, label
 
 
-# Column names other data sets use for the label (BANKING77: category).
-LABEL_ALIASES = ("label", "category")
+# Column names public data sets use, first match wins (BANKING77: text, category; CFPB
+# narratives: narrative_preprocessed, product).
+TEXT_ALIASES = ("text", "narrative_preprocessed", "narrative", "utterance", "sentence")
+LABEL_ALIASES = ("label", "category", "intent", "product")
+
+
+def _renamed(row: dict[str, Any], columns: Sequence[str]) -> dict[str, Any]:
+    """The row with its first text and label alias (by `columns`' names) as text / label."""
+    out = dict(row)
+    for name, aliases in (("text", TEXT_ALIASES), ("label", LABEL_ALIASES)):
+        found = next((c for c in aliases if c in columns), None)
+        if found and found != name:
+            out[name] = row[found]
+    return out
 
 
 def _decode(path: Path) -> str:
@@ -92,8 +105,9 @@ def _decode(path: Path) -> str:
 
 
 def load_examples(path: Path | str) -> list[Example]:
-    """(text, label) pairs from a .csv (header row with text and label, or category) or
-    .jsonl file."""
+    """(text, label) pairs from a .csv / .tsv (header row), .jsonl or .json (an array of
+    objects; row numbers in messages count its objects) file; the columns may carry
+    another data set's names (`TEXT_ALIASES`, `LABEL_ALIASES`)."""
     path = Path(path)
     if not path.is_file():
         raise ExamplesError(f"{path}: no such file")
@@ -107,17 +121,25 @@ def load_examples(path: Path | str) -> list[Example]:
                 row = json.loads(raw)
             except json.JSONDecodeError as exc:
                 raise ExamplesError(f"{path}:{line}: not valid JSON: {exc.msg}") from exc
-            if isinstance(row, dict) and "label" not in row and "category" in row:
-                row["label"] = row["category"]
             examples.append(_row(path, line, row))
+    elif path.suffix.lower() == ".json":
+        try:
+            rows = json.loads(content)
+        except json.JSONDecodeError as exc:
+            raise ExamplesError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from exc
+        if not isinstance(rows, list):
+            raise ExamplesError(f"{path}: expected a JSON array of objects with text and label")
+        examples = [_row(path, i, row) for i, row in enumerate(rows, start=1)]
     elif path.suffix.lower() in (".csv", ".tsv"):
         reader = csv.DictReader(content.splitlines(),
                                 delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
         header = [c.strip() for c in reader.fieldnames or []]
         if not header:
             raise ExamplesError(f"{path}: empty file")
+        text_column = next((c for c in TEXT_ALIASES if c in header), "text")
         label_column = next((c for c in LABEL_ALIASES if c in header), "label")
-        reader.fieldnames = ["label" if c == label_column else c for c in header]
+        reader.fieldnames = ["text" if c == text_column else "label" if c == label_column
+                             else c for c in header]
         for column in ("text", "label"):
             if column not in reader.fieldnames:
                 raise ExamplesError(f"{path}:1: missing column {column!r} (header: "
@@ -126,7 +148,7 @@ def load_examples(path: Path | str) -> list[Example]:
             examples.append(_row(path, reader.line_num, row))
     else:
         raise ExamplesError(f"{path}: unknown format {path.suffix or '(no suffix)'!r}: "
-                            "use .csv or .jsonl")
+                            "use .csv, .tsv, .jsonl or .json")
     if not examples:
         raise ExamplesError(f"{path}: no examples in the file")
     return examples

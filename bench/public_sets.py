@@ -1,6 +1,7 @@
 """The analysis models on public labelled text (fixed seeded held-back parts).
 
     python bench/public_sets.py [--public-data DIR] [--only banking77,cfpb,sentiment,zero_shot]
+                                [--banking77-test CSV] [--cfpb-test FILE]
                                 [--fit-sentiment] [--json out.json]
 
 - banking77: `callqa train intent`'s path (analysis.training.train_classifier) on 80% of
@@ -13,6 +14,10 @@
   the share of CFPB complaint narratives the default sentiment reads as negative.
 - zero_shot: intents by embedding similarity to intents.yaml's examples, without
   training, on CFPB and on the BANKING77 intents that map to the taxonomy.
+- --banking77-test / --cfpb-test: the sets' real test splits, which are not in
+  ../shared/data (BANKING77: PolyAI-LDN/task-specific-datasets banking_data/test.csv;
+  CFPB: IBM/watson-machine-learning-samples cloud/data/prompt_tuning/cfpb_test.json):
+  trained on every row here, scored there (`<set>_test_acc`, ...).
 - --fit-sentiment: print the per-utterance thresholds fitted for sentiment.yaml.
 
 Data: ../shared/data (or --public-data / CALLQA_PUBLIC_DATA); see analysis/evaluation.py.
@@ -35,16 +40,23 @@ PARTS = ("banking77", "cfpb", "sentiment", "zero_shot")
 
 
 def figures(parts: tuple[str, ...] = PARTS, root: Path | None = None,
-            recipe: str | None = None) -> dict[str, Any]:
+            recipe: str | None = None, tests: dict[str, Path] | None = None) -> dict[str, Any]:
     from analysis import evaluation as ev
 
     out: dict[str, Any] = {}
+    tests = tests or {}
     with tempfile.TemporaryDirectory(prefix="callqa-public-") as tmp:
         work = Path(tmp)
         if "banking77" in parts:
             out |= ev.banking77_figures(work, root, recipe)
+            if "banking77" in tests:
+                out |= ev.test_split_figures("banking77", ev.banking77(root),
+                                             tests["banking77"], work, recipe)
         if "cfpb" in parts:
             out |= ev.cfpb_figures(work, root, recipe)
+            if "cfpb" in tests:
+                out |= ev.test_split_figures("cfpb_product", ev.cfpb(root), tests["cfpb"],
+                                             work, recipe)
         if "sentiment" in parts:
             out |= ev.review_sentiment_figures(work)
             out |= ev.complaint_negative_share(root)
@@ -59,6 +71,11 @@ def main() -> None:
     parser.add_argument("--public-data", type=Path, help="Folder with banking77/ and cfpb/.")
     parser.add_argument("--only", default=",".join(PARTS), help="Comma-separated parts.")
     parser.add_argument("--recipe", help="Training recipe (default: training.yaml's).")
+    parser.add_argument("--banking77-test", type=Path,
+                        help="BANKING77's test split (test.csv), kept outside the repo.")
+    parser.add_argument("--cfpb-test", type=Path,
+                        help="A CFPB test set (cfpb_test.json, or .csv/.jsonl with text and "
+                             "label), kept outside the repo.")
     parser.add_argument("--fit-sentiment", action="store_true",
                         help="Fit and print the sentiment thresholds, then exit.")
     parser.add_argument("--json", type=Path, help="Also write the figures to this JSON file.")
@@ -72,7 +89,13 @@ def main() -> None:
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
         parser.error(f"unknown part(s) {', '.join(unknown)}: {', '.join(PARTS)}")
-    report(figures(parts, args.public_data, args.recipe) | {"machine": machine()}, args.json)
+    tests = {name: path for name, path in (("banking77", args.banking77_test),
+                                           ("cfpb", args.cfpb_test)) if path}
+    for path in tests.values():
+        if not path.is_file():
+            parser.error(f"{path}: no such file")
+    report(figures(parts, args.public_data, args.recipe, tests) | {"machine": machine()},
+           args.json)
 
 
 if __name__ == "__main__":

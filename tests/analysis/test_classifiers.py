@@ -125,9 +125,27 @@ def test_load_examples_csv_and_jsonl(tmp_path: Path) -> None:
     assert load_examples(jsonl) == [("我想提前还款", "early_settlement"), ("thanks", "positive")]
 
 
+def test_load_examples_reads_public_sets_column_names(tmp_path: Path) -> None:
+    # CFPB narratives (narrative_preprocessed, product) load as they are shipped;
+    # "text" and "label" win where both kinds are present.
+    jsonl = tmp_path / "cfpb.jsonl"
+    jsonl.write_text('{"idx": 0, "narrative_preprocessed": "late fee card", '
+                     '"product": "credit_card"}\n', "utf-8")
+    assert load_examples(jsonl) == [("late fee card", "credit_card")]
+    both = tmp_path / "both.csv"
+    both.write_text("narrative,text,product,label\nlong story,short,p,l\n", "utf-8")
+    assert load_examples(both) == [("short", "l")]
+    array = tmp_path / "rows.json"
+    array.write_text('[{"sentence": "我想提前还款", "intent": "early_settlement"}]', "utf-8")
+    assert load_examples(array) == [("我想提前还款", "early_settlement")]
+
+
 def test_load_examples_errors_name_file_line_and_column(tmp_path: Path) -> None:
     cases = {
-        "nolabel.csv": ("text,intent\nhello,refund\n", "nolabel.csv:1: missing column 'label'"),
+        "nolabel.csv": ("text,tag\nhello,refund\n", "nolabel.csv:1: missing column 'label'"),
+        "notlist.json": ('{"text": "a", "label": "b"}', "notlist.json: expected a JSON array"),
+        "row.json": ('[{"text": "a", "label": "b"}, {"text": "c"}]',
+                     "row.json:2: missing column 'label'"),
         "blank.csv": ("text,label\nhello,refund\n,refund\n", "blank.csv:3: empty text"),
         "row.jsonl": ('{"text": "a", "label": "b"}\n{"label": "b"}\n',
                       "row.jsonl:2: missing column 'text'"),

@@ -76,10 +76,28 @@ def test_long_text_recipe_on_complaint_narratives(tmp_path: Path) -> None:
         if len(per.setdefault(label, [])) < 16:
             per[label].append((text, label))
     split = stratified_split([r for v in per.values() for r in v], 0.25)
-    metrics = fit_head("intent", split.train, tmp_path / "long", HeadOptions.load())
+    options = HeadOptions.load(long_fusion_weight=0.5)  # off by default; tested here
+    metrics = fit_head("intent", split.train, tmp_path / "long", options)
     assert metrics.recipe == "long-text"  # auto: the median narrative is long
     report = evaluate("intent", split.test, tmp_path / "long")
     assert report.accuracy >= 0.5, report  # 5 products, 12 narratives each; chance 0.2
+
+    # Late fusion: the SVM over n-grams and a logistic regression over the tuned encoder's
+    # window embeddings, mixed by long_fusion_weight; the tuning recorded is long-text's.
+    from analysis.heads import LateFusion
+
+    assert metrics.tune is not None and metrics.tune["max_length"] == options.long_tune_max_length
+    assert metrics.tune["epochs"] == options.long_tune_epochs
+    model = HeadClassifier(tmp_path / "long")
+    assert isinstance(model.head, LateFusion) and model.features.fused
+    texts = [t for t, _ in split.test]
+    x = model.features.transform(texts).tocsc()
+    text_p = model.head.text_head.predict_proba(x[:, model.head.dim:].tocsr())
+    emb_p = model.head.embedding_head.predict_proba(x[:, :model.head.dim].toarray())
+    w = options.long_fusion_weight
+    assert abs(model.probabilities(texts) - ((1 - w) * text_p + w * emb_p)).max() < 1e-5
+    with pytest.raises(ValueError, match="set one of them"):
+        HeadOptions.load(long_fusion_weight=0.5, long_embedding_weight=1.0)
 
     # A text past the encoder's window is encoded whole: its windows averaged, so the
     # second half changes its vector (truncation would drop it).
@@ -145,6 +163,21 @@ def test_banking77_columns_are_accepted(tmp_path: Path) -> None:
     with pytest.raises(ExamplesError, match="no examples"):
         (tmp_path / "e.csv").write_text("text,label\n")
         load_examples(tmp_path / "e.csv")
+
+
+def test_real_test_split_files_load(tmp_path: Path) -> None:
+    # bench/public_sets.py --cfpb-test reads the prompt-tuning JSON the CFPB rows come
+    # from, and anything `callqa eval` reads.
+    from analysis.evaluation import test_file
+
+    prompt = tmp_path / "cfpb_test.json"
+    prompt.write_text(json.dumps([{"input": "Including narratives choice the best match "
+                                   "product ...\nComment: late fee card\nProduct:\n",
+                                   "output": "credit_card"}]), "utf-8")
+    assert test_file(prompt) == [("late fee card", "credit_card")]
+    plain = tmp_path / "test.csv"
+    plain.write_text("text,category\nwhere is my card,card_arrival\n", "utf-8")
+    assert test_file(plain) == [("where is my card", "card_arrival")]
 
 
 # The CLI and the pipeline ------------------------------------------------------------
