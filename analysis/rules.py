@@ -100,21 +100,25 @@ class Condition(BaseModel):
                 "<=": measured <= limit}[self.op]
 
 
-# Bounds on a rule's `reply_to` (uploaded packs go through the same loader): every cue
-# and reply is encoded per call, so their number and length stay small.
+# Bounds on what a rule lists (uploaded packs go through the same loader): examples,
+# cues and replies are encoded and phrases searched for every call, so their number and
+# length stay small. The default packs use at most 35 entries of 88 characters.
 REPLY_TURNS_MAX = 4
 REPLY_LIST_MAX = 100
 REPLY_TEXT_MAX = 300
+RULE_LIST_MAX = 200
+RULE_LANGUAGES_MAX = 8
 
 
-def _bounded_lists(name: str, lists: dict[str, list[str]]) -> None:
-    if len(lists) > 8:
-        raise ValueError(f"{name}: at most 8 languages")
+def _bounded_lists(name: str, lists: dict[str, list[str]], most: int = REPLY_LIST_MAX,
+                   longest: int = REPLY_TEXT_MAX) -> None:
+    if len(lists) > RULE_LANGUAGES_MAX:
+        raise ValueError(f"{name}: at most {RULE_LANGUAGES_MAX} languages")
     for lang, items in lists.items():
-        if len(items) > REPLY_LIST_MAX:
-            raise ValueError(f"{name}.{lang}: at most {REPLY_LIST_MAX} entries")
-        if any(not item.strip() or len(item) > REPLY_TEXT_MAX for item in items):
-            raise ValueError(f"{name}.{lang}: every entry is 1 to {REPLY_TEXT_MAX} characters")
+        if len(items) > most:
+            raise ValueError(f"{name}.{lang}: at most {most} entries")
+        if any(not item.strip() or len(item) > longest for item in items):
+            raise ValueError(f"{name}.{lang}: every entry is 1 to {longest} characters")
 
 
 class ReplyTo(BaseModel):
@@ -250,6 +254,9 @@ class Rule(BaseModel):
             raise ValueError(f"{self.type} rules need phrases, regex or examples")
         for name in ("threshold", "classifier_threshold"):
             _check_unit_interval(name, getattr(self, name))
+        for name in ("phrases", "examples", "counter_examples"):
+            _bounded_lists(name, getattr(self, name), RULE_LIST_MAX)
+        _bounded_lists("regex", self.regex, RULE_LIST_MAX, REGEX_MAX_LEN)
         if self.reply_to is not None and (self.type != "must_not_say" or self.who == "any"):
             raise ValueError("reply_to is for must_not_say rules of the agent or the customer")
         for lang, patterns in self.regex.items():

@@ -35,6 +35,9 @@ class WhisperParams:
     compression_ratio_threshold: float = 2.4
     language_detection_segments: int = 4
     drop_segment_no_speech_prob: float = 0.8
+    # A segment whose words average below this probability is dropped: on line noise
+    # Whisper writes fluent text that is not there (0 = keep every segment).
+    min_segment_word_probability: float = 0.45
     max_repeats: int = 3
     retry_skipped_max_s: float = 12.0   # speech segments Whisper skipped get a pass of their own
     retry_min_probability: float = 0.5  # ... whose words are kept only if this confident
@@ -164,6 +167,23 @@ def _norm(token: str) -> str:
     return re.sub(r"[^\w]", "", token.lower())
 
 
+def kept(no_speech_prob: float, avg_logprob: float, words: list[Word],
+         params: WhisperParams) -> bool:
+    """Whether a decoded segment is speech: not Whisper's no-speech call, and its words
+    confident enough on average."""
+    if no_speech_prob > params.drop_segment_no_speech_prob \
+            and avg_logprob < params.log_prob_threshold:
+        return False
+    floor = params.min_segment_word_probability
+    return not (floor > 0 and words
+                and sum(w.probability for w in words) / len(words) < floor)
+
+
+# The longest phrase a loop is looked for in: Whisper on line noise loops whole clauses
+# ("you do not have to pay the $1.2" eight times over, customer leg at 0 dB SNR).
+LOOP_MAX_WORDS = 12
+
+
 def drop_loops(words: list[Word], max_repeats: int) -> list[Word]:
     """Whisper loops ("thank you thank you thank you ..."): keep a looped n-gram once."""
     keys = [_norm(w.text) for w in words]
@@ -171,7 +191,7 @@ def drop_loops(words: list[Word], max_repeats: int) -> list[Word]:
     i = 0
     while i < len(words):
         skipped = False
-        for n in range(1, 7):
+        for n in range(1, LOOP_MAX_WORDS + 1):
             gram = keys[i:i + n]
             if len(gram) < n or not all(gram):
                 break
@@ -298,11 +318,10 @@ class FasterWhisperEngine:
         out = []
         for seg in segments:  # a generator: each segment is decoded as it is read
             decoded(seg.end - seg.start)
-            if (seg.no_speech_prob > params.drop_segment_no_speech_prob
-                    and seg.avg_logprob < params.log_prob_threshold):
-                continue
             words = [Word(start=round(w.start, 3), end=round(w.end, 3), text=w.word,
                           probability=round(w.probability, 4)) for w in (seg.words or [])]
+            if not kept(seg.no_speech_prob, seg.avg_logprob, words, params):
+                continue
             out.append(AsrSegment(seg.start, seg.end, seg.text, seg.avg_logprob,
                                   seg.no_speech_prob, words))
         return out
@@ -388,12 +407,11 @@ class OpenAIWhisperEngine:
         )
         out = []
         for seg in result["segments"]:
-            if (seg["no_speech_prob"] > params.drop_segment_no_speech_prob
-                    and seg["avg_logprob"] < params.log_prob_threshold):
-                continue
             words = [Word(start=round(float(w["start"]), 3), end=round(float(w["end"]), 3),
                           text=w["word"], probability=round(float(w["probability"]), 4))
                      for w in seg.get("words") or []]
+            if not kept(seg["no_speech_prob"], seg["avg_logprob"], words, params):
+                continue
             out.append(AsrSegment(float(seg["start"]), float(seg["end"]), seg["text"],
                                   float(seg["avg_logprob"]), float(seg["no_speech_prob"]), words))
         return AsrResult(language=result.get("language") or language or "en", segments=out)

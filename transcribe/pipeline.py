@@ -50,7 +50,8 @@ class TranscribeParams:
         default_factory=lambda: ActivityParams(min_gap_s=0.3, decode_gap_s=60.0))
     whisper: WhisperParams = field(default_factory=WhisperParams)
     mono_whisper: WhisperParams = field(default_factory=lambda: WhisperParams(
-        condition_on_previous_text=True, seek_to_last_word=False))
+        condition_on_previous_text=True, seek_to_last_word=False,
+        min_segment_word_probability=0.0))
     diarization: DiarizationParams = field(default_factory=DiarizationParams)
     legs: LegParams = field(default_factory=LegParams)
     split_gap_s: float = 1.0

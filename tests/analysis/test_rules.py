@@ -692,3 +692,27 @@ def test_reply_to_is_validated_and_bounded(change: str, problem: str) -> None:
     assert change in text
     with pytest.raises(RuleError, match="promise"):
         parse_rules(text.replace(change, problem, 1))
+
+
+LISTS_PACK = """
+rules:
+  - id: listed
+    title: Listed
+    type: must_not_say
+    LISTS
+"""
+
+
+@pytest.mark.parametrize("lists", [
+    "phrases: {en: [" + ", ".join(f'"phrase {i}"' for i in range(201)) + "]}",
+    'examples: {en: ["' + "x" * 301 + '"]}',
+    'examples: {en: ["   "]}',
+    "counter_examples: {" + ", ".join(f'l{i}: ["no"]' for i in range(9)) + "}",
+    "regex: {en: [" + ", ".join(f'"r{i}"' for i in range(201)) + "]}",
+])
+def test_uploaded_lists_are_bounded(lists: str) -> None:
+    # Every example is encoded and every phrase searched for on each call, so a pack
+    # cannot list without limit.
+    assert parse_rules(LISTS_PACK.replace("LISTS", 'phrases: {en: ["fine"]}'))
+    with pytest.raises(RuleError, match="listed"):
+        parse_rules(LISTS_PACK.replace("LISTS", lists))

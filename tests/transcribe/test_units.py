@@ -74,6 +74,28 @@ def test_drop_loops_keeps_one_copy_of_a_loop() -> None:
     assert "".join(w.text for w in drop_loops(looped, 3)).split() == ["thank", "you", "goodbye"]
     normal = _words("no no I said no thank you thank you")
     assert drop_loops(normal, 3) == normal
+    # A whole clause looped (Whisper on a customer leg at 0 dB SNR), punctuation aside.
+    clause = _words("the $1.2. You do not have to pay " * 5 + "the $1")
+    kept_once = "".join(w.text for w in drop_loops(clause, 3)).split()
+    assert kept_once == ["the", "$1.2.", "You", "do", "not", "have", "to", "pay", "the", "$1"]
+    said_twice = _words("I said you do not have to pay the fee " * 2)
+    assert drop_loops(said_twice, 3) == said_twice
+
+
+def test_segments_of_unsure_words_are_dropped() -> None:
+    from transcribe.asr import WhisperParams, kept
+
+    unsure = [Word(start=0, end=1, text=" four", probability=0.3),
+              Word(start=1, end=2, text=" holes", probability=0.4)]
+    sure = [Word(start=0, end=1, text=" hello", probability=0.9)]
+    floor = WhisperParams(min_segment_word_probability=0.45)
+    assert not kept(0.1, -0.5, unsure, floor) and kept(0.1, -0.5, sure, floor)
+    off = WhisperParams(min_segment_word_probability=0.0)
+    assert kept(0.1, -0.5, unsure, off)
+    assert not kept(0.9, -1.5, sure, off)  # Whisper's own no-speech call
+    params = TranscribeParams.from_yaml()
+    assert params.whisper.min_segment_word_probability == 0.45
+    assert params.mono_whisper.min_segment_word_probability == 0.0
 
 
 def test_params_from_yaml_reject_unknown_keys(tmp_path: Path) -> None:
