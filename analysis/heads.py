@@ -229,7 +229,8 @@ class CalibratedSVM:
 class LateFusion:
     """Two heads over one stacked matrix, their probabilities mixed: logistic regression on
     the first `dim` columns (the tuned encoder's window embeddings) and `text_head` on the
-    rest (n-gram TF-IDF). On CFPB the mix scored above either head alone (docs/analysis.md)."""
+    rest (n-gram TF-IDF). On CFPB it scored above the SVM alone in CV and below it on the
+    real test split, so training.yaml leaves it off (docs/analysis.md)."""
 
     def __init__(self, dim: int, text_head: Any, c: float, weight: float,
                  max_iter: int) -> None:

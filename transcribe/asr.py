@@ -206,7 +206,31 @@ def drop_loops(words: list[Word], max_repeats: int) -> list[Word]:
         if not skipped:
             out.append(i)
             i += 1
-    return [words[k] for k in out]
+    return _drop_repeated_phrases([words[k] for k in out], max_repeats)
+
+
+# Loops that are not exact copies back to back (Whisper on a mono call at 0 dB SNR wrote
+# "... four holes in the middle of our head, which is Parliamentary, and we're going to
+# have to go through ..." ten times, each copy cut or varied a little): an 8-word phrase
+# heard more than max_repeats times within 200 words is dropped after those.
+REPEAT_PHRASE_WORDS = 8
+REPEAT_WINDOW_WORDS = 200
+
+
+def _drop_repeated_phrases(words: list[Word], max_repeats: int) -> list[Word]:
+    keys = [_norm(w.text) for w in words]
+    n = REPEAT_PHRASE_WORDS
+    seen: dict[tuple[str, ...], list[int]] = {}
+    dropped: set[int] = set()
+    for i in range(len(keys) - n + 1):
+        gram = tuple(keys[i:i + n])
+        if not all(gram):
+            continue
+        recent = [k for k in seen.get(gram, []) if i - k <= REPEAT_WINDOW_WORDS]
+        if len(recent) >= max_repeats:
+            dropped.update(range(i, i + n))
+        seen[gram] = [*recent, i]
+    return [w for k, w in enumerate(words) if k not in dropped]
 
 
 class FasterWhisperEngine:

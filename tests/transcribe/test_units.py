@@ -80,6 +80,12 @@ def test_drop_loops_keeps_one_copy_of_a_loop() -> None:
     assert kept_once == ["the", "$1.2.", "You", "do", "not", "have", "to", "pay", "the", "$1"]
     said_twice = _words("I said you do not have to pay the fee " * 2)
     assert drop_loops(said_twice, 3) == said_twice
+    # A long loop whose copies are cut and varied: later copies of its phrases go.
+    copy = "go through four holes in the middle of our head which is Parliamentary and "
+    varied = _words(" ".join(copy + ("we're going to have to " if k % 2 else "so ")
+                             for k in range(8)) + "goodbye")
+    left = "".join(w.text for w in drop_loops(varied, 3)).split()
+    assert left.count("Parliamentary") == 3 and left[-1] == "goodbye"
 
 
 def test_segments_of_unsure_words_are_dropped() -> None:
