@@ -177,7 +177,14 @@ def cross_validated(task: str, examples: Sequence[Example], work: Path, name: st
 
     from sklearn.model_selection import RepeatedStratifiedKFold
 
-    from analysis.heads import Features, HeadClassifier, HeadOptions, fit_head, pick_recipe
+    from analysis.heads import (
+        Features,
+        HeadClassifier,
+        HeadOptions,
+        encoder_tuning,
+        fit_head,
+        pick_recipe,
+    )
     from analysis.training import score_predictions
 
     started = time.perf_counter()
@@ -186,13 +193,9 @@ def cross_validated(task: str, examples: Sequence[Example], work: Path, name: st
     options = HeadOptions.load(recipe=recipe)
     options.recipe = pick_recipe(texts, options)
     embeddings = None
-    probe = Features(options.recipe, options)
-    tunes = probe.uses_embeddings and (options.long_tune() if probe.fused
-                                       else options.tune).layers > 0 \
-        and (probe.fused or options.recipe != "long-text")
-    if tunes:
+    if encoder_tuning(options.recipe, options) is not None:
         repeats = 1
-    elif probe.uses_embeddings:
+    elif Features(options.recipe, options).uses_embeddings:
         from analysis.embeddings import embed
 
         embeddings = embed(texts, chunked=options.recipe == "long-text")

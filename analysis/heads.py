@@ -301,6 +301,16 @@ def _classifier(recipe: str, c: float, options: HeadOptions, dim: int = 0) -> An
     return LogisticRegression(C=c, max_iter=options.max_iter)
 
 
+def encoder_tuning(recipe: str, options: HeadOptions) -> TuneOptions | None:
+    """How `recipe` tunes the encoder before its head is fitted; None: it does not (no
+    embeddings, `layers: 0`, or long-text without fusion)."""
+    features = Features(recipe, options)
+    tune = options.long_tune() if features.fused else options.tune
+    if not features.uses_embeddings or tune.layers <= 0:
+        return None
+    return tune if recipe != "long-text" or features.fused else None
+
+
 def _dim(embeddings: np.ndarray | None) -> int:
     return 0 if embeddings is None else int(embeddings.shape[1])
 
@@ -332,17 +342,16 @@ def fit_head(task: str, examples: Sequence[tuple[str, str]], out_dir: Path | str
         raise ValueError(f"fit_head: recipe {recipe!r} is not a head recipe")
     tuned_state = None
     tune_seconds = 0.0
-    probe = Features(recipe, options)
-    tune = options.long_tune() if probe.fused else options.tune
-    if embeddings is None and probe.uses_embeddings:
-        if tune.layers > 0 and (recipe != "long-text" or probe.fused):
+    tune = encoder_tuning(recipe, options)
+    if embeddings is None and Features(recipe, options).uses_embeddings:
+        if tune is not None:
             from analysis.embeddings import SentenceEncoder, encoder_path
             from analysis.encoder_tuning import tune_top_layers
 
             tuning = time.perf_counter()
             tuned_state = tune_top_layers(texts, y.tolist(), len(labels), tune, progress)
             embeddings = SentenceEncoder(encoder_path(), tuned_state=tuned_state).encode(
-                texts, chunked=probe.chunked)
+                texts, chunked=recipe == "long-text")
             tune_seconds = round(time.perf_counter() - tuning, 2)
         else:
             from analysis.embeddings import embed
@@ -380,7 +389,7 @@ def fit_head(task: str, examples: Sequence[tuple[str, str]], out_dir: Path | str
                           labels=labels, c=best_c, selection=selection, seed=options.seed,
                           seconds=0.0,
                           train_accuracy=round(float((head.predict(x) == y).mean()), 4),
-                          tune=tune.to_dict() if tuned_state else None,
+                          tune=tune.to_dict() if tune and tuned_state else None,
                           tune_seconds=tune_seconds)
     metrics.seconds = round(time.perf_counter() - started, 2)
 

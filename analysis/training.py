@@ -56,7 +56,7 @@ def check_task(task: str) -> Task:
 def _row(path: Path, line: int, row: Any) -> Example:
     if not isinstance(row, dict):
         raise ExamplesError(f"{path}:{line}: expected an object with 'text' and 'label'")
-    row = _renamed(row, list(row))
+    row = _renamed(row)
     for column in ("text", "label"):
         if column not in row or row[column] is None:
             raise ExamplesError(f"{path}:{line}: missing column {column!r}")
@@ -78,13 +78,18 @@ TEXT_ALIASES = ("text", "narrative_preprocessed", "narrative", "utterance", "sen
 LABEL_ALIASES = ("label", "category", "intent", "product")
 
 
-def _renamed(row: dict[str, Any], columns: Sequence[str]) -> dict[str, Any]:
-    """The row with its first text and label alias (by `columns`' names) as text / label."""
+def _column(columns: Sequence[str], aliases: Sequence[str]) -> str:
+    """The first of `aliases` among `columns`, else the canonical name (aliases[0])."""
+    return next((c for c in aliases if c in columns), aliases[0])
+
+
+def _renamed(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with its text and label columns (`_column`) under those names."""
     out = dict(row)
-    for name, aliases in (("text", TEXT_ALIASES), ("label", LABEL_ALIASES)):
-        found = next((c for c in aliases if c in columns), None)
-        if found and found != name:
-            out[name] = row[found]
+    for aliases in (TEXT_ALIASES, LABEL_ALIASES):
+        found = _column(list(row), aliases)
+        if found in row:
+            out[aliases[0]] = row[found]
     return out
 
 
@@ -136,8 +141,8 @@ def load_examples(path: Path | str) -> list[Example]:
         header = [c.strip() for c in reader.fieldnames or []]
         if not header:
             raise ExamplesError(f"{path}: empty file")
-        text_column = next((c for c in TEXT_ALIASES if c in header), "text")
-        label_column = next((c for c in LABEL_ALIASES if c in header), "label")
+        text_column = _column(header, TEXT_ALIASES)
+        label_column = _column(header, LABEL_ALIASES)
         reader.fieldnames = ["text" if c == text_column else "label" if c == label_column
                              else c for c in header]
         for column in ("text", "label"):

@@ -206,7 +206,7 @@ def drop_loops(words: list[Word], max_repeats: int) -> list[Word]:
         if not skipped:
             out.append(i)
             i += 1
-    return _drop_repeated_phrases([words[k] for k in out], max_repeats)
+    return _drop_repeated_phrases([words[k] for k in out], [keys[k] for k in out], max_repeats)
 
 
 # Loops that are not exact copies back to back (Whisper on a mono call at 0 dB SNR wrote
@@ -217,8 +217,8 @@ REPEAT_PHRASE_WORDS = 8
 REPEAT_WINDOW_WORDS = 200
 
 
-def _drop_repeated_phrases(words: list[Word], max_repeats: int) -> list[Word]:
-    keys = [_norm(w.text) for w in words]
+def _drop_repeated_phrases(words: list[Word], keys: list[str], max_repeats: int) -> list[Word]:
+    """`keys`: the words' `_norm` forms."""
     n = REPEAT_PHRASE_WORDS
     seen: dict[tuple[str, ...], list[int]] = {}
     dropped: set[int] = set()
