@@ -28,6 +28,7 @@ class LegParams:
     target_peak_dbfs: float = -6.0  # gain normalisation: the loudest speech this high
     max_gain_db: float = 40.0       # ... at most this much boost (noise is not speech)
     peak_margin_db: float = 1.0     # ... and the sample peak stays this far below full scale
+    min_gain_db: float = 6.0        # a smaller gain is not applied: the file is heard as recorded
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,9 @@ def normalise_gain(audio: DecodedAudio, p: LegParams) -> tuple[DecodedAudio, flo
     # distortion. Loud enough recordings are left as they are (no attenuation either).
     headroom = -20 * np.log10(float(np.abs(audio.samples).max()) + 1e-12) - p.peak_margin_db
     gain_db = float(min(p.target_peak_dbfs - 3 - peak, p.max_gain_db, headroom))
-    if gain_db < 1.0:
+    # A few dB help no detector (their thresholds follow the noise floor) and only move
+    # Whisper's decoding at random (default.yaml, legs.min_gain_db).
+    if gain_db < p.min_gain_db:
         return audio, 0.0
     scaled = np.clip(audio.samples * np.float32(10 ** (gain_db / 20)), -1.0, 1.0)
     return DecodedAudio(scaled.astype(np.float32), audio.sample_rate), round(gain_db, 1)

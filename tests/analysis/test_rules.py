@@ -536,13 +536,17 @@ def test_short_silence_is_not_dead_air(default_rules: RuleSet) -> None:
     assert "dead_air" in flagged(default_rules, dead_air_call([], False, gap=9.0))
 
 
-def test_customer_saying_hold_does_not_excuse(default_rules: RuleSet) -> None:
-    call = transcript([
-        ("agent", 0.5, 3.0, "This call is recorded. How can I help?"),
-        ("customer", 3.5, 5.0, "Please hold, one moment."),
-        ("agent", 17.0, 20.0, "Hello? Anything else? Goodbye."),
-    ])
-    assert "dead_air" in flagged(default_rules, call)
+def test_a_wait_the_customer_asks_for_is_not_dead_air(default_rules: RuleSet) -> None:
+    """The customer waits on nobody while fetching a card: that silence is theirs. The
+    agent going quiet after an ordinary customer turn is still dead air."""
+    def call(customer_says: str) -> Transcript:
+        return transcript([
+            ("agent", 0.5, 3.0, "This call is recorded. Can I have the last four digits of the card?"),
+            ("customer", 3.5, 5.0, customer_says),
+            ("agent", 17.0, 20.0, "Thanks. Anything else? Goodbye."),
+        ])
+    assert "dead_air" not in flagged(default_rules, call("Hang on, let me get it from my bag."))
+    assert "dead_air" in flagged(default_rules, call("It's five one nine two."))
 
 
 def test_overlapping_turns_are_not_silence(default_rules: RuleSet) -> None:
