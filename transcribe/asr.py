@@ -51,8 +51,8 @@ class WhisperParams:
     # faster-whisper), the words keeping their times. openai-whisper ignores it.
     seek_to_last_word: bool = True
     # Decode again at temperatures 0.2 ... 1.0 (sampling, best of 5) when a window's text
-    # fails the thresholds above; off: temperature 0 only.
-    temperature_fallback: bool = True
+    # fails the thresholds above; off: temperature 0 only (stereo legs: see default.yaml).
+    temperature_fallback: bool = False
 
 
 @dataclass

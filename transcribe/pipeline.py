@@ -51,7 +51,7 @@ class TranscribeParams:
     whisper: WhisperParams = field(default_factory=WhisperParams)
     mono_whisper: WhisperParams = field(default_factory=lambda: WhisperParams(
         condition_on_previous_text=True, seek_to_last_word=False,
-        min_segment_word_probability=0.0))
+        min_segment_word_probability=0.0, temperature_fallback=True))
     diarization: DiarizationParams = field(default_factory=DiarizationParams)
     legs: LegParams = field(default_factory=LegParams)
     split_gap_s: float = 1.0

@@ -9,6 +9,8 @@ import pytest
 
 from core.schemas import Word
 from transcribe.asr import drop_loops
+from transcribe.audio import DecodedAudio
+from transcribe.legs import LegParams, normalise_gain
 from transcribe.pipeline import TranscribeParams
 from transcribe.text import normalize_chinese
 from transcribe.vad import ActivityParams, channel_activity, pack
@@ -271,3 +273,25 @@ def test_intersection_of_segment_lists() -> None:
     speech = [(0.7, 13.1), (19.0, 26.8)]
     assert intersection(words, speech) == [(0.7, 1.8), (2.1, 4.2), (11.4, 13.1)]
     assert intersection(words, []) == [] == intersection([], speech)
+
+
+def test_a_small_gain_is_not_applied() -> None:
+    """A file within legs.min_gain_db of the target is heard as recorded (a few dB only
+    moved Whisper's decoding); a quiet one is raised."""
+    rate = 16000
+    t = np.arange(rate * 2) / rate
+    tone = np.sin(2 * np.pi * 440 * t).astype(np.float32)
+
+    def gain_at(amplitude: float) -> float:
+        audio = DecodedAudio((amplitude * tone)[None, :], rate)
+        out, gain = normalise_gain(audio, LegParams())
+        assert (gain == 0.0) == (out is audio)
+        return gain
+
+    # Level of a sine's loud frames is its power: amplitude 0.5 -> -9 dB, target -9 dB.
+    assert gain_at(0.5 * 10 ** (-3 / 20)) == 0.0        # 3 dB short: as recorded
+    assert 29 <= gain_at(0.5 * 10 ** (-30 / 20)) <= 31   # 30 dB short: raised
+    # The same 3 dB is applied when the setting allows it.
+    assert normalise_gain(DecodedAudio((0.35 * tone)[None, :], rate),
+                          LegParams(min_gain_db=1.0))[1] > 0
+
