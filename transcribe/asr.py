@@ -174,6 +174,8 @@ def kept(no_speech_prob: float, avg_logprob: float, words: list[Word],
     if no_speech_prob > params.drop_segment_no_speech_prob \
             and avg_logprob < params.log_prob_threshold:
         return False
+    if words and not any(_norm(w.text) for w in words):
+        return False  # punctuation alone (". . ." on line noise) is no speech
     floor = params.min_segment_word_probability
     return not (floor > 0 and words
                 and sum(w.probability for w in words) / len(words) < floor)
@@ -342,7 +344,10 @@ class FasterWhisperEngine:
         out = []
         for seg in segments:  # a generator: each segment is decoded as it is read
             decoded(seg.end - seg.start)
-            words = [Word(start=round(w.start, 3), end=round(w.end, 3), text=w.word,
+            # Inside the segment: the word aligner sometimes puts a segment's last words
+            # at the end of its 30 s window (tiny.en: 16 s after the segment ended).
+            words = [Word(start=round(min(max(w.start, seg.start), seg.end), 3),
+                          end=round(min(max(w.end, seg.start), seg.end), 3), text=w.word,
                           probability=round(w.probability, 4)) for w in (seg.words or [])]
             if not kept(seg.no_speech_prob, seg.avg_logprob, words, params):
                 continue

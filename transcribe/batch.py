@@ -4,7 +4,8 @@ On a GPU a call's own speech segments rarely fill a batch (a stereo leg has a fe
 dozen, and the batched pipeline pads the last batch of each leg). Here the speech
 segments of every leg of every call in the task are packed into one array (each
 segment followed by a second of silence, so each decoded segment maps back to one
-leg by its start time) and decoded by one `transcribe_clips` pass per language:
+leg by its start time) and decoded by one `transcribe_clips` pass per language and
+layout (mono calls with `mono_whisper`, as on the one-call path):
 faster-whisper's BatchedInferencePipeline decodes each clip on its own, so packing
 clips of different calls changes nothing but how full the batches are.
 
@@ -24,16 +25,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.schemas import Transcript, Word
-from transcribe.asr import AsrEngine, BatchedAsrEngine, is_batched, whisper_clips
+from transcribe.asr import AsrEngine, BatchedAsrEngine, WhisperParams, is_batched, whisper_clips
 from transcribe.audio import DecodedAudio
 from transcribe.legs import PreparedAudio, prepare
 from transcribe.pipeline import (
     Recognised,
     TranscribeOptions,
+    TranscribeParams,
     assemble_transcript,
     call_signals,
     decode_spans,
     finish_words,
+    layout_params,
     speech_activity,
     transcribe,
 )
@@ -53,6 +56,7 @@ class _Prepared:
     activity: list[list[Segment]]
     prepared: PreparedAudio
     activity_s: float
+    params: TranscribeParams  # with the Whisper settings of the call's layout (layout_params)
     language: str | None = None
     spans: list[list[Segment]] = field(default_factory=list)  # what is decoded (decode_spans)
 
@@ -89,7 +93,7 @@ def _decode_together(engine: BatchedAsrEngine, items: list[_Prepared], language:
     if not clips:
         return out
     packed = np.concatenate(chunks)
-    result = engine.transcribe_clips(packed, clips, language, items[0].options.params.whisper)
+    result = engine.transcribe_clips(packed, clips, language, items[0].params.whisper)
     starts = np.array([c[0] for c in clips])
     for seg in result.segments:
         # A segment may start a little before its clip (times are rounded): half a gap of slack.
@@ -130,18 +134,20 @@ def transcribe_many(audios: list[DecodedAudio | BaseException], engine: AsrEngin
             ready = prepare(audio, opts.params.legs)  # identical legs -> mono, gain
             activity = speech_activity(ready.audio, opts.params)
             item = _Prepared(i, ready.audio, opts, call_signals(ready.audio), activity, ready,
-                             time.perf_counter() - t0,
+                             time.perf_counter() - t0, layout_params(ready.audio, opts.params),
                              spans=decode_spans(ready.audio, activity, opts.params))
             item.language = opts.language or _detect_language(engine, item, rate)
             prepared.append(item)
         except Exception as exc:
             results[i] = exc
-    groups: dict[str, list[_Prepared]] = defaultdict(list)
+    # One pass per language and Whisper settings: mono calls decode with mono_whisper, as
+    # on the one-call path.
+    groups: dict[tuple[str, WhisperParams], list[_Prepared]] = defaultdict(list)
     for item in prepared:
-        groups[item.language or "en"].append(item)
+        groups[(item.language or "en", item.params.whisper)].append(item)
     words: dict[tuple[int, int], list[Word]] = {}
     asr_seconds: dict[int, float] = {}
-    for language, items in groups.items():
+    for (language, _), items in groups.items():
         t0 = time.perf_counter()
         words.update(_decode_together(engine, items, language, rate))  # errors: the caller's
         elapsed = time.perf_counter() - t0
@@ -158,7 +164,7 @@ def transcribe_many(audios: list[DecodedAudio | BaseException], engine: AsrEngin
             t0 = time.perf_counter()
             per_channel = [
                 finish_words(signal, segments, words.get((item.index, ch), []), engine,
-                             item.language, item.options.params, rate)
+                             item.language, item.params, rate)
                 for ch, (signal, segments) in enumerate(zip(item.signals, item.activity,
                                                             strict=True))]
             asr_s = asr_seconds.get(item.index, 0.0) + time.perf_counter() - t0

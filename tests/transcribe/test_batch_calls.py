@@ -47,3 +47,29 @@ def test_calls_decoded_together_keep_their_own_words(rendered_dir: Path) -> None
         assert role_accuracy(truth, transcript) >= 0.99
         for u in transcript.utterances:  # on the call's own clock
             assert 0 <= u.start <= u.end <= truth["duration"]
+
+
+def test_mono_calls_decode_with_the_mono_settings(rendered_dir: Path) -> None:
+    """A stereo and a mono call in one task: a pass each, each with its layout's Whisper
+    settings (mono_whisper keeps bare faster-whisper's decoding, as on the one-call path)."""
+    model = str(resolve_whisper_model("tiny.en", Path("/nonexistent")))
+    engine = FasterWhisperEngine(model, device="cpu", batch_size=8, cpu_threads=1)
+    seen: list[Any] = []
+    original = engine.transcribe_clips
+
+    def spied(audio: Any, clips: list[tuple[float, float]], language: Any, params: Any) -> Any:
+        seen.append(params)
+        return original(audio, clips, language, params)
+
+    engine.transcribe_clips = spied  # type: ignore[method-assign]
+    params = TranscribeParams.from_yaml()
+    call = RENDERED[0]
+    audios: list[Any] = [decode_audio(rendered_dir / kind / f"{call}.wav")
+                         for kind in ("stereo", "mono")]
+    options = [TranscribeOptions("s", ["agent", "customer"], "en", params),
+               TranscribeOptions("m", None, "en", params)]
+    results = transcribe_many(audios, engine, options)
+    assert all(not isinstance(r, BaseException) and r.utterances for r in results)
+    assert sorted(seen, key=lambda p: p.temperature_fallback) == [params.whisper,
+                                                                  params.mono_whisper]
+

@@ -101,6 +101,9 @@ def test_segments_of_unsure_words_are_dropped() -> None:
     off = WhisperParams(min_segment_word_probability=0.0)
     assert kept(0.1, -0.5, unsure, off)
     assert not kept(0.9, -1.5, sure, off)  # Whisper's own no-speech call
+    dots = [Word(start=0, end=1, text=" .", probability=0.95)] * 3
+    assert not kept(0.1, -0.5, dots, off)  # punctuation alone, however sure
+    assert kept(0.1, -0.5, [Word(start=0, end=1, text="好", probability=0.9)], off)
     params = TranscribeParams.from_yaml()
     assert params.whisper.min_segment_word_probability == 0.45
     assert params.mono_whisper.min_segment_word_probability == 0.0
