@@ -15,20 +15,23 @@ _AMOUNT = {
     "en": re.compile(r"\$\s?\d[\d,]*(?:\.\d+)?|\b\d[\d,]*(?:\.\d+)? (?:dollars|pounds|yuan)\b", re.I),
     "zh": re.compile(r"\d[\d,]*(?:\.\d+)?\s?(?:元|块)|[一二三四五六七八九十百千万两零点]+(?:元|块)"),
 }
+# An English sentence's body: a full stop between digits ($108.50) does not end it.
+_EN_SENTENCE = r"(?:[^.?!]|(?<=\d)\.(?=\d))*"
+
 _COMMIT = {
-    "en": re.compile(r"[^.?!]*\b(?:i will|i'll|we will|we'll|i can arrange|i've|i have (?:set|sent|"
-                     r"updated|raised|logged|submitted))\b[^.?!]*[.?!]?", re.I),
+    "en": re.compile(_EN_SENTENCE + r"\b(?:i will|i'll|we will|we'll|i can arrange|i've|i have (?:set|sent|"
+                     r"updated|raised|logged|submitted))\b" + _EN_SENTENCE + r"[.?!]?", re.I),
     "zh": re.compile(r"[^。？！，]*(?:我会|我们会|帮您|给您|已经为您|已为您|马上)[^。？！]*[。？！]?"),
 }
 
 
 # Something the agent will do after the call: a deadline, a call-back, a document sent.
 _FOLLOW_UP = {
-    "en": re.compile(r"[^.?!]*\b(?:within (?:\d+|one|two|three|five|seven|ten|twenty[- ]four|"
+    "en": re.compile(_EN_SENTENCE + r"\b(?:within (?:\d+|one|two|three|five|seven|ten|twenty[- ]four|"
                      r"forty[- ]eight) (?:hours?|days?|working days|business days)|call you back|"
                      r"email you|send you|mail you|get back to you|by (?:monday|tuesday|wednesday|"
                      r"thursday|friday|tomorrow|the end of)|i'?ve (?:logged|submitted|raised|"
-                     r"opened)|reference number)\b[^.?!]*[.?!]?", re.I),
+                     r"opened)|reference number)\b" + _EN_SENTENCE + r"[.?!]?", re.I),
     "zh": re.compile(r"[^。？！]*(?:\d+个?工作日|\d+小时内|回电|回复您|短信通知|发送给您|发给您|"
                      r"已经为您提交|已为您提交|登记|工单|申请编号)[^。？！]*[。？！]?"),
 }

@@ -262,6 +262,22 @@ def test_summary_is_in_the_calls_language_with_outcome_and_follow_ups() -> None:
     assert "within two business days" in en.summary
 
 
+def test_a_decimal_amount_does_not_end_a_summary_sentence() -> None:
+    from analysis.summary import summarize
+    from core.schemas import Transcript, Utterance
+
+    transcript = Transcript(
+        call_id="c1", language="en", duration=20.0, engine="text", model="-", version="-",
+        diarization="none", utterances=[
+        Utterance(start=0.0, end=5.0, role="agent", speaker="S0",
+                  text="Of course, I've raised a refund of $108.50 to the same card, "
+                       "and it should reach you within five business days."),
+    ])
+    summary = summarize(transcript, [], {}, "neutral", [])
+    assert "$108.50 to the same card" in summary
+    assert "within five business days." in summary
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("一千二百六十元", "1260元"), ("身份证后四位三五二八", "身份证后四位3528"), ("十五号", "15号"),
     ("年化利率百分之十五点四", "年化利率15.4%"), ("日利率万分之四", "日利率4‱"),
