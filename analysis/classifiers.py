@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from analysis.sentiment import SentimentResult
 from core import devices
-from core.schemas import Evidence, IntentHit, Transcript
+from core.schemas import CUSTOMER_ROLES, Evidence, IntentHit, Transcript
 from core.settings import keep_model_hubs_offline
 
 if TYPE_CHECKING:
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 # Nothing is ever fetched from a model hub.
 keep_model_hubs_offline()
 
-CUSTOMER_ROLES = ("customer", "unknown")
 SENTIMENT_LABELS = ("negative", "neutral", "positive")
 # Labels a user may train for "no intent here"; they never become an IntentHit.
 NO_INTENT_LABELS = frozenset({"none", "other", "no_intent", "no-intent", "unknown"})

@@ -33,7 +33,15 @@ from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_valid
 from rapidfuzz import fuzz
 
 from analysis.normalize import CJK, has_cjk, normalize
-from core.schemas import Evidence, EvidenceContext, Flag, Severity, Transcript, Utterance
+from core.schemas import (
+    CUSTOMER_ROLES,
+    Evidence,
+    EvidenceContext,
+    Flag,
+    Severity,
+    Transcript,
+    Utterance,
+)
 from core.yamlio import load_yaml
 
 DEFAULT_RULES = Path(__file__).parent / "config" / "rules"
@@ -704,7 +712,9 @@ def find_matches(rule: Rule, transcript: Transcript,
     out = []
     rest = []
     for i in _candidates(rule, transcript):
-        if not span[0] < transcript.utterances[i].start < span[1]:
+        # The anchor's own utterance is read too (span's end included): the order of
+        # its sentences decides (_said_before).
+        if not span[0] < transcript.utterances[i].start <= span[1]:
             continue
         utt = transcript.utterances[i]
         if _phrase_hits(rule, transcript.language_of(utt), utt.text):
@@ -822,6 +832,22 @@ _PAUSE_MARK = re.compile(
     r"(?:pause|silence|dead air|静音|停顿|沉默|无声)\s*[\])）】>]", re.IGNORECASE)
 
 
+def _said_before(rule: Rule, anchor: Rule | None, transcript: Transcript, index: int) -> bool:
+    """Whether, inside one utterance, a sentence matching `rule` comes before the first
+    sentence matching its `before` anchor ("I can see the payment of 212 pounds bounced.
+    Can I take your date of birth?"). Read by phrases and patterns only: where either
+    cannot be placed, the utterance counts as after the anchor, as before."""
+    from analysis.semantic import sentences
+
+    if anchor is None:
+        return False
+    utt = transcript.utterances[index]
+    lang = transcript.language_of(utt)
+    said = [bool(_phrase_hits(rule, lang, s)) for s in sentences(utt.text)]
+    checked = [bool(_phrase_hits(anchor, lang, s)) for s in sentences(utt.text)]
+    return True in said and True in checked and said.index(True) < checked.index(True)
+
+
 def dead_air_gaps(transcript: Transcript, min_s: float) -> list[tuple[int, float, float]]:
     """Silences of at least min_s: between utterances (from their times), between the
     words of one utterance (a transcript whose utterances were not split at pauses), and
@@ -900,7 +926,9 @@ def evaluate(ruleset: RuleSet, transcript: Transcript,
             if rule.before:
                 anchor = matches.get(rule.before) or []
                 cut = anchor[0].start if anchor else float("inf")
-                found = [m for m in found if m.start < cut]
+                found = [m for m in found if m.start < cut or (
+                    m.utterance == anchor[0].utterance
+                    and _said_before(rule, ruleset.by_id(rule.before), transcript, m.utterance))]
             if rule.after:
                 anchor = matches.get(rule.after) or []
                 found = [m for m in found if anchor and m.start > anchor[0].start]
@@ -916,9 +944,17 @@ def evaluate(ruleset: RuleSet, transcript: Transcript,
                           f"({rule.condition.op} {rule.condition.threshold(lang):g})"))
         elif rule.type == "dead_air":
             excuses = {m.utterance for m in matches.get(rule.excused_by or "", [])}
+            excused: dict[int, int] = {}  # announcement -> the last silence it excused
             for idx, start, end in dead_air_gaps(transcript, rule.min_s or 0):
-                # "Please hold." "Sure." <silence>: the announcement may be a turn or two back.
-                if excuses & {idx, idx - 1, idx - 2}:
+                # "Please hold." "Sure." <silence>: the announcement may be a turn or two
+                # back. Once the customer has spoken after the wait, it is spent: a later
+                # silence after their next question is dead air again.
+                by = next((k for k in sorted(excuses & {idx, idx - 1, idx - 2}, reverse=True)
+                           if k not in excused or not any(
+                               u.role in CUSTOMER_ROLES
+                               for u in transcript.utterances[excused[k] + 1:idx + 1])), None)
+                if by is not None:
+                    excused[by] = idx
                     if holds is not None and (round(start, 2), round(end, 2)) not in holds:
                         holds.append((round(start, 2), round(end, 2)))
                     continue

@@ -55,6 +55,12 @@ def _windows(clause: str) -> list[str]:
     return out
 
 
+def sentences(text: str) -> list[str]:
+    """The sentences of `text`, normalised, in order."""
+    norm = normalize(text)
+    return [t for t in (x.strip(" .?!。？！;；") for x in _SENTENCE.findall(norm) or [norm]) if t]
+
+
 def segments(text: str) -> list[str]:
     """Sentences, clauses and adjacent clause pairs of `text`, normalised, no duplicates."""
     return [segment for segment, _ in _scoped_segments(text)]

@@ -22,10 +22,9 @@ from typing import Any
 
 from analysis.normalize import normalize
 from core.config import ListOf, MapOf, load_config, params_hash
-from core.schemas import Transcript
+from core.schemas import CUSTOMER_ROLES, Transcript
 
 DEFAULT_LEXICON = Path(__file__).parent / "config" / "sentiment.yaml"
-CUSTOMER_ROLES = ("customer", "unknown")
 log = logging.getLogger(__name__)
 
 

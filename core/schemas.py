@@ -11,6 +11,8 @@ from pydantic import BaseModel, Field, field_validator
 from core.status import CallStatus as CallStatus  # re-exported: defined once, in core.status
 
 Role = Literal["agent", "customer", "unknown"]
+# Roles a customer-side reading counts: an unattributed speaker may be the customer.
+CUSTOMER_ROLES: tuple[Role, ...] = ("customer", "unknown")
 ROLES: tuple[str, ...] = ("agent", "customer")
 
 

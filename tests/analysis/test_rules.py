@@ -432,6 +432,27 @@ def test_default_pack_before_verification(default_rules: RuleSet) -> None:
     assert "account_details_before_verification" not in flagged(default_rules, late)
 
 
+@pytest.mark.parametrize(("turn", "flagged_here"), [
+    ("I can see the payment of $212 bounced on Tuesday. Can I take your date of birth?", True),
+    ("Thanks, that's you verified. The payment of $212 bounced on Tuesday.", False),
+    ("您上个月的账单是三千二百元，还没还。请报一下身份证后四位。", True),
+    ("好的，核实通过。您上个月的账单是三千二百元，还没还。", False),
+])
+def test_details_and_the_check_in_one_turn_are_read_in_order(
+        default_rules: RuleSet, turn: str, flagged_here: bool) -> None:
+    """Recognisers merge one speaker's sentences into a turn: inside it, the sentence
+    order says whether the details came before the check."""
+    zh = "核实" in turn or "账单" in turn
+    call = transcript([
+        ("agent", 0.5, 4.0, "您好，本次通话将被录音。" if zh else "This call is recorded."),
+        ("customer", 4.5, 6.0, "我想问一下账单。" if zh else "I had an email about my payment."),
+        ("agent", 6.5, 12.0, turn),
+        ("agent", 12.5, 15.0, "还有其他问题吗？再见。" if zh else "Anything else? Goodbye."),
+    ], language="zh" if zh else "en")
+    found = flagged(default_rules, call).get("account_details_before_verification", [])
+    assert [e.utterance for e in found] == ([2] if flagged_here else [])
+
+
 def test_default_pack_chinese_before_verification(default_rules: RuleSet) -> None:
     t = transcript([
         ("agent", 0.5, 4.0, "您好，本次通话将被录音。"),
@@ -547,6 +568,26 @@ def test_a_wait_the_customer_asks_for_is_not_dead_air(default_rules: RuleSet) ->
         ])
     assert "dead_air" not in flagged(default_rules, call("Hang on, let me get it from my bag."))
     assert "dead_air" in flagged(default_rules, call("It's five one nine two."))
+
+
+def test_an_announced_wait_is_spent_once_the_customer_speaks(default_rules: RuleSet) -> None:
+    """"Bear with me" excuses the lookup that follows; after the customer's next
+    question, a second long silence is dead air again."""
+    call = transcript([
+        ("agent", 0.5, 3.0, "This call is recorded. Let me pull that up, bear with me a moment."),
+        ("agent", 15.0, 18.0, "Your last payment went out on the first."),
+        ("customer", 18.5, 20.0, "And what's the settlement figure?"),
+        ("agent", 34.0, 37.0, "It's four thousand one hundred. Anything else? Goodbye."),
+    ])
+    evidence = flagged(default_rules, call)["dead_air"]
+    assert [(e.start, e.end) for e in evidence] == [(20.0, 34.0)]
+    # Two silences inside one wait, the customer silent between them: both excused.
+    held = transcript([
+        ("agent", 0.5, 3.0, "This call is recorded. Bear with me while I check."),
+        ("agent", 15.0, 16.0, "Still looking."),
+        ("agent", 28.0, 31.0, "Found it. Anything else? Goodbye."),
+    ])
+    assert "dead_air" not in flagged(default_rules, held)
 
 
 def test_overlapping_turns_are_not_silence(default_rules: RuleSet) -> None:
