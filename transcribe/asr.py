@@ -41,6 +41,7 @@ class WhisperParams:
     max_repeats: int = 3
     retry_skipped_max_s: float = 12.0   # speech segments Whisper skipped get a pass of their own
     retry_min_probability: float = 0.5  # ... whose words are kept only if this confident
+    retry_after_last_word_only: bool = False  # ... only those after the last word decoded
     stretch_language: bool = True       # no hint: language detected per stretch of speech
     stretch_min_s: float = 2.0          # a stretch shorter than this keeps the call's language
     stretch_min_probability: float = 0.4  # ... and so does one detected less surely than this

@@ -298,3 +298,26 @@ def test_a_small_gain_is_not_applied() -> None:
     assert normalise_gain(DecodedAudio((0.35 * tone)[None, :], rate),
                           LegParams(min_gain_db=1.0))[1] > 0
 
+
+
+def test_a_retry_that_loops_is_dropped() -> None:
+    """Whisper on a 0 dB line wrote one clause, confidently, over every skipped segment of
+    the packed retry: a retry pass that is mostly a loop keeps none of its words."""
+    from transcribe.asr import AsrResult, AsrSegment, WhisperParams
+    from transcribe.pipeline import _retry_skipped
+
+    clause = "we are going to have to go forward and see if we can fix it".split()
+
+    class Engine:
+        def transcribe(self, audio: np.ndarray, language: str | None,
+                       params: WhisperParams) -> AsrResult:
+            step = len(audio) / RATE / (len(clause) * 10)
+            words = [Word(start=k * step, end=(k + 1) * step, text=f" {clause[k % len(clause)]}",
+                          probability=0.95) for k in range(len(clause) * 10)]
+            return AsrResult("en", [AsrSegment(0, len(audio) / RATE, "", -0.1, 0.0, words)])
+
+    signal = np.zeros(40 * RATE, np.float32)
+    segments = [(1.0 + 4 * k, 3.0 + 4 * k) for k in range(8)]
+    for a, b in segments:
+        signal[int(a * RATE): int(b * RATE)] = 0.1
+    assert _retry_skipped(signal, segments, [], Engine(), "en", WhisperParams(), RATE) == []
