@@ -209,6 +209,11 @@ class Rule(BaseModel):
                            "pinyin.")
     condition: Condition | None = None
     regex: dict[str, list[str]] = Field(default_factory=dict)
+    counter_regex: dict[str, list[str]] = Field(
+        default_factory=dict, description="Patterns per language of near misses: a match by "
+        "example, classifier or reply whose matched words contain one is no match (a rate "
+        "per month is close to the annual-rate examples, and is not the annual rate). "
+        "Phrase and regex matches are not affected.")
     window: Window | None = None
     before: str | None = Field(None, description="Only matches before this rule's first match.")
     after: str | None = None
@@ -264,16 +269,18 @@ class Rule(BaseModel):
             _check_unit_interval(name, getattr(self, name))
         for name in ("phrases", "examples", "counter_examples"):
             _bounded_lists(name, getattr(self, name), RULE_LIST_MAX)
-        _bounded_lists("regex", self.regex, RULE_LIST_MAX, REGEX_MAX_LEN)
+        for name in ("regex", "counter_regex"):
+            _bounded_lists(name, getattr(self, name), RULE_LIST_MAX, REGEX_MAX_LEN)
         if self.reply_to is not None and (self.type != "must_not_say" or self.who == "any"):
             raise ValueError("reply_to is for must_not_say rules of the agent or the customer")
-        for lang, patterns in self.regex.items():
-            for pattern in patterns:
-                try:
-                    compile_regex(pattern)
-                except ValueError as exc:
-                    raise ValueError(f"regex.{lang}: {pattern!r} is not a valid regex: {exc}"
-                                     ) from exc
+        for name in ("regex", "counter_regex"):
+            for lang, patterns in getattr(self, name).items():
+                for pattern in patterns:
+                    try:
+                        compile_regex(pattern)
+                    except ValueError as exc:
+                        raise ValueError(f"{name}.{lang}: {pattern!r} is not a valid regex: "
+                                         f"{exc}") from exc
         return self
 
     def threshold_for(self, language: str) -> float:
@@ -311,6 +318,17 @@ class Rule(BaseModel):
     @cached_property
     def compiled(self) -> dict[str, list[Any]]:
         return {lang: [compile_regex(p) for p in ps] for lang, ps in self.regex.items()}
+
+    @cached_property
+    def compiled_counters(self) -> dict[str, list[Any]]:
+        return {lang: [compile_regex(p) for p in ps] for lang, ps in self.counter_regex.items()}
+
+    def counter_pattern_in(self, language: str, text: str) -> bool:
+        """Whether `text` holds one of the rule's counter patterns (its language's, any)."""
+        lang = "zh" if language.startswith("zh") else language
+        norm = normalize(text)
+        return any(p.search(norm) for p in self.compiled_counters.get(lang, [])
+                   + self.compiled_counters.get("any", []))
 
     @cached_property
     def normalized_phrases(self) -> dict[str, list[str]]:
@@ -437,8 +455,15 @@ class Match:
 
 NEGATIONS = {
     "en": re.compile(r"\b(?:not|no|never|cannot|can't|cant|won't|don't|doesn't|isn't|wouldn't)"
-                     r"(?:\s+\w+){0,2}\s*$"),
-    "zh": re.compile(r"(?:不|没|别|无法|不能|不会|绝不|从不)[^，。？！,.?!]{0,2}$"),
+                     r"(?:\s+\w+){0,2}\s*$"
+                     # ... or a promise denied, then what it would have promised: "I can't
+                     # promise you you'll definitely be approved".
+                     r"|\b(?:not|never|cannot|can't|cant|won't|don't|couldn't|wouldn't)\s+"
+                     r"(?:\w+\s+){0,2}(?:promise|guarantee|say|tell you)\b(?:\s+\S+){0,4}\s*$"),
+    "zh": re.compile(r"(?:不|没|别|无法|不能|不会|绝不|从不)[^，。？！,.?!]{0,2}$"
+                     r"|(?:没办法|没法|不敢)[^，。？！,.?!]{0,3}$"
+                     r"|(?:不|没|无法|不能|不敢|没法|没办法)[^，。？！,.?!]{0,4}"
+                     r"(?:保证|打包票|打包票说|承诺|担保|确定|说)[^，。？！,.?!]{0,3}$"),
 }
 
 
@@ -595,6 +620,25 @@ def _vetoed(rule: Rule, pack: str, texts: list[str], bars: list[float]) -> list[
     return [against >= bar for against, bar in zip(counter, bars, strict=True)]
 
 
+def _hedged(rule: Rule, pack: str, matched: list[tuple[str, str]]) -> list[bool]:
+    """For each (matched segment, utterance): whether the sentence the segment was cut
+    from holds a near miss as close as the rule's threshold, as a reply's turn is read
+    (_replies): "plenty of folks in your spot do get approved, but it genuinely depends on
+    what comes back" promises nothing."""
+    from analysis.semantic import segments, sentences
+
+    bar = rule.threshold_for(pack)
+    out = []
+    for segment, text in matched:
+        around = next((s for s in sentences(text) if segment in s), None)
+        # The sentence's other words: no piece holding the match, or held in it.
+        pieces = [p for p in segments(around) if segment not in p and p not in segment] \
+            if around else []
+        out.append(bool(around and rule.counter_pattern_in(pack, around))
+                   or max(_counter_scores(rule, pack, pieces), default=0.0) >= bar)
+    return out
+
+
 def _classifier_vetoed(rule: Rule, pack: str, texts: list[str]) -> list[bool]:
     """The near-miss check for classifier matches, on whole utterances (the classifier
     reads every segment, not the closest one): vetoed when as close to a counter-example
@@ -668,7 +712,8 @@ def _replies(rule: Rule, transcript: Transcript, indexes: list[int]) -> list[_Re
 def _reply_matches(rule: Rule, transcript: Transcript, indexes: list[int]) -> list[Match]:
     out = []
     for r in _replies(rule, transcript, indexes):
-        if not r.vetoed and r.reply.score >= r.threshold:
+        if not r.vetoed and r.reply.score >= r.threshold and not rule.counter_pattern_in(
+                transcript.pack_of(transcript.utterances[r.utterance]), r.reply.segment):
             heard = transcript.utterances[r.utterance]
             out.append(Match(r.utterance, heard.start, heard.end, heard.text, heard.role,
                              r.reply.example, r.reply.score, by="reply",
@@ -704,6 +749,20 @@ def _classifier_says(rule: Rule, transcript: Transcript, i: int, sim: Any) -> bo
     return sim.probability is not None and sim.probability >= rule.classifier_threshold_for(pack)
 
 
+# A flag needs more than a few words cut from a longer sentence: "what you owe", in a list
+# of what underwriting looks at, scored 0.74 against "you owe three hundred dollars".
+FLAG_MIN_FRAGMENT_WORDS = 4
+
+
+def _fragment(segment: str, text: str) -> bool:
+    """Whether `segment` is a short English piece of one of `text`'s sentences, not a
+    sentence of its own (markers and closings still match "security's done", "take care")."""
+    from analysis.semantic import sentences
+
+    return (not has_cjk(segment) and len(segment.split()) < FLAG_MIN_FRAGMENT_WORDS
+            and segment not in sentences(text))
+
+
 def find_matches(rule: Rule, transcript: Transcript,
                  span: tuple[float, float] = (float("-inf"), float("inf"))) -> list[Match]:
     """Every utterance that matches; only those starting inside `span` (before or after
@@ -723,10 +782,18 @@ def find_matches(rule: Rule, transcript: Transcript,
             rest.append(i)
     closest = _closest(rule, transcript, rest)
     close = {i: sim for i, sim in closest.items()
-             if sim.score >= rule.threshold_for(transcript.pack_of(transcript.utterances[i]))}
+             if sim.score >= rule.threshold_for(transcript.pack_of(transcript.utterances[i]))
+             and not rule.counter_pattern_in(transcript.pack_of(transcript.utterances[i]),
+                                             sim.segment)
+             and not (rule.type == "must_not_say"
+                      and _fragment(sim.segment, transcript.utterances[i].text))}
     for pack, part in _by_pack(transcript, close).items():
         vetoed = _vetoed(rule, pack, [close[i].segment for i in part],
                          [close[i].score for i in part])
+        if rule.type == "must_not_say":
+            hedged = _hedged(rule, pack, [(close[i].segment, transcript.utterances[i].text)
+                                          for i in part])
+            vetoed = [a or b for a, b in zip(vetoed, hedged, strict=True)]
         for i, veto in zip(part, vetoed, strict=True):
             if not veto:
                 utt, similar = transcript.utterances[i], close[i]
@@ -736,7 +803,9 @@ def find_matches(rule: Rule, transcript: Transcript,
     # may still be the rule's kind, unless it is a named near miss (_classifier_vetoed).
     matched = {m.utterance for m in out}
     probable = [i for i, sim in closest.items() if i not in matched
-                and _classifier_says(rule, transcript, i, sim)]
+                and _classifier_says(rule, transcript, i, sim)
+                and not rule.counter_pattern_in(transcript.pack_of(transcript.utterances[i]),
+                                                sim.probable_segment or sim.segment)]
     for pack, part in _by_pack(transcript, probable).items():
         vetoed = _classifier_vetoed(rule, pack, [transcript.utterances[i].text for i in part])
         for i, veto in zip(part, vetoed, strict=True):

@@ -291,3 +291,69 @@ def test_amounts_said_the_short_way_read_as_people_mean_them(spoken: str, digits
     from analysis.normalize import normalize
 
     assert normalize(spoken) == digits
+
+
+def test_counter_patterns_veto_example_matches_not_phrases(tmp_path: Path) -> None:
+    """`counter_regex`: a rate per month is close to the annual-rate examples and is no
+    annual rate; a phrase or regex hit is not affected."""
+    text = """
+rules:
+  - id: annual_rate
+    title: Annual rate said
+    type: must_say
+    phrases: {en: ["apr"]}
+    examples: {en: ["the annual interest works out at nine point nine percent"]}
+    counter_regex: {en: ['\\b(?:a|per) month\\b']}
+    threshold: {en: 0.6}
+"""
+    rules = rules_from(text, tmp_path)
+    monthly = transcript([("agent", 0.5, 4.0, "Interest on what you carry over is one point "
+                           "nine per cent a month.")])
+    annual = transcript([("agent", 0.5, 4.0, "The annual interest comes to nine point nine "
+                          "percent.")])
+    both = transcript([("agent", 0.5, 4.0, "That's 1.9% a month, 25.3% APR.")])
+    assert [f.rule_id for f in evaluate(rules, monthly)] == ["annual_rate"]  # type: ignore[arg-type]
+    assert evaluate(rules, annual) == []  # type: ignore[arg-type]
+    assert evaluate(rules, both) == []  # type: ignore[arg-type]
+    with pytest.raises(RuleError, match="counter_regex.en"):
+        parse_rules(text.replace("(?:a|per) month", "(?<=a) month"), "t.yaml")
+
+
+def test_default_pack_reads_hedges_and_fragments_as_no_flag() -> None:
+    """A promise hedged in its own sentence, a hedge denied by "I can't promise ... / 没办法
+    给您打包票", and a few words of a list ("what you owe") raise no flag; the promise alone
+    still does."""
+    rules = load_rules()
+    cases = {
+        "en": ["We look at the whole picture, income, what you owe, how you've handled "
+               "things since.",
+               "Plenty of folks in your spot do get approved, but it genuinely depends on "
+               "what comes back."],
+        "zh": ["跟您说实话，我这儿没办法给您打包票说一定能批。"],
+    }
+    for language, said in cases.items():
+        for text in said:
+            found = {f.rule_id for f in evaluate(rules, transcript(
+                [("agent", 0.5, 5.0, text)], language=language))}
+            assert not found & {"guaranteed_approval", "account_details_before_verification",
+                                "threat_or_abuse"}, (text, found)
+    promise = transcript([("agent", 0.5, 4.0, "Plenty of folks in your spot get approved, "
+                           "you'll be approved too, guaranteed.")])
+    assert "guaranteed_approval" in {f.rule_id for f in evaluate(rules, promise)}
+
+
+def test_default_pack_tells_instalments_offered_from_a_loan_described() -> None:
+    """分十二期 describing the loan someone took is no credit offer; 给您争取到一个账单分期
+    is one (and needs the annual rate); a customer asking for time to think excuses the
+    silence that follows."""
+    rules = load_rules()
+    described = transcript([("agent", 0.5, 5.0, "核对一致。这个账户今年八月借了一笔六千元，分十二期。")],
+                           language="zh")
+    offered = transcript([("agent", 0.5, 5.0, "我们给您争取到一个账单分期的优惠，每期手续费率百分之零点六。")],
+                         language="zh")
+    assert "rate_disclosure_missing" not in {f.rule_id for f in evaluate(rules, described)}
+    assert "rate_disclosure_missing" in {f.rule_id for f in evaluate(rules, offered)}
+    thinking = transcript([("agent", 0.5, 3.0, "We can pause payments for two months."),
+                           ("customer", 3.5, 6.0, "Let me just think for a second."),
+                           ("agent", 17.0, 19.0, "Take your time. Anything else?")])
+    assert "dead_air" not in {f.rule_id for f in evaluate(rules, thinking)}
