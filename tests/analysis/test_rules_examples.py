@@ -315,7 +315,7 @@ rules:
     assert [f.rule_id for f in evaluate(rules, monthly)] == ["annual_rate"]  # type: ignore[arg-type]
     assert evaluate(rules, annual) == []  # type: ignore[arg-type]
     assert evaluate(rules, both) == []  # type: ignore[arg-type]
-    with pytest.raises(RuleError, match="counter_regex.en"):
+    with pytest.raises(RuleError, match=r"counter_regex\.en"):
         parse_rules(text.replace("(?:a|per) month", "(?<=a) month"), "t.yaml")
 
 
@@ -349,8 +349,8 @@ def test_default_pack_tells_instalments_offered_from_a_loan_described() -> None:
     rules = load_rules()
     described = transcript([("agent", 0.5, 5.0, "核对一致。这个账户今年八月借了一笔六千元，分十二期。")],
                            language="zh")
-    offered = transcript([("agent", 0.5, 5.0, "我们给您争取到一个账单分期的优惠，每期手续费率百分之零点六。")],
-                         language="zh")
+    offered = transcript([("agent", 0.5, 5.0,
+                           "我们给您争取到一个账单分期的优惠，每期手续费率百分之零点六。")], language="zh")
     assert "rate_disclosure_missing" not in {f.rule_id for f in evaluate(rules, described)}
     assert "rate_disclosure_missing" in {f.rule_id for f in evaluate(rules, offered)}
     thinking = transcript([("agent", 0.5, 3.0, "We can pause payments for two months."),

@@ -306,7 +306,8 @@ def test_a_retry_that_loops_is_dropped() -> None:
     from transcribe.asr import AsrResult, AsrSegment, WhisperParams
     from transcribe.pipeline import _retry_skipped
 
-    clause = "we are going to have to go forward and see if we can fix it".split()
+    clause = ["we", "are", "going", "to", "have", "to", "go", "forward", "and", "see", "if",
+              "we", "can", "fix", "it"]
 
     class Engine:
         def transcribe(self, audio: np.ndarray, language: str | None,
