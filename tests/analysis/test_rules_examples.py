@@ -357,3 +357,17 @@ def test_default_pack_tells_instalments_offered_from_a_loan_described() -> None:
                            ("customer", 3.5, 6.0, "Let me just think for a second."),
                            ("agent", 17.0, 19.0, "Take your time. Anything else?")])
     assert "dead_air" not in {f.rule_id for f in evaluate(rules, thinking)}
+
+
+def test_a_request_to_speak_is_no_wait_announced() -> None:
+    """麻烦您说一下姓名 asks the customer to speak; it does not excuse the agent's silence
+    after the answer (it scored 0.71 against 麻烦您等我一下). 请稍等 in the same words still does."""
+    rules = load_rules()
+
+    def call(asked: str) -> Transcript:
+        return transcript([("agent", 0.5, 4.0, asked), ("customer", 4.5, 6.0, "刘强，幺九三五。"),
+                           ("agent", 18.5, 21.0, "刘先生核实通过了，您的卡昨天扣款失败。")], language="zh")
+
+    asked = "您先别着急我先核实一下您的身份麻烦您说一下姓名和身份证后四位"
+    assert "dead_air" in {f.rule_id for f in evaluate(rules, call(asked))}
+    assert "dead_air" not in {f.rule_id for f in evaluate(rules, call(asked + "，我查一下，请稍等"))}
