@@ -317,22 +317,25 @@ class Rule(BaseModel):
 
     @cached_property
     def compiled(self) -> dict[str, list[Any]]:
-        return {lang: [compile_regex(p) for p in ps] for lang, ps in self.regex.items()}
+        return _compile_all(self.regex)
 
     @cached_property
     def compiled_counters(self) -> dict[str, list[Any]]:
-        return {lang: [compile_regex(p) for p in ps] for lang, ps in self.counter_regex.items()}
+        return _compile_all(self.counter_regex)
 
-    def counter_pattern_in(self, language: str, text: str) -> bool:
-        """Whether `text` holds one of the rule's counter patterns (its language's, any)."""
-        lang = "zh" if language.startswith("zh") else language
+    def counter_pattern_in(self, pack: str, text: str) -> bool:
+        """Whether `text` holds one of the rule's counter patterns (its pack's, any)."""
         norm = normalize(text)
-        return any(p.search(norm) for p in self.compiled_counters.get(lang, [])
+        return any(p.search(norm) for p in self.compiled_counters.get(pack, [])
                    + self.compiled_counters.get("any", []))
 
     @cached_property
     def normalized_phrases(self) -> dict[str, list[str]]:
         return {lang: [normalize(p) for p in ps] for lang, ps in self.phrases.items()}
+
+
+def _compile_all(patterns: dict[str, list[str]]) -> dict[str, list[Any]]:
+    return {lang: [compile_regex(p) for p in ps] for lang, ps in patterns.items()}
 
 
 @dataclass
@@ -749,6 +752,22 @@ def _classifier_says(rule: Rule, transcript: Transcript, i: int, sim: Any) -> bo
     return sim.probability is not None and sim.probability >= rule.classifier_threshold_for(pack)
 
 
+def _probable(rule: Rule, transcript: Transcript, closest: dict[int, Any],
+              skip: set[int]) -> tuple[list[int], set[int]]:
+    """The utterances (not in `skip`) the rule's classifier says are its kind: those that
+    match, and those a near miss vetoes (a counter pattern in the segment it read, or
+    _classifier_vetoed). find_matches and near_misses read the same split."""
+    utts = transcript.utterances
+    probable = [i for i, sim in closest.items()
+                if i not in skip and _classifier_says(rule, transcript, i, sim)]
+    vetoed = {i for i in probable if rule.counter_pattern_in(
+        transcript.pack_of(utts[i]), closest[i].probable_segment or closest[i].segment)}
+    for pack, part in _by_pack(transcript, [i for i in probable if i not in vetoed]).items():
+        vetoes = _classifier_vetoed(rule, pack, [utts[i].text for i in part])
+        vetoed |= {i for i, veto in zip(part, vetoes, strict=True) if veto}
+    return [i for i in probable if i not in vetoed], vetoed
+
+
 # A flag needs more than a few words cut from a longer sentence: "what you owe", in a list
 # of what underwriting looks at, scored 0.74 against "you owe three hundred dollars".
 FLAG_MIN_FRAGMENT_WORDS = 4
@@ -781,12 +800,12 @@ def find_matches(rule: Rule, transcript: Transcript,
         else:
             rest.append(i)
     closest = _closest(rule, transcript, rest)
-    close = {i: sim for i, sim in closest.items()
-             if sim.score >= rule.threshold_for(transcript.pack_of(transcript.utterances[i]))
-             and not rule.counter_pattern_in(transcript.pack_of(transcript.utterances[i]),
-                                             sim.segment)
-             and not (rule.type == "must_not_say"
-                      and _fragment(sim.segment, transcript.utterances[i].text))}
+    close = {}
+    for i, sim in closest.items():
+        pack, text = transcript.pack_of(transcript.utterances[i]), transcript.utterances[i].text
+        if (sim.score >= rule.threshold_for(pack) and not rule.counter_pattern_in(pack, sim.segment)
+                and not (rule.type == "must_not_say" and _fragment(sim.segment, text))):
+            close[i] = sim
     for pack, part in _by_pack(transcript, close).items():
         vetoed = _vetoed(rule, pack, [close[i].segment for i in part],
                          [close[i].score for i in part])
@@ -801,18 +820,10 @@ def find_matches(rule: Rule, transcript: Transcript,
                                  similar.score))
     # The classifier: an utterance none of whose segments is close enough to one example
     # may still be the rule's kind, unless it is a named near miss (_classifier_vetoed).
-    matched = {m.utterance for m in out}
-    probable = [i for i, sim in closest.items() if i not in matched
-                and _classifier_says(rule, transcript, i, sim)
-                and not rule.counter_pattern_in(transcript.pack_of(transcript.utterances[i]),
-                                                sim.probable_segment or sim.segment)]
-    for pack, part in _by_pack(transcript, probable).items():
-        vetoed = _classifier_vetoed(rule, pack, [transcript.utterances[i].text for i in part])
-        for i, veto in zip(part, vetoed, strict=True):
-            if not veto:
-                utt, sim = transcript.utterances[i], closest[i]
-                out.append(Match(i, utt.start, utt.end, utt.text, utt.role,
-                                 sim.probable_example, sim.probability, by="classifier"))
+    for i in _probable(rule, transcript, closest, {m.utterance for m in out})[0]:
+        utt, sim = transcript.utterances[i], closest[i]
+        out.append(Match(i, utt.start, utt.end, utt.text, utt.role,
+                         sim.probable_example, sim.probability, by="classifier"))
     # A reply to the other party's cue (reply_to): what the turn means in its context.
     matched = {m.utterance for m in out}
     out += _reply_matches(rule, transcript, [i for i in rest if i not in matched])
@@ -843,11 +854,7 @@ def near_misses(rule: Rule, transcript: Transcript, margin: float = 0.1) -> list
     rest = [i for i in _candidates(rule, transcript)
             if not _phrase_hits(rule, transcript.language_of(utts[i]), utts[i].text)]
     closest = _closest(rule, transcript, rest)
-    vetoed: set[int] = set()
-    for pack, part in _by_pack(transcript, [i for i, s in closest.items()
-                                           if _classifier_says(rule, transcript, i, s)]).items():
-        vetoes = _classifier_vetoed(rule, pack, [utts[i].text for i in part])
-        vetoed |= {i for i, veto in zip(part, vetoes, strict=True) if veto}
+    vetoed = _probable(rule, transcript, closest, set())[1]
     out = []
     for i, s in closest.items():
         limit = rule.threshold_for(transcript.pack_of(utts[i]))
